@@ -1,0 +1,83 @@
+"""Exceptions raised by the IQ Gateway client: one tree with one root.
+
+Nothing from aiohttp, json or xml ever escapes the client; callers catch these.
+
+    IQGatewayError
+    ├── IQGatewayConnectionError          the gateway could not be reached
+    │   └── IQGatewayTimeoutError         ... or did not answer in time
+    ├── IQGatewayResponseError            it answered with an error status or a body that
+    │                                     is not what the endpoint returns (HTML for JSON)
+    ├── IQGatewayAuthenticationError      it refused the token (401/403)
+    ├── IQGatewayUnsupportedError         not an IQ Gateway, or firmware we cannot talk to
+    ├── InvalidTokenError                 a string that is not an Enphase JWT
+    └── EnlightenError                    the Enphase cloud (Enlighten / Entrez)
+        ├── EnlightenUnavailableError     unreachable, timed out or failing (5xx)
+        ├── EnlightenInvalidCredentialsError
+        ├── EnlightenMFARequiredError     sign-in needs a second factor: paste a token
+        ├── EnlightenSerialNotOnAccountError
+        └── EnlightenInvalidResponseError answered, but not with a token for this gateway
+"""
+
+from __future__ import annotations
+
+
+class IQGatewayError(Exception):
+    """Root of every error the client raises."""
+
+
+class IQGatewayConnectionError(IQGatewayError):
+    """The gateway could not be reached (refused, reset, DNS, TLS)."""
+
+
+class IQGatewayTimeoutError(IQGatewayConnectionError):
+    """The gateway did not answer in time."""
+
+
+class IQGatewayResponseError(IQGatewayError):
+    """The gateway answered, but not with what the endpoint should return."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        """Keep the HTTP status (None when the status was fine but the body was not)."""
+        super().__init__(message)
+        self.status = status
+
+
+class IQGatewayAuthenticationError(IQGatewayError):
+    """The gateway refused the token (HTTP 401 or 403)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        """Keep the HTTP status."""
+        super().__init__(message)
+        self.status = status
+
+
+class IQGatewayUnsupportedError(IQGatewayError):
+    """The host is not an IQ Gateway, or runs firmware the client cannot talk to."""
+
+
+class InvalidTokenError(IQGatewayError):
+    """A token that is not a readable Enphase JWT."""
+
+
+class EnlightenError(IQGatewayError):
+    """Root of the errors from the Enphase cloud."""
+
+
+class EnlightenUnavailableError(EnlightenError):
+    """The Enphase cloud could not be reached, timed out, or failed (5xx)."""
+
+
+class EnlightenInvalidCredentialsError(EnlightenError):
+    """Enlighten refused the e-mail address or password."""
+
+
+class EnlightenMFARequiredError(EnlightenError):
+    """The account signs in with a second factor: a token must be pasted instead."""
+
+
+class EnlightenSerialNotOnAccountError(EnlightenError):
+    """Entrez will not issue a token for this serial to this account."""
+
+
+class EnlightenInvalidResponseError(EnlightenError):
+    """The cloud answered, but not with a token for this gateway."""

@@ -1,0 +1,789 @@
+"""Typed, frozen views of the IQ Gateway's endpoint bodies.
+
+Every ``from_*`` constructor is tolerant: gateways from firmware 3.7 to 8.3 leave keys out,
+send empty lists, report disabled meters, and use one, two (split) or three phases. A value
+the gateway did not send is ``None``; it is never invented. Shapes are read by their
+meaning (measurement types, phase counts, report types), never by list position.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Self
+from xml.etree import ElementTree as ET
+
+from .exceptions import IQGatewayResponseError, IQGatewayUnsupportedError
+
+JSON = Any
+
+
+class Endpoint(StrEnum):
+    """Gateway paths the client knows."""
+
+    INFO = "/info"
+    CHECK_JWT = "/auth/check_jwt"
+    PRODUCTION = "/api/v1/production"
+    INVERTERS = "/api/v1/production/inverters"
+    METERS = "/ivp/meters"
+    METER_READINGS = "/ivp/meters/readings"
+    PDM_ENERGY = "/ivp/pdm/energy"
+    LIVEDATA = "/ivp/livedata/status"
+    CONSUMPTION_REPORTS = "/ivp/meters/reports/consumption"
+    PRODUCTION_JSON = "/production.json"
+    PRODUCTION_HTML = "/production"
+
+
+class MeasurementType(StrEnum):
+    """What a CT meter measures (``measurementType`` / ``reportType``)."""
+
+    PRODUCTION = "production"
+    NET_CONSUMPTION = "net-consumption"
+    TOTAL_CONSUMPTION = "total-consumption"
+    STORAGE = "storage"
+    BACKFEED = "backfeed"
+    LOAD = "load"
+    EV = "evse"
+    PV3P = "pv3p"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _num(data: Mapping[str, JSON], *keys: str) -> float | None:
+    """The first of ``keys`` holding a finite number (bools and strings are not numbers)."""
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if math.isfinite(value):
+            return float(value)
+    return None
+
+
+def _int(data: Mapping[str, JSON], *keys: str) -> int | None:
+    value = _num(data, *keys)
+    return None if value is None else int(value)
+
+
+def _str(data: Mapping[str, JSON], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _time(data: Mapping[str, JSON], *keys: str) -> datetime | None:
+    """A UNIX timestamp as an aware datetime; 0 and absurd values mean "never"."""
+    value = _num(data, *keys)
+    if value is None or value <= 0 or value > 32503680000:  # year 3000
+        return None
+    return datetime.fromtimestamp(value, tz=UTC)
+
+
+def _dict(value: JSON) -> Mapping[str, JSON]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _dicts(value: JSON) -> list[Mapping[str, JSON]]:
+    """The mappings in a list (anything else in it is skipped)."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, Mapping)]
+
+
+def expect_list(body: JSON, endpoint: Endpoint) -> list[Mapping[str, JSON]]:
+    """A body that must be a JSON list of objects."""
+    if not isinstance(body, list):
+        raise IQGatewayResponseError(f"{endpoint} did not return a list")
+    return _dicts(body)
+
+
+def expect_dict(body: JSON, endpoint: Endpoint) -> Mapping[str, JSON]:
+    """A body that must be a JSON object."""
+    if not isinstance(body, Mapping):
+        raise IQGatewayResponseError(f"{endpoint} did not return an object")
+    return body
+
+
+# --------------------------------------------------------------------------- /info
+
+
+_FIRMWARE_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def parse_firmware(text: str) -> tuple[int, int, int]:
+    """``D8.2.127`` / ``R3.9.36`` / ``8.3.5289`` -> ``(8, 2, 127)``; unknown -> (0, 0, 0)."""
+    match = _FIRMWARE_RE.search(text)
+    if match is None:
+        return (0, 0, 0)
+    major, minor, patch = match.groups()
+    return (int(major), int(minor), int(patch or 0))
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayInfo:
+    """``GET /info`` (XML, no authentication)."""
+
+    serial: str
+    part_number: str | None
+    firmware: str
+    metered: bool | None
+    web_tokens: bool | None
+
+    @property
+    def firmware_version(self) -> tuple[int, int, int]:
+        """The firmware as a comparable tuple."""
+        return parse_firmware(self.firmware)
+
+    @property
+    def tokens_required(self) -> bool:
+        """Firmware 7 and newer needs a token; older firmware has no token auth at all."""
+        if self.web_tokens is not None:
+            return self.web_tokens
+        return self.firmware_version >= (7, 0, 0)
+
+    @classmethod
+    def from_xml(cls, text: str) -> Self:
+        """Parse the XML; anything that is not an ``envoy_info`` document is refused."""
+        try:
+            root = ET.fromstring(text)
+        except ET.ParseError as err:
+            raise IQGatewayUnsupportedError("/info is not XML: not an IQ Gateway") from err
+        if root.tag != "envoy_info":
+            raise IQGatewayUnsupportedError("/info is not an IQ Gateway's envoy_info")
+        device = root.find("device")
+        serial = _xml_text(device, "sn")
+        if device is None or not serial:
+            raise IQGatewayUnsupportedError("/info has no serial number")
+        return cls(
+            serial=serial,
+            part_number=_xml_text(device, "pn"),
+            firmware=_xml_text(device, "software") or "",
+            metered=_xml_bool(_xml_text(device, "imeter")),
+            web_tokens=_xml_bool(_xml_text(root, "web-tokens")),
+        )
+
+
+def _xml_text(node: ET.Element | None, tag: str) -> str | None:
+    if node is None:
+        return None
+    child = node.find(tag)
+    if child is None or child.text is None:
+        return None
+    return child.text.strip() or None
+
+
+def _xml_bool(text: str | None) -> bool | None:
+    if text is None:
+        return None
+    return text.strip().lower() in ("true", "1", "yes")
+
+
+# --------------------------------------------------------------------------- production
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyCounters:
+    """Watts now and watt-hours today / last seven days / lifetime.
+
+    The shape of ``/api/v1/production`` and of each source in ``/ivp/pdm/energy``.
+    """
+
+    watts_now: float | None
+    wh_today: float | None
+    wh_last_seven_days: float | None
+    wh_lifetime: float | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read one counters object (``wattNow`` is a spelling seen in Enphase's docs)."""
+        return cls(
+            watts_now=_num(data, "wattsNow", "wattNow"),
+            wh_today=_num(data, "wattHoursToday"),
+            wh_last_seven_days=_num(data, "wattHoursSevenDays"),
+            wh_lifetime=_num(data, "wattHoursLifetime"),
+        )
+
+    @property
+    def is_empty(self) -> bool:
+        """All counters zero or missing: the source is not installed."""
+        return not any((self.watts_now, self.wh_today, self.wh_last_seven_days, self.wh_lifetime))
+
+
+@dataclass(frozen=True, slots=True)
+class PdmEnergy:
+    """``GET /ivp/pdm/energy``: counters per source (pcu = microinverters, rgm, eim = CT)."""
+
+    production: Mapping[str, EnergyCounters]
+    consumption: Mapping[str, EnergyCounters]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read both sections; sources are kept by their own names."""
+
+        def section(value: JSON) -> dict[str, EnergyCounters]:
+            return {
+                str(name): EnergyCounters.from_dict(counters)
+                for name, counters in _dict(value).items()
+                if isinstance(counters, Mapping)
+            }
+
+        return cls(
+            production=section(data.get("production")),
+            consumption=section(data.get("consumption")),
+        )
+
+    @property
+    def microinverters(self) -> EnergyCounters | None:
+        """Production counted by the microinverters (``pcu``; ``pou`` in older docs)."""
+        return self.production.get("pcu") or self.production.get("pou")
+
+
+@dataclass(frozen=True, slots=True)
+class Inverter:
+    """One microinverter in ``GET /api/v1/production/inverters``."""
+
+    serial: str
+    last_report_watts: float | None
+    max_report_watts: float | None
+    last_report: datetime | None
+    device_type: int | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self | None:
+        """Read one inverter; an entry without a serial number is skipped (None)."""
+        serial = data.get("serialNumber")
+        if isinstance(serial, int) and not isinstance(serial, bool):
+            serial = str(serial)
+        if not isinstance(serial, str) or not serial:
+            return None
+        return cls(
+            serial=serial,
+            last_report_watts=_num(data, "lastReportWatts"),
+            max_report_watts=_num(data, "maxReportWatts"),
+            last_report=_time(data, "lastReportDate"),
+            device_type=_int(data, "devType"),
+        )
+
+
+def inverters_from_list(body: JSON) -> dict[str, Inverter]:
+    """All inverters of the list, keyed by serial."""
+    inverters: dict[str, Inverter] = {}
+    for item in expect_list(body, Endpoint.INVERTERS):
+        inverter = Inverter.from_dict(item)
+        if inverter is not None:
+            inverters[inverter.serial] = inverter
+    return inverters
+
+
+# --------------------------------------------------------------------------- meters
+
+
+@dataclass(frozen=True, slots=True)
+class MeterConfig:
+    """One CT meter in ``GET /ivp/meters``."""
+
+    eid: int
+    enabled: bool
+    measurement_type: str
+    phase_mode: str | None
+    phase_count: int | None
+    metering_status: str | None
+    status_flags: tuple[str, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self | None:
+        """Read one meter; an entry without eid or measurement type is skipped (None)."""
+        eid = _int(data, "eid")
+        measurement_type = _str(data, "measurementType")
+        if eid is None or not measurement_type:
+            return None
+        flags = data.get("statusFlags")
+        return cls(
+            eid=eid,
+            enabled=_str(data, "state") == "enabled",
+            measurement_type=measurement_type,
+            phase_mode=_str(data, "phaseMode"),
+            phase_count=_int(data, "phaseCount"),
+            metering_status=_str(data, "meteringStatus"),
+            status_flags=tuple(f for f in flags if isinstance(f, str))
+            if isinstance(flags, list)
+            else (),
+        )
+
+
+def meters_from_list(body: JSON) -> tuple[MeterConfig, ...]:
+    """All meters of ``/ivp/meters`` (enabled or not)."""
+    meters = (MeterConfig.from_dict(item) for item in expect_list(body, Endpoint.METERS))
+    return tuple(meter for meter in meters if meter is not None)
+
+
+@dataclass(frozen=True, slots=True)
+class MeterValues:
+    """The readings of a CT meter or of one of its phase channels."""
+
+    eid: int | None
+    timestamp: datetime | None
+    active_power: float | None
+    apparent_power: float | None
+    reactive_power: float | None
+    energy_delivered: float | None
+    energy_received: float | None
+    apparent_energy: float | None
+    reactive_energy_lagging: float | None
+    reactive_energy_leading: float | None
+    voltage: float | None
+    current: float | None
+    frequency: float | None
+    power_factor: float | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read one reading or channel."""
+        return cls(
+            eid=_int(data, "eid"),
+            timestamp=_time(data, "timestamp"),
+            active_power=_num(data, "activePower", "instantaneousDemand"),
+            apparent_power=_num(data, "apparentPower"),
+            reactive_power=_num(data, "reactivePower"),
+            energy_delivered=_num(data, "actEnergyDlvd"),
+            energy_received=_num(data, "actEnergyRcvd"),
+            apparent_energy=_num(data, "apparentEnergy"),
+            reactive_energy_lagging=_num(data, "reactEnergyLagg"),
+            reactive_energy_leading=_num(data, "reactEnergyLead"),
+            voltage=_num(data, "voltage"),
+            current=_num(data, "current"),
+            frequency=_num(data, "freq"),
+            power_factor=_num(data, "pwrFactor"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """One CT meter in ``GET /ivp/meters/readings``: totals plus a channel per phase."""
+
+    eid: int
+    values: MeterValues
+    channels: tuple[MeterValues, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self | None:
+        """Read one meter's readings; an entry without eid is skipped (None)."""
+        eid = _int(data, "eid")
+        if eid is None:
+            return None
+        return cls(
+            eid=eid,
+            values=MeterValues.from_dict(data),
+            channels=tuple(MeterValues.from_dict(ch) for ch in _dicts(data.get("channels"))),
+        )
+
+
+def readings_from_list(body: JSON) -> dict[int, MeterReading]:
+    """All readings of ``/ivp/meters/readings``, keyed by eid."""
+    readings: dict[int, MeterReading] = {}
+    for item in expect_list(body, Endpoint.METER_READINGS):
+        reading = MeterReading.from_dict(item)
+        if reading is not None:
+            readings[reading.eid] = reading
+    return readings
+
+
+@dataclass(frozen=True, slots=True)
+class CTMeter:
+    """An enabled CT meter joined (by eid) with its readings.
+
+    ``phases`` holds the channels that carry a phase of this installation: the first
+    ``phaseCount`` channels. A meter that measures one phase has none (its totals are the
+    phase), and the zero or noise channels a meter reports beyond its phase count are
+    dropped.
+    """
+
+    config: MeterConfig
+    reading: MeterReading | None
+
+    @property
+    def measurement_type(self) -> str:
+        """What the meter measures."""
+        return self.config.measurement_type
+
+    @property
+    def values(self) -> MeterValues | None:
+        """The meter's totals, when the gateway reported readings for it."""
+        return self.reading.values if self.reading else None
+
+    @property
+    def phases(self) -> tuple[MeterValues, ...]:
+        """Per-phase channels (L1, L2, L3), only where the meter measures several phases."""
+        if self.reading is None:
+            return ()
+        count = self.config.phase_count
+        if count is None:
+            count = len(self.reading.channels)
+        if count < 2:
+            return ()
+        return self.reading.channels[:count]
+
+
+def join_meters(
+    meters: Iterable[MeterConfig], readings: Mapping[int, MeterReading]
+) -> dict[str, CTMeter]:
+    """Enabled meters keyed by measurement type, each with the readings of its eid.
+
+    A disabled CT can report garbage, so it is left out entirely.
+    """
+    joined: dict[str, CTMeter] = {}
+    for meter in meters:
+        if meter.enabled and meter.measurement_type not in joined:
+            joined[meter.measurement_type] = CTMeter(meter, readings.get(meter.eid))
+    return joined
+
+
+# --------------------------------------------------------------------------- reports
+
+
+@dataclass(frozen=True, slots=True)
+class ReportValues:
+    """Cumulative or per-line values of a consumption report."""
+
+    active_power: float | None
+    apparent_power: float | None
+    reactive_power: float | None
+    wh_delivered: float | None
+    wh_received: float | None
+    varh_lagging: float | None
+    varh_leading: float | None
+    vah: float | None
+    voltage: float | None
+    current: float | None
+    power_factor: float | None
+    frequency: float | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read one ``cumulative`` or ``lines`` entry."""
+        return cls(
+            active_power=_num(data, "actPower", "currW"),
+            apparent_power=_num(data, "apprntPwr"),
+            reactive_power=_num(data, "reactPwr"),
+            wh_delivered=_num(data, "whDlvdCum"),
+            wh_received=_num(data, "whRcvdCum"),
+            varh_lagging=_num(data, "varhLagCum"),
+            varh_leading=_num(data, "varhLeadCum"),
+            vah=_num(data, "vahCum"),
+            voltage=_num(data, "rmsVoltage"),
+            current=_num(data, "rmsCurrent"),
+            power_factor=_num(data, "pwrFactor"),
+            frequency=_num(data, "freqHz"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumptionReport:
+    """One report of ``GET /ivp/meters/reports/consumption``."""
+
+    report_type: str
+    created_at: datetime | None
+    cumulative: ReportValues
+    lines: tuple[ReportValues, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self | None:
+        """Read one report; one without a ``reportType`` is skipped (None)."""
+        report_type = _str(data, "reportType")
+        if not report_type:
+            return None
+        return cls(
+            report_type=report_type,
+            created_at=_time(data, "createdAt"),
+            cumulative=ReportValues.from_dict(_dict(data.get("cumulative"))),
+            lines=tuple(ReportValues.from_dict(line) for line in _dicts(data.get("lines"))),
+        )
+
+
+def reports_from_list(body: JSON) -> dict[str, ConsumptionReport]:
+    """Reports keyed by ``reportType`` (total-consumption, net-consumption, ...)."""
+    reports: dict[str, ConsumptionReport] = {}
+    for item in expect_list(body, Endpoint.CONSUMPTION_REPORTS):
+        report = ConsumptionReport.from_dict(item)
+        if report is not None and report.report_type not in reports:
+            reports[report.report_type] = report
+    return reports
+
+
+# --------------------------------------------------------------------------- live data
+
+
+PHASE_SUFFIXES = ("a", "b", "c")
+
+
+@dataclass(frozen=True, slots=True)
+class LivePower:
+    """Live power of one flow (pv, grid, load, storage, generator), converted to W / VA.
+
+    ``phases`` holds (real W, apparent VA) per phase a, b, c where the gateway sent them.
+    """
+
+    power: float | None
+    apparent_power: float | None
+    phases: tuple[tuple[float | None, float | None], ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read one flow (milliwatts and milli-volt-amperes in the body)."""
+        return cls(
+            power=_milli(_num(data, "agg_p_mw")),
+            apparent_power=_milli(_num(data, "agg_s_mva")),
+            phases=tuple(
+                (
+                    _milli(_num(data, f"agg_p_ph_{ph}_mw")),
+                    _milli(_num(data, f"agg_s_ph_{ph}_mva")),
+                )
+                for ph in PHASE_SUFFIXES
+            ),
+        )
+
+
+def _milli(value: float | None) -> float | None:
+    return None if value is None else value / 1000
+
+
+LIVE_FLOWS = ("pv", "grid", "load", "storage", "generator")
+
+
+@dataclass(frozen=True, slots=True)
+class LiveData:
+    """``GET /ivp/livedata/status``."""
+
+    last_update: datetime | None
+    phase_count: int | None
+    is_split_phase: bool | None
+    soc: float | None
+    backup_soc: float | None
+    main_relay_state: int | None
+    gen_relay_state: int | None
+    backup_battery_mode: int | None
+    encharge_soc: float | None
+    encharge_energy: float | None
+    acb_soc: float | None
+    acb_energy: float | None
+    flows: Mapping[str, LivePower]
+    connection: Mapping[str, str]
+    counters: Mapping[str, int]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read the meters, connection and counters sections."""
+        meters = _dict(data.get("meters"))
+        split = _int(meters, "is_split_phase")
+        return cls(
+            last_update=_time(meters, "last_update"),
+            phase_count=_int(meters, "phase_count"),
+            is_split_phase=None if split is None else bool(split),
+            soc=_num(meters, "soc"),
+            backup_soc=_num(meters, "backup_soc"),
+            main_relay_state=_int(meters, "main_relay_state"),
+            gen_relay_state=_int(meters, "gen_relay_state"),
+            backup_battery_mode=_int(meters, "backup_bat_mode"),
+            encharge_soc=_num(meters, "enc_agg_soc"),
+            encharge_energy=_num(meters, "enc_agg_energy"),
+            acb_soc=_num(meters, "acb_agg_soc"),
+            acb_energy=_num(meters, "acb_agg_energy"),
+            flows={
+                name: LivePower.from_dict(meters[name])
+                for name in LIVE_FLOWS
+                if isinstance(meters.get(name), Mapping)
+            },
+            connection={
+                str(k): v for k, v in _dict(data.get("connection")).items() if isinstance(v, str)
+            },
+            counters={
+                str(k): int(v)
+                for k, v in _dict(data.get("counters")).items()
+                if isinstance(v, int) and not isinstance(v, bool)
+            },
+        )
+
+
+# --------------------------------------------------------------------------- production.json
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionJsonMeter:
+    """An ``eim`` (CT) entry of ``/production.json``."""
+
+    measurement_type: str
+    active_count: int | None
+    watts_now: float | None
+    wh_lifetime: float | None
+    wh_today: float | None
+    wh_last_seven_days: float | None
+    lines: tuple[ProductionJsonLine, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON], default_type: str) -> Self:
+        """Read one eim entry; old firmware leaves ``measurementType`` out."""
+        return cls(
+            measurement_type=_str(data, "measurementType") or default_type,
+            active_count=_int(data, "activeCount"),
+            watts_now=_num(data, "wNow"),
+            wh_lifetime=_num(data, "whLifetime"),
+            wh_today=_num(data, "whToday"),
+            wh_last_seven_days=_num(data, "whLastSevenDays"),
+            lines=tuple(ProductionJsonLine.from_dict(line) for line in _dicts(data.get("lines"))),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionJsonLine:
+    """One phase line of an ``eim`` entry (only sent with ``?details=1`` on newer firmware)."""
+
+    watts_now: float | None
+    wh_lifetime: float | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read one line."""
+        return cls(watts_now=_num(data, "wNow"), wh_lifetime=_num(data, "whLifetime"))
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSummary:
+    """The ``acb`` (AC Battery) entry of ``/production.json``'s storage section."""
+
+    active_count: int | None
+    watts_now: float | None
+    wh_now: float | None
+    percent_full: float | None
+    state: str | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read the storage entry."""
+        return cls(
+            active_count=_int(data, "activeCount"),
+            watts_now=_num(data, "wNow"),
+            wh_now=_num(data, "whNow"),
+            percent_full=_num(data, "percentFull"),
+            state=_str(data, "state"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionJson:
+    """``GET /production.json``: inverter and CT summaries, and AC batteries."""
+
+    inverters_watts_now: float | None
+    inverters_wh_lifetime: float | None
+    inverters_active: int | None
+    meters: Mapping[str, ProductionJsonMeter]
+    storage: StorageSummary | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read the sections; eim entries are keyed by measurement type."""
+        inverters: Mapping[str, JSON] = {}
+        meters: dict[str, ProductionJsonMeter] = {}
+        for entry in _dicts(data.get("production")):
+            if entry.get("type") == "inverters":
+                inverters = entry
+            elif entry.get("type") == "eim":
+                meter = ProductionJsonMeter.from_dict(entry, MeasurementType.PRODUCTION)
+                meters.setdefault(meter.measurement_type, meter)
+        for entry in _dicts(data.get("consumption")):
+            if entry.get("type") == "eim":
+                meter = ProductionJsonMeter.from_dict(entry, MeasurementType.TOTAL_CONSUMPTION)
+                meters.setdefault(meter.measurement_type, meter)
+        storage = next(
+            (StorageSummary.from_dict(e) for e in _dicts(data.get("storage")) if e.get("type") == "acb"),
+            None,
+        )
+        return cls(
+            inverters_watts_now=_num(inverters, "wNow"),
+            inverters_wh_lifetime=_num(inverters, "whLifetime"),
+            inverters_active=_int(inverters, "activeCount"),
+            meters=meters,
+            storage=storage,
+        )
+
+    @property
+    def has_batteries(self) -> bool:
+        """AC Batteries are installed."""
+        return bool(self.storage and self.storage.active_count)
+
+
+# --------------------------------------------------------------------------- legacy HTML
+
+
+_LEGACY_ROW_RE = re.compile(
+    r"<td>\s*(?P<label>Currently|Today|Past Week|Since Installation)\s*</td>\s*"
+    r"<td>\s*(?P<value>[-\d.]+)\s*(?P<unit>[kMG]?W)h?\s*</td>",
+    re.IGNORECASE,
+)
+_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+
+
+def legacy_production_from_html(text: str) -> EnergyCounters:
+    """The production page of firmware 3.x (the only data such gateways publish).
+
+    Values are rounded by the gateway to three significant digits ("133 MWh").
+    """
+    found: dict[str, float] = {}
+    for match in _LEGACY_ROW_RE.finditer(text):
+        unit = match["unit"]
+        scale = _SCALE[unit[:-1].lower()] if len(unit) > 1 else 1.0
+        try:
+            found[match["label"].lower()] = float(match["value"]) * scale
+        except ValueError:
+            continue
+    if not found:
+        raise IQGatewayResponseError("/production has no production table")
+    return EnergyCounters(
+        watts_now=found.get("currently"),
+        wh_today=found.get("today"),
+        wh_last_seven_days=found.get("past week"),
+        wh_lifetime=found.get("since installation"),
+    )
+
+
+# --------------------------------------------------------------------------- snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class RawBody:
+    """An endpoint's body as received, kept for diagnostics."""
+
+    status: int
+    content_type: str | None
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayData:
+    """Everything one poll read from the gateway.
+
+    A field is None when its endpoint is not polled on this gateway (or, for a single
+    poll, failed while the others answered).
+    """
+
+    info: GatewayInfo
+    production: EnergyCounters | None = None
+    inverters: Mapping[str, Inverter] | None = None
+    meters: tuple[MeterConfig, ...] | None = None
+    readings: Mapping[int, MeterReading] | None = None
+    pdm_energy: PdmEnergy | None = None
+    livedata: LiveData | None = None
+    consumption_reports: Mapping[str, ConsumptionReport] | None = None
+    production_json: ProductionJson | None = None
+    legacy_production: EnergyCounters | None = None
+    raw: Mapping[str, RawBody] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def ct_meters(self) -> dict[str, CTMeter]:
+        """Enabled CT meters, keyed by measurement type, joined with their readings."""
+        if not self.meters:
+            return {}
+        return join_meters(self.meters, self.readings or {})
