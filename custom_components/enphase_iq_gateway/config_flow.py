@@ -1,0 +1,469 @@
+"""Config flow: user / zeroconf / reauth / reconfigure, and the options flow.
+
+The user enters the gateway's host; the flow reads ``/info`` and shows the serial and
+firmware it found. Gateways on firmware 7 or newer need a token: the user either signs in
+with the Enlighten account (the token is fetched, and renewed later, with it) or pastes a
+token. Every token is proven against the gateway before anything is stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import ipaddress
+from typing import Any
+
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    ConfigFlow,
+    ConfigFlowResult,
+    OptionsFlow,
+)
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
+from homeassistant.core import callback
+from homeassistant.helpers import selector
+from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
+from homeassistant.util import dt as dt_util
+import voluptuous as vol
+
+from . import connections
+from .const import (
+    CONF_INVERTER_ENTITIES,
+    CONF_SCAN_INTERVAL,
+    CONF_SERIAL,
+    DEFAULT_HOST,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    MAX_SCAN_INTERVAL,
+    MIN_SCAN_INTERVAL,
+)
+from .coordinator import IQGatewayConfigEntry
+from .iqgateway import (
+    EnlightenInvalidCredentialsError,
+    EnlightenMFARequiredError,
+    EnlightenSerialNotOnAccountError,
+    EnlightenError,
+    GatewayInfo,
+    InvalidTokenError,
+    IQGateway,
+    IQGatewayAuthenticationError,
+    IQGatewayError,
+    IQGatewayResponseError,
+    IQGatewayUnsupportedError,
+    TokenInfo,
+    parse_token,
+)
+
+ZEROCONF_SERIAL = "serialnum"
+
+AUTH_MENU = ["credentials", "token"]
+RECONFIGURE_AUTH_MENU = ["keep_auth", "credentials", "token"]
+
+_TEXT = selector.TextSelector()
+_EMAIL = selector.TextSelector(
+    selector.TextSelectorConfig(type=selector.TextSelectorType.EMAIL, autocomplete="username")
+)
+_PASSWORD = selector.TextSelector(
+    selector.TextSelectorConfig(
+        type=selector.TextSelectorType.PASSWORD, autocomplete="current-password"
+    )
+)
+_TOKEN = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
+
+
+def normalize_host(text: str) -> str:
+    """``https://192.168.1.5/`` -> ``192.168.1.5``: users paste URLs; keep host[:port]."""
+    host = text.strip()
+    for prefix in ("https://", "http://"):
+        if host.lower().startswith(prefix):
+            host = host[len(prefix) :]
+    return host.split("/", 1)[0].strip()
+
+
+class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Set up an Enphase IQ Gateway."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    def __init__(self) -> None:
+        """Start with no gateway."""
+        self._host: str = ""
+        self._info: GatewayInfo | None = None
+
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: IQGatewayConfigEntry) -> OptionsFlow:
+        """The options flow."""
+        return IQGatewayOptionsFlow()
+
+    # ------------------------------------------------------------------ user
+
+    async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Ask for the host and read the gateway's /info."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            host = normalize_host(user_input[CONF_HOST])
+            info, error = await self._async_read_info(host)
+            if info is None:
+                errors[CONF_HOST] = error
+            else:
+                await self.async_set_unique_id(info.serial)
+                self._abort_if_unique_id_configured(updates={CONF_HOST: host})
+                self._host, self._info = host, info
+                if info.tokens_required:
+                    return await self.async_step_auth()
+                return await self.async_step_confirm()
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Required(CONF_HOST): _TEXT}),
+                user_input or {CONF_HOST: DEFAULT_HOST},
+            ),
+            errors=errors,
+        )
+
+    async def async_step_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """A gateway without token authentication: confirm what was found."""
+        if user_input is not None:
+            return self._async_finish({})
+        return self.async_show_form(step_id="confirm", description_placeholders=self._found())
+
+    # ------------------------------------------------------------------ zeroconf
+
+    async def async_step_zeroconf(
+        self, discovery_info: ZeroconfServiceInfo
+    ) -> ConfigFlowResult:
+        """A gateway announced itself on the network."""
+        address = discovery_info.ip_address
+        if address.version != 4 or address.is_link_local:
+            return self.async_abort(reason="not_ipv4_address")
+        host = str(address)
+        addresses = {str(ip) for ip in discovery_info.ip_addresses}
+        serial = discovery_info.properties.get(ZEROCONF_SERIAL)
+        if serial:
+            await self.async_set_unique_id(serial)
+            self._abort_if_known(host, addresses)
+        info, error = await self._async_read_info(host)
+        if info is None:
+            return self.async_abort(reason=error)
+        await self.async_set_unique_id(info.serial)
+        self._abort_if_known(host, addresses)
+        self._host, self._info = host, info
+        self.context["title_placeholders"] = {"serial": info.serial}
+        return await self.async_step_zeroconf_confirm()
+
+    def _abort_if_known(self, host: str, addresses: set[str]) -> None:
+        """Abort for a configured gateway, moving it to ``host`` only when it really moved.
+
+        A gateway seen on two interfaces (or a stored hostname such as envoy.local) must
+        not make the stored host flap: it is kept when it is one of the announced
+        addresses or is not an IP address at all.
+        """
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, str(self.unique_id)
+        )
+        if entry is None:
+            return
+        stored = entry.data.get(CONF_HOST, "")
+        if stored in addresses or not _is_ip(stored.rsplit(":", 1)[0]):
+            self._abort_if_unique_id_configured()
+        self._abort_if_unique_id_configured(updates={CONF_HOST: host})
+
+    async def async_step_zeroconf_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Confirm a discovered gateway, then sign in where it needs a token."""
+        assert self._info is not None
+        if user_input is not None:
+            if self._info.tokens_required:
+                return await self.async_step_auth()
+            return self._async_finish({})
+        self._set_confirm_only()
+        return self.async_show_form(
+            step_id="zeroconf_confirm", description_placeholders=self._found()
+        )
+
+    # ------------------------------------------------------------------ authentication
+
+    async def async_step_auth(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Choose: sign in with the Enlighten account, or paste a token."""
+        return self.async_show_menu(
+            step_id="auth", menu_options=AUTH_MENU, description_placeholders=self._found()
+        )
+
+    async def async_step_credentials(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Sign in with the Enlighten account; the token is fetched (and later renewed)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            serial = user_input[CONF_SERIAL].strip()
+            username = user_input[CONF_USERNAME].strip()
+            token: TokenInfo | None = None
+            try:
+                token = await connections.cloud_client(self.hass).fetch_token(
+                    username, user_input[CONF_PASSWORD], serial
+                )
+            except EnlightenInvalidCredentialsError:
+                errors[CONF_PASSWORD] = "invalid_auth"
+            except EnlightenMFARequiredError:
+                errors["base"] = "mfa_enabled"
+            except EnlightenSerialNotOnAccountError:
+                errors[CONF_SERIAL] = "serial_not_on_account"
+            except EnlightenError:
+                errors["base"] = "cloud_unreachable"
+            except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
+                LOGGER.exception("Unexpected error while fetching a token")
+                errors["base"] = "unknown"
+            if token is not None and (error := await self._async_prove(token.token)):
+                errors["base"] = error
+            if not errors and token is not None:
+                return self._async_finish(
+                    {
+                        CONF_USERNAME: username,
+                        CONF_PASSWORD: user_input[CONF_PASSWORD],
+                        CONF_SERIAL: serial,
+                        CONF_TOKEN: token.token,
+                    }
+                )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_USERNAME): _EMAIL,
+                vol.Required(CONF_PASSWORD): _PASSWORD,
+                vol.Required(CONF_SERIAL): _TEXT,
+            }
+        )
+        suggested = {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
+        suggested.setdefault(CONF_SERIAL, self._serial())
+        if CONF_USERNAME not in suggested and (entry := self._existing_entry()) is not None:
+            suggested[CONF_USERNAME] = entry.data.get(CONF_USERNAME, "")
+        return self.async_show_form(
+            step_id="credentials",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=self._found(),
+        )
+
+    async def async_step_token(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Paste a token (accounts with multi-factor sign-in must use this)."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            serial = user_input[CONF_SERIAL].strip()
+            token: TokenInfo | None = None
+            try:
+                token = parse_token(user_input[CONF_TOKEN])
+            except InvalidTokenError:
+                errors[CONF_TOKEN] = "invalid_token"
+            else:
+                if token.is_expired(dt_util.utcnow()):
+                    errors[CONF_TOKEN] = "token_expired"
+                elif not token.matches_serial(serial):
+                    errors[CONF_TOKEN] = "token_wrong_gateway"
+                elif error := await self._async_prove(token.token):
+                    errors[CONF_TOKEN if error == "token_rejected" else "base"] = error
+            if not errors and token is not None:
+                return self._async_finish({CONF_SERIAL: serial, CONF_TOKEN: token.token})
+        schema = vol.Schema({vol.Required(CONF_TOKEN): _TOKEN, vol.Required(CONF_SERIAL): _TEXT})
+        suggested = dict(user_input or {})
+        suggested.setdefault(CONF_SERIAL, self._serial())
+        return self.async_show_form(
+            step_id="token",
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
+            errors=errors,
+            description_placeholders=self._found(),
+        )
+
+    # ------------------------------------------------------------------ reauth
+
+    async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
+        """The token stopped working (or the account was refused): sign in again."""
+        self._host = entry_data[CONF_HOST]
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Offer both ways to sign in, saying when the current token expired."""
+        entry = self._get_reauth_entry()
+        expired = "-"
+        try:
+            info = parse_token(entry.data.get(CONF_TOKEN, ""))
+        except InvalidTokenError:
+            pass
+        else:
+            expired = dt_util.as_local(info.expires_at).strftime("%Y-%m-%d %H:%M")
+        return self.async_show_menu(
+            step_id="reauth_confirm",
+            menu_options=AUTH_MENU,
+            description_placeholders={"title": entry.title, "expires": expired},
+        )
+
+    # ------------------------------------------------------------------ reconfigure
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Change the host (the gateway must stay the same), then how to sign in."""
+        entry = self._get_reconfigure_entry()
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            host = normalize_host(user_input[CONF_HOST])
+            info, error = await self._async_read_info(host)
+            if info is None:
+                errors[CONF_HOST] = error
+            else:
+                await self.async_set_unique_id(info.serial)
+                self._abort_if_unique_id_mismatch(reason="wrong_gateway")
+                self._host, self._info = host, info
+                if not info.tokens_required:
+                    return self._async_finish({})
+                return self.async_show_menu(
+                    step_id="reconfigure_auth",
+                    menu_options=RECONFIGURE_AUTH_MENU,
+                    description_placeholders=self._found(),
+                )
+        return self.async_show_form(
+            step_id="reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                vol.Schema({vol.Required(CONF_HOST): _TEXT}),
+                user_input or {CONF_HOST: entry.data[CONF_HOST]},
+            ),
+            errors=errors,
+        )
+
+    async def async_step_keep_auth(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Keep the stored token or credentials, once they are proven at the new host."""
+        entry = self._get_reconfigure_entry()
+        token = entry.data.get(CONF_TOKEN)
+        if not token or await self._async_prove(token):
+            return self.async_abort(reason="current_auth_failed")
+        return self._async_finish({})
+
+    # ------------------------------------------------------------------ helpers
+
+    def _async_finish(self, auth: dict[str, Any]) -> ConfigFlowResult:
+        """Create the entry, or update the one being reauthenticated / reconfigured."""
+        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
+            entry = (
+                self._get_reauth_entry()
+                if self.source == SOURCE_REAUTH
+                else self._get_reconfigure_entry()
+            )
+            data = dict(entry.data)
+            if auth:
+                # A new way to sign in replaces the old one entirely (a pasted token
+                # must not leave old credentials behind, or the reverse).
+                for key in (CONF_USERNAME, CONF_PASSWORD, CONF_TOKEN):
+                    data.pop(key, None)
+                data.update(auth)
+            data[CONF_HOST] = self._host
+            return self.async_update_reload_and_abort(entry, data=data)
+        assert self._info is not None
+        data = {CONF_HOST: self._host, CONF_SERIAL: self._info.serial, **auth}
+        return self.async_create_entry(title=f"IQ Gateway {self._info.serial}", data=data)
+
+    def _existing_entry(self) -> IQGatewayConfigEntry | None:
+        if self.source == SOURCE_REAUTH:
+            return self._get_reauth_entry()
+        if self.source == SOURCE_RECONFIGURE:
+            return self._get_reconfigure_entry()
+        return None
+
+    def _serial(self) -> str:
+        """The serial to prefill: the stored one when re-signing in, else /info's."""
+        entry = self._existing_entry()
+        if entry is not None and entry.data.get(CONF_SERIAL):
+            return str(entry.data[CONF_SERIAL])
+        return self._info.serial if self._info else ""
+
+    def _found(self) -> dict[str, str]:
+        """Placeholders: what /info said."""
+        info = self._info
+        return {
+            "host": self._host,
+            "serial": info.serial if info else self._serial(),
+            "firmware": info.firmware if info else "-",
+        }
+
+    async def _async_read_info(self, host: str) -> tuple[GatewayInfo | None, str]:
+        """Read /info at ``host``: the info, or None and an error key."""
+        session = connections.gateway_session(self.hass, auto_cleanup=False)
+        try:
+            return await IQGateway(host, session).detect(), ""
+        except IQGatewayUnsupportedError:
+            return None, "not_a_gateway"
+        except IQGatewayError:
+            return None, "cannot_connect"
+        except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
+            LOGGER.exception("Unexpected error while reading the gateway's /info")
+            return None, "unknown"
+        finally:
+            session.detach()
+
+    async def _async_prove(self, token: str) -> str | None:
+        """Have the gateway at ``self._host`` accept ``token``: None, or an error key."""
+        session = connections.gateway_session(self.hass, auto_cleanup=False)
+        client = IQGateway(self._host, session, token=token)
+        try:
+            await client.detect()
+            await client.check_jwt()
+            try:
+                await client.production()  # a real endpoint, for firmware without sessions
+            except IQGatewayResponseError:
+                pass
+        except IQGatewayAuthenticationError:
+            return "token_rejected"
+        except IQGatewayError:
+            return "cannot_connect"
+        except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
+            LOGGER.exception("Unexpected error while checking the token with the gateway")
+            return "unknown"
+        finally:
+            session.detach()
+        return None
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+class IQGatewayOptionsFlow(OptionsFlow):
+    """How often to poll, and whether to make an entity per microinverter."""
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """One form."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
+                    CONF_INVERTER_ENTITIES: bool(user_input[CONF_INVERTER_ENTITIES]),
+                }
+            )
+        schema = vol.Schema(
+            {
+                vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=MIN_SCAN_INTERVAL,
+                        max=MAX_SCAN_INTERVAL,
+                        step=1,
+                        unit_of_measurement="s",
+                        mode=selector.NumberSelectorMode.BOX,
+                    )
+                ),
+                vol.Required(CONF_INVERTER_ENTITIES, default=True): selector.BooleanSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+        )

@@ -1,0 +1,38 @@
+"""Constants for the Enphase IQ Gateway integration."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import logging
+from typing import Final
+
+DOMAIN: Final = "enphase_iq_gateway"
+LOGGER = logging.getLogger(__package__)
+
+MANUFACTURER: Final = "Enphase Energy"
+DEFAULT_HOST: Final = "envoy.local"
+
+CONF_SERIAL: Final = "serial"
+
+# Options
+CONF_SCAN_INTERVAL: Final = "scan_interval"
+CONF_INVERTER_ENTITIES: Final = "inverter_entities"
+DEFAULT_SCAN_INTERVAL: Final = 300
+MIN_SCAN_INTERVAL: Final = 60
+MAX_SCAN_INTERVAL: Final = 3600
+
+# How often /info is read again, to notice a firmware update (which re-probes endpoints).
+INFO_REFRESH_INTERVAL: Final = timedelta(hours=6)
+
+# Token renewal. A token is renewed once a third of its life is left, but never earlier
+# than RENEW_MARGIN_MAX before it expires: one-year owner tokens are renewed 30 days
+# ahead (plenty of days to ride out a cloud outage), 12-hour installer tokens 4 hours
+# ahead (dozens of polls' worth of retries). A failed renewal is retried after
+# RENEW_RETRY_INTERVAL while the old token stays in use.
+RENEW_MARGIN_MAX: Final = timedelta(days=30)
+RENEW_LIFETIME_FRACTION: Final = 3
+RENEW_RETRY_INTERVAL: Final = timedelta(minutes=15)
+
+# A pasted token cannot be renewed: the user is warned (a repair issue) this long ahead.
+PASTED_TOKEN_WARNING: Final = timedelta(days=30)
+ISSUE_TOKEN_EXPIRING: Final = "token_expiring"

@@ -1,0 +1,203 @@
+"""Keeps the gateway token valid for good.
+
+* With Enlighten credentials stored, the token is renewed before it expires (see const.py
+  for the margins), the new one is saved in the config entry, and a failed renewal keeps
+  the still-valid token and is retried later without bothering the user. When the gateway
+  refuses a token, one renewal is tried before reauthentication is asked for. When the
+  account itself is refused, a reauth flow is started while the old token still works.
+* A pasted token cannot be renewed: a repair issue warns 30 days before it expires, and
+  reauthentication is asked for once it has.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.update_coordinator import UpdateFailed
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_SERIAL,
+    DOMAIN,
+    ISSUE_TOKEN_EXPIRING,
+    LOGGER,
+    PASTED_TOKEN_WARNING,
+    RENEW_LIFETIME_FRACTION,
+    RENEW_MARGIN_MAX,
+    RENEW_RETRY_INTERVAL,
+)
+from .iqgateway import (
+    EnlightenClient,
+    EnlightenError,
+    EnlightenUnavailableError,
+    InvalidTokenError,
+    IQGateway,
+    TokenInfo,
+    parse_token,
+)
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+
+def renewal_margin(info: TokenInfo) -> timedelta:
+    """How long before expiry a renewable token is renewed.
+
+    A third of the token's lifetime, capped at RENEW_MARGIN_MAX: 30 days for one-year
+    owner tokens, 4 hours for 12-hour installer tokens.
+    """
+    lifetime = info.lifetime or RENEW_MARGIN_MAX * RENEW_LIFETIME_FRACTION
+    return min(RENEW_MARGIN_MAX, lifetime / RENEW_LIFETIME_FRACTION)
+
+
+class TokenManager:
+    """The token of one config entry: renewal, refusal handling, expiry warnings."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        client: IQGateway,
+        cloud: EnlightenClient,
+    ) -> None:
+        """Read the stored token (None for firmware without token authentication)."""
+        self._hass = hass
+        self._entry = entry
+        self._client = client
+        self._cloud = cloud
+        self._next_attempt: datetime | None = None
+        self._account_refused = False
+        token = entry.data.get(CONF_TOKEN)
+        self.token_info: TokenInfo | None = None
+        if token:
+            try:
+                self.token_info = parse_token(token)
+            except InvalidTokenError:
+                self.token_info = None  # renewed below if possible, else reauth
+        self._stored_token: str | None = token
+
+    @property
+    def can_renew(self) -> bool:
+        """Credentials are stored, so a new token can be fetched."""
+        return bool(self._entry.data.get(CONF_USERNAME) and self._entry.data.get(CONF_PASSWORD))
+
+    @property
+    def expires_at(self) -> datetime | None:
+        """When the current token expires."""
+        return self.token_info.expires_at if self.token_info else None
+
+    @property
+    def renew_at(self) -> datetime | None:
+        """When a renewable token is due for renewal (None: not renewable or no token)."""
+        if self.token_info is None or not self.can_renew:
+            return None
+        return self.token_info.expires_at - renewal_margin(self.token_info)
+
+    async def async_check(self) -> None:
+        """Before each poll: renew when due, warn about a pasted token, reauth on expiry."""
+        if self._stored_token is None:
+            return  # legacy firmware: no token at all
+        now = dt_util.utcnow()
+        if self.can_renew:
+            if self.token_info is None or (self.renew_at is not None and now >= self.renew_at):
+                await self._async_renew_when_due(now)
+        else:
+            self._update_expiry_issue(now)
+        if self.token_info is not None and not self.token_info.is_expired(now):
+            return
+        if self.can_renew and not self._account_refused:
+            # Renewal failed for a reason that may pass (the cloud is down): try again
+            # at the next poll rather than asking the user for what they already gave.
+            raise UpdateFailed(translation_domain=DOMAIN, translation_key="token_renewal_pending")
+        if self.token_info is None:
+            raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="token_invalid")
+        raise ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key="token_expired",
+            translation_placeholders={"expired": self.token_info.expires_at.isoformat()},
+        )
+
+    async def async_handle_rejected(self) -> None:
+        """The gateway refused the token twice: renew once, or ask for reauthentication.
+
+        Returns when a new token is in place. Raises ConfigEntryAuthFailed when no new
+        token can be had (none stored, or the account is refused), and UpdateFailed when
+        the cloud cannot be reached (the refusal may be the gateway's, so try later).
+        """
+        if not self.can_renew:
+            raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="token_rejected")
+        try:
+            await self._async_renew()
+        except EnlightenUnavailableError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN, translation_key="renewal_cloud_unavailable"
+            ) from err
+        except EnlightenError as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="renewal_refused"
+            ) from err
+
+    async def _async_renew_when_due(self, now: datetime) -> None:
+        if self._next_attempt is not None and now < self._next_attempt:
+            return
+        try:
+            await self._async_renew()
+        except EnlightenUnavailableError as err:
+            self._next_attempt = now + RENEW_RETRY_INTERVAL
+            LOGGER.warning(
+                "Could not renew the IQ Gateway token, the current one stays in use until %s; "
+                "retrying in %s: %s",
+                self.expires_at,
+                RENEW_RETRY_INTERVAL,
+                err,
+            )
+        except EnlightenError as err:
+            # The account itself is refused: only the user can fix that. Ask now, while
+            # the current token still works, rather than when it has expired.
+            self._next_attempt = now + RENEW_RETRY_INTERVAL
+            if not self._account_refused:
+                self._account_refused = True
+                LOGGER.warning("The Enphase cloud refused to renew the IQ Gateway token: %s", err)
+                self._entry.async_start_reauth(self._hass)
+
+    async def _async_renew(self) -> None:
+        """Fetch a new token with the stored credentials and put it to use."""
+        data = self._entry.data
+        info = await self._cloud.fetch_token(
+            data[CONF_USERNAME], data[CONF_PASSWORD], data[CONF_SERIAL]
+        )
+        self.token_info = info
+        self._stored_token = info.token
+        self._next_attempt = None
+        self._account_refused = False
+        self._client.set_token(info.token)
+        self._hass.config_entries.async_update_entry(
+            self._entry, data={**self._entry.data, CONF_TOKEN: info.token}
+        )
+        LOGGER.info("Renewed the IQ Gateway token; the new one expires %s", info.expires_at)
+
+    def _update_expiry_issue(self, now: datetime) -> None:
+        """Raise (or clear) the repair issue for a pasted token nearing expiry."""
+        issue_id = f"{ISSUE_TOKEN_EXPIRING}_{self._entry.entry_id}"
+        if self.token_info is None or self.token_info.expires_in(now) > PASTED_TOKEN_WARNING:
+            ir.async_delete_issue(self._hass, DOMAIN, issue_id)
+            return
+        ir.async_create_issue(
+            self._hass,
+            DOMAIN,
+            issue_id,
+            is_fixable=False,
+            is_persistent=False,
+            severity=ir.IssueSeverity.WARNING,
+            translation_key=ISSUE_TOKEN_EXPIRING,
+            translation_placeholders={
+                "title": self._entry.title,
+                "expires": dt_util.as_local(self.token_info.expires_at).strftime("%Y-%m-%d %H:%M"),
+            },
+            learn_more_url=f"/config/integrations/integration/{DOMAIN}",
+        )

@@ -1,0 +1,1 @@
+"""Tests for the Enphase IQ Gateway integration, its client and its simulator."""
