@@ -1,5 +1,6 @@
 """HA-free asynchronous client for the Enphase IQ Gateway's local REST API."""
 
+from . import site
 from .auth import ENLIGHTEN_URL, ENTREZ_URL, EnlightenClient, TokenInfo, parse_token
 from .client import IQGateway, ProbeResult
 from .exceptions import (
@@ -77,4 +78,5 @@ __all__ = [
     "StorageSummary",
     "TokenInfo",
     "parse_token",
+    "site",
 ]

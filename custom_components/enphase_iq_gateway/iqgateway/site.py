@@ -1,0 +1,322 @@
+"""Site-level values derived from one poll, each by one stated rule.
+
+Production: an enabled production CT is the site's meter: power and lifetime energy come
+from its readings, today / last seven days from the CT's counters (``/ivp/pdm/energy``
+``eim``, then ``/production.json``'s eim). Without one, the microinverters' own counts:
+``/ivp/pdm/energy`` ``pcu``, then ``/api/v1/production``, then ``/production.json``'s
+inverters, then the legacy HTML page. A source whose lifetime reads zero measures
+nothing (a disabled CT, for instance) and the next one is used.
+
+Consumption (needs a consumption CT): a total-consumption CT is read directly; with a
+net-consumption CT, total = production + net (power and energy alike: production +
+imported - exported), because the net CT measures the grid: positive = import, delivered
+= imported, received = exported. Without meter readings, ``/production.json``'s eim
+entries are used; a total that merely repeats the net (a firmware 8.3.5433 bug) is not
+trusted and the power is recomputed as production + net.
+
+Battery: a storage CT measures battery power (positive = discharging) and the energy
+discharged (delivered) and charged (received). Live data gives the state of charge,
+backup reserve and available energy of IQ Batteries; ``/production.json`` those of AC
+Batteries.
+"""
+
+from __future__ import annotations
+
+from .models import (
+    CTMeter,
+    EnergyCounters,
+    GatewayData,
+    MeasurementType,
+    MeterValues,
+    ProductionJsonMeter,
+)
+
+
+def _ct(data: GatewayData, kind: str) -> MeterValues | None:
+    """The readings of the enabled CT of this measurement type."""
+    meter: CTMeter | None = data.ct_meters.get(kind)
+    return meter.values if meter is not None else None
+
+
+def _json_meter(data: GatewayData, kind: str) -> ProductionJsonMeter | None:
+    """An active eim entry of /production.json (activeCount 0 means not installed)."""
+    if data.production_json is None:
+        return None
+    meter = data.production_json.meters.get(kind)
+    if meter is None or meter.active_count == 0:
+        return None
+    return meter
+
+
+def _has_production_ct(data: GatewayData) -> bool:
+    values = _ct(data, MeasurementType.PRODUCTION)
+    return values is not None and bool(values.energy_delivered)
+
+
+def _inverter_sources(data: GatewayData) -> list[EnergyCounters]:
+    """The microinverters' counters, best first."""
+    sources: list[EnergyCounters] = []
+    if data.pdm_energy is not None and (pcu := data.pdm_energy.microinverters) is not None:
+        sources.append(pcu)
+    if data.production is not None:
+        sources.append(data.production)
+    if data.production_json is not None and data.production_json.inverters_wh_lifetime:
+        sources.append(
+            EnergyCounters(
+                watts_now=data.production_json.inverters_watts_now,
+                wh_today=None,
+                wh_last_seven_days=None,
+                wh_lifetime=data.production_json.inverters_wh_lifetime,
+            )
+        )
+    if data.legacy_production is not None:
+        sources.append(data.legacy_production)
+    return [source for source in sources if source.wh_lifetime]
+
+
+def _ct_period_counters(data: GatewayData) -> EnergyCounters | None:
+    """Today / last seven days as counted by the production CT."""
+    if data.pdm_energy is not None and (eim := data.pdm_energy.production.get("eim")):
+        if not eim.is_empty:
+            return eim
+    meter = _json_meter(data, MeasurementType.PRODUCTION)
+    if meter is not None:
+        return EnergyCounters(
+            watts_now=meter.watts_now,
+            wh_today=meter.wh_today,
+            wh_last_seven_days=meter.wh_last_seven_days,
+            wh_lifetime=meter.wh_lifetime,
+        )
+    return None
+
+
+# --------------------------------------------------------------------------- production
+
+
+def production_power(data: GatewayData) -> float | None:
+    """Solar production now (W)."""
+    if _has_production_ct(data):
+        values = _ct(data, MeasurementType.PRODUCTION)
+        assert values is not None
+        return values.active_power
+    json_meter = _json_meter(data, MeasurementType.PRODUCTION)
+    if json_meter is not None and data.readings is None and json_meter.wh_lifetime:
+        return json_meter.watts_now
+    sources = _inverter_sources(data)
+    return sources[0].watts_now if sources else None
+
+
+def production_energy_lifetime(data: GatewayData) -> float | None:
+    """Solar production since installation (Wh)."""
+    if _has_production_ct(data):
+        values = _ct(data, MeasurementType.PRODUCTION)
+        assert values is not None
+        return values.energy_delivered
+    json_meter = _json_meter(data, MeasurementType.PRODUCTION)
+    if json_meter is not None and data.readings is None and json_meter.wh_lifetime:
+        return json_meter.wh_lifetime
+    sources = _inverter_sources(data)
+    return sources[0].wh_lifetime if sources else None
+
+
+def _period(data: GatewayData, field: str) -> float | None:
+    if _has_production_ct(data) or (
+        data.readings is None and _json_meter(data, MeasurementType.PRODUCTION) is not None
+    ):
+        counters = _ct_period_counters(data)
+        value = getattr(counters, field) if counters is not None else None
+        if value is not None:
+            return float(value)
+    for source in _inverter_sources(data):
+        value = getattr(source, field)
+        if value is not None:
+            return float(value)
+    return None
+
+
+def production_energy_today(data: GatewayData) -> float | None:
+    """Solar production today, on the gateway's clock (Wh)."""
+    return _period(data, "wh_today")
+
+
+def production_energy_last_seven_days(data: GatewayData) -> float | None:
+    """Solar production over the last seven days, on the gateway's clock (Wh)."""
+    return _period(data, "wh_last_seven_days")
+
+
+# --------------------------------------------------------------------------- consumption
+
+
+def _same(a: float | None, b: float | None) -> bool:
+    return a is not None and b is not None and abs(a - b) < 0.01
+
+
+def _json_total_is_net(data: GatewayData) -> bool:
+    """Firmware 8.3.5433 reports total consumption as a copy of net consumption."""
+    total = _json_meter(data, MeasurementType.TOTAL_CONSUMPTION)
+    net = _json_meter(data, MeasurementType.NET_CONSUMPTION)
+    return (
+        total is not None
+        and net is not None
+        and _same(total.wh_lifetime, net.wh_lifetime)
+        and _same(total.watts_now, net.watts_now)
+    )
+
+
+def total_report_copies_net(data: GatewayData) -> bool:
+    """The consumption reports' total merely repeats the net (firmware 8.3.5433)."""
+    reports = data.consumption_reports or {}
+    total = reports.get(MeasurementType.TOTAL_CONSUMPTION)
+    net = reports.get(MeasurementType.NET_CONSUMPTION)
+    return (
+        total is not None
+        and net is not None
+        and _same(total.cumulative.wh_delivered, net.cumulative.wh_delivered)
+        and _same(total.cumulative.active_power, net.cumulative.active_power)
+    )
+
+
+def net_consumption_power(data: GatewayData) -> float | None:
+    """Power from the grid now (W): positive imports, negative exports."""
+    net = _ct(data, MeasurementType.NET_CONSUMPTION)
+    if net is not None:
+        return net.active_power
+    total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
+    production = production_power(data)
+    if total is not None and total.active_power is not None and production is not None:
+        return total.active_power - production
+    if data.readings is None and (meter := _json_meter(data, MeasurementType.NET_CONSUMPTION)):
+        return meter.watts_now
+    return None
+
+
+def consumption_power(data: GatewayData) -> float | None:
+    """Power used by the site now (W): production + net, or the total CT."""
+    total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
+    if total is not None:
+        return total.active_power
+    net = _ct(data, MeasurementType.NET_CONSUMPTION)
+    production = production_power(data)
+    if net is not None and net.active_power is not None:
+        return None if production is None else production + net.active_power
+    if data.readings is None:
+        total_meter = _json_meter(data, MeasurementType.TOTAL_CONSUMPTION)
+        if total_meter is not None and not _json_total_is_net(data):
+            return total_meter.watts_now
+        net_meter = _json_meter(data, MeasurementType.NET_CONSUMPTION)
+        if net_meter is not None and net_meter.watts_now is not None and production is not None:
+            return production + net_meter.watts_now
+    return None
+
+
+def grid_import_energy(data: GatewayData) -> float | None:
+    """Energy imported from the grid since the net CT was installed (Wh)."""
+    net = _ct(data, MeasurementType.NET_CONSUMPTION)
+    return net.energy_delivered if net is not None else None
+
+
+def grid_export_energy(data: GatewayData) -> float | None:
+    """Energy exported to the grid since the net CT was installed (Wh)."""
+    net = _ct(data, MeasurementType.NET_CONSUMPTION)
+    return net.energy_received if net is not None else None
+
+
+def consumption_energy_lifetime(data: GatewayData) -> float | None:
+    """Energy used by the site since installation (Wh): production + import - export."""
+    total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
+    if total is not None:
+        return total.energy_delivered
+    net = _ct(data, MeasurementType.NET_CONSUMPTION)
+    if net is not None:
+        production = production_energy_lifetime(data)
+        if production is None or net.energy_delivered is None or net.energy_received is None:
+            return None
+        return production + net.energy_delivered - net.energy_received
+    if data.readings is None:
+        # /production.json's net lifetime counts imports only, so it cannot give a total.
+        total_meter = _json_meter(data, MeasurementType.TOTAL_CONSUMPTION)
+        if total_meter is not None and not _json_total_is_net(data):
+            return total_meter.wh_lifetime
+    return None
+
+
+# --------------------------------------------------------------------------- battery
+
+
+def battery_power(data: GatewayData) -> float | None:
+    """Battery power now (W): positive discharging, negative charging."""
+    storage = _ct(data, MeasurementType.STORAGE)
+    if storage is not None:
+        return storage.active_power
+    if data.livedata is not None and (flow := data.livedata.flows.get("storage")) is not None:
+        if has_batteries(data):
+            return flow.power
+    acb = data.production_json.storage if data.production_json else None
+    if acb is not None and acb.active_count:
+        return acb.watts_now
+    return None
+
+
+def battery_charged_energy(data: GatewayData) -> float | None:
+    """Energy charged into the batteries, as the storage CT counts it (Wh)."""
+    storage = _ct(data, MeasurementType.STORAGE)
+    return storage.energy_received if storage is not None else None
+
+
+def battery_discharged_energy(data: GatewayData) -> float | None:
+    """Energy discharged from the batteries, as the storage CT counts it (Wh)."""
+    storage = _ct(data, MeasurementType.STORAGE)
+    return storage.energy_delivered if storage is not None else None
+
+
+def _live_has_batteries(data: GatewayData) -> bool:
+    live = data.livedata
+    return live is not None and bool(
+        live.encharge_energy or live.acb_energy or live.encharge_soc or live.acb_soc
+    )
+
+
+def _acb_installed(data: GatewayData) -> bool:
+    return data.production_json is not None and data.production_json.has_batteries
+
+
+def has_batteries(data: GatewayData) -> bool:
+    """The gateway reports batteries (IQ Batteries, AC Batteries, or a storage CT)."""
+    return (
+        _live_has_batteries(data)
+        or _acb_installed(data)
+        or _ct(data, MeasurementType.STORAGE) is not None
+    )
+
+
+def battery_soc(data: GatewayData) -> float | None:
+    """State of charge of all batteries together (%)."""
+    if _live_has_batteries(data):
+        assert data.livedata is not None
+        live = data.livedata
+        return live.soc if live.soc is not None else live.encharge_soc
+    if _acb_installed(data):
+        assert data.production_json is not None and data.production_json.storage is not None
+        return data.production_json.storage.percent_full
+    return None
+
+
+def battery_backup_reserve(data: GatewayData) -> float | None:
+    """State of charge kept in reserve for grid outages (%)."""
+    if _live_has_batteries(data):
+        assert data.livedata is not None
+        return data.livedata.backup_soc
+    return None
+
+
+def battery_available_energy(data: GatewayData) -> float | None:
+    """Energy stored in the batteries now (Wh)."""
+    if _live_has_batteries(data):
+        assert data.livedata is not None
+        live = data.livedata
+        parts = [v for v in (live.encharge_energy, live.acb_energy) if v is not None]
+        return sum(parts) if parts else None
+    if _acb_installed(data):
+        assert data.production_json is not None and data.production_json.storage is not None
+        return data.production_json.storage.wh_now
+    return None
