@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import HomeAssistant
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
@@ -50,6 +50,7 @@ class IQGatewayRuntimeData:
     client: IQGateway
     coordinator: IQGatewayCoordinator
     tokens: TokenManager
+    gateway_device_id: str
 
 
 type IQGatewayConfigEntry = ConfigEntry[IQGatewayRuntimeData]
@@ -83,6 +84,12 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         self.info: GatewayInfo | None = None
         self.probe: ProbeResult | None = None
         self.last_poll: datetime | None = None
+        # Polls are counted and announced even when their data equals the last poll's
+        # (always_update=False then notifies no entity): the last-poll sensor and the
+        # lifetime counters' dip confirmation count polls, not changes.
+        self.poll_count = 0
+        self._poll_listeners: list[CALLBACK_TYPE] = []
+        self._announce_poll = False
         self._info_read_at: datetime | None = None
 
     async def _async_setup(self) -> None:
@@ -109,7 +116,24 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         probe, info = self.probe, self.info
         data = await self._call(lambda: self.client.poll(probe, info))
         self.last_poll = dt_util.utcnow()
+        self.poll_count += 1
+        self._announce_poll = True
         return data
+
+    @callback
+    def async_add_poll_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``listener`` after every successful poll; returns its remover."""
+        self._poll_listeners.append(listener)
+        return lambda: self._poll_listeners.remove(listener)
+
+    @callback
+    def _async_refresh_finished(self) -> None:
+        """After each refresh (data in place, before listeners): announce a poll."""
+        super()._async_refresh_finished()
+        if self._announce_poll and self.last_update_success:
+            for listener in list(self._poll_listeners):
+                listener()
+        self._announce_poll = False
 
     async def _refresh_info_when_due(self) -> None:
         """Re-read /info now and then; re-probe after a firmware update or a shaky probe."""

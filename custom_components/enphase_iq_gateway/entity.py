@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -53,32 +54,45 @@ def gateway_device_info(info: GatewayInfo) -> DeviceInfo:
     )
 
 
+# Home Assistant 2026.8 links a child device to its parent by the parent's registry id
+# (``via_device_id``) and deprecates ``via_device`` (identifiers); 2025.x knows only the
+# latter. Link the way the running release expects.
+VIA_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
+
+
+def parent_link(gateway_serial: str, gateway_device_id: str) -> dict[str, Any]:
+    """The DeviceInfo keys that hang a device off the gateway."""
+    if VIA_DEVICE_ID:
+        return {"via_device_id": gateway_device_id}
+    return {"via_device": (DOMAIN, gateway_serial)}
+
+
 def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
     """The device identifier of a CT meter: the gateway serial and what it measures."""
     return f"{gateway_serial}_ct_{measurement_type}"
 
 
-def ct_device_info(gateway_serial: str, measurement_type: str) -> DeviceInfo:
+def ct_device_info(gateway_serial: str, parent: dict[str, Any], measurement_type: str) -> DeviceInfo:
     """A CT meter's device."""
     name = CT_NAMES.get(measurement_type, f"{measurement_type.replace('-', ' ').capitalize()} CT")
-    return DeviceInfo(
+    return DeviceInfo(  # type: ignore[typeddict-item]
         identifiers={(DOMAIN, ct_device_id(gateway_serial, measurement_type))},
         manufacturer=MANUFACTURER,
         name=name,
         model="Current transformer",
-        via_device=(DOMAIN, gateway_serial),
+        **parent,
     )
 
 
-def inverter_device_info(gateway_serial: str, inverter_serial: str) -> DeviceInfo:
+def inverter_device_info(parent: dict[str, Any], inverter_serial: str) -> DeviceInfo:
     """A microinverter's device (its own serial identifies it)."""
-    return DeviceInfo(
+    return DeviceInfo(  # type: ignore[typeddict-item]
         identifiers={(DOMAIN, inverter_serial)},
         manufacturer=MANUFACTURER,
         name=f"Microinverter {inverter_serial}",
         model="Microinverter",
         serial_number=inverter_serial,
-        via_device=(DOMAIN, gateway_serial),
+        **parent,
     )
 
 
@@ -87,14 +101,14 @@ def battery_device_id(gateway_serial: str) -> str:
     return f"{gateway_serial}_battery"
 
 
-def battery_device_info(gateway_serial: str) -> DeviceInfo:
+def battery_device_info(gateway_serial: str, parent: dict[str, Any]) -> DeviceInfo:
     """The batteries' device."""
-    return DeviceInfo(
+    return DeviceInfo(  # type: ignore[typeddict-item]
         identifiers={(DOMAIN, battery_device_id(gateway_serial))},
         manufacturer=MANUFACTURER,
         name="Battery",
         model="IQ Battery",
-        via_device=(DOMAIN, gateway_serial),
+        **parent,
     )
 
 
@@ -107,6 +121,17 @@ class IQGatewayEntity(CoordinatorEntity[IQGatewayCoordinator]):
     def gateway_serial(self) -> str:
         """The serial of the gateway this entity belongs to."""
         return str(self.coordinator.config_entry.unique_id)
+
+    @property
+    def parent(self) -> dict[str, Any]:
+        """DeviceInfo keys hanging a device off the gateway device."""
+        return gateway_parent(self.coordinator)
+
+
+def gateway_parent(coordinator: IQGatewayCoordinator) -> dict[str, Any]:
+    """DeviceInfo keys hanging a device off the gateway of this coordinator."""
+    entry = coordinator.config_entry
+    return parent_link(str(entry.unique_id), entry.runtime_data.gateway_device_id)
 
 
 # A lifetime counter rising more than this per day is a glitch, not energy: a whole

@@ -44,6 +44,7 @@ from .entity import (
     LifetimeGuard,
     battery_device_info,
     ct_device_info,
+    gateway_parent,
     inverter_device_info,
 )
 from .iqgateway import (
@@ -546,6 +547,7 @@ def build_entities(coordinator: IQGatewayCoordinator) -> list[IQGatewaySensor]:
     """Every sensor this poll has data for (existing ones are filtered out by the caller)."""
     data = coordinator.data
     serial = str(coordinator.config_entry.unique_id)
+    parent = gateway_parent(coordinator)
     entities: list[IQGatewaySensor] = [
         DiagnosticSensor(coordinator, d) for d in DIAGNOSTIC_SENSORS if d.exists_fn(coordinator)
     ]
@@ -553,7 +555,7 @@ def build_entities(coordinator: IQGatewayCoordinator) -> list[IQGatewaySensor]:
     for kind, meter in data.ct_meters.items():
         if meter.values is None:
             continue
-        device = ct_device_info(serial, kind)
+        device = ct_device_info(serial, parent, kind)
         for desc in METER_SENSORS:
             entities.append(MeterSensor(coordinator, desc, kind, None, device))
             if desc.per_phase:
@@ -616,16 +618,27 @@ async def async_setup_entry(
 
 
 class IQGatewaySensor(IQGatewayEntity, RestoreSensor):
-    """A sensor whose value is read from the latest poll when the coordinator updates."""
+    """A sensor whose value is read from the latest poll.
+
+    Each poll's data is applied once, whichever comes first: the coordinator's update (when
+    the data changed) or, for sensors that count polls (``per_poll``: lifetime counters
+    confirming a dip, the last-poll time), the coordinator's poll announcement.
+    """
 
     entity_description: IQSensorDescription
 
     def __init__(self, coordinator: IQGatewayCoordinator, unique_suffix: str) -> None:
-        """Name the sensor ``{gateway serial}_{suffix}`` and read its first value."""
+        """Name the sensor ``{gateway serial}_{suffix}``."""
         super().__init__(coordinator)
         self._attr_unique_id = f"{self.gateway_serial}_{unique_suffix}"
         self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, self.gateway_serial)})
         self._guard = LifetimeGuard() if self.entity_description.lifetime else None
+        self._applied_poll: int | None = None
+
+    @property
+    def per_poll(self) -> bool:
+        """Whether this sensor must see every poll, changed or not."""
+        return self._guard is not None
 
     def read(self) -> Value:
         """The raw value from the latest data (None: not in this poll)."""
@@ -638,14 +651,25 @@ class IQGatewaySensor(IQGatewayEntity, RestoreSensor):
             value = last.native_value
             if isinstance(value, int | float):
                 self._guard.restore(float(value), dt_util.utcnow())
-        self._refresh()
+        if self.per_poll:
+            self.async_on_remove(self.coordinator.async_add_poll_listener(self._handle_poll))
+        self._apply_poll()
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        self._refresh()
+        self._apply_poll()
         super()._handle_coordinator_update()
 
-    def _refresh(self) -> None:
+    @callback
+    def _handle_poll(self) -> None:
+        if self._applied_poll != self.coordinator.poll_count:
+            self._apply_poll()
+            self.async_write_ha_state()
+
+    def _apply_poll(self) -> None:
+        if self._applied_poll == self.coordinator.poll_count:
+            return
+        self._applied_poll = self.coordinator.poll_count
         value = self.read()
         if self._guard is not None:
             value = self._guard.update(
@@ -669,7 +693,7 @@ class SiteSensor(IQGatewaySensor):
         self.entity_description = description
         super().__init__(coordinator, description.key)
         if description.battery:
-            self._attr_device_info = battery_device_info(self.gateway_serial)
+            self._attr_device_info = battery_device_info(self.gateway_serial, self.parent)
 
     def read(self) -> Value:
         """Derive the value from the poll."""
@@ -897,7 +921,7 @@ class InverterSensor(IQGatewaySensor):
         super().__init__(coordinator, description.key)
         key = description.key.removeprefix("inverter_")
         self._attr_unique_id = f"{inverter_serial}_{key}"
-        self._attr_device_info = inverter_device_info(self.gateway_serial, inverter_serial)
+        self._attr_device_info = inverter_device_info(self.parent, inverter_serial)
 
     def read(self) -> Value:
         """The inverter's value, or None when it is gone from the report."""
@@ -916,6 +940,11 @@ class DiagnosticSensor(IQGatewaySensor):
         """Attach to the gateway."""
         self.entity_description = description
         super().__init__(coordinator, description.key)
+
+    @property
+    def per_poll(self) -> bool:
+        """Connection facts change with every poll (time) or between them (token)."""
+        return True
 
     def read(self) -> Value:
         """Read from the coordinator rather than the data."""

@@ -13,7 +13,9 @@ from homeassistant.core import HomeAssistant
 from custom_components.enphase_iq_gateway.const import CONF_SERIAL, DOMAIN
 from custom_components.enphase_iq_gateway.iqgateway import EnlightenClient
 from simulator import CloudSimulator, GatewaySimulator
+from tests.conftest import GatewayFactory
 
+FROZEN_TIME = "2026-06-21T12:00:00+00:00"
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "correct horse battery staple"
 
@@ -60,3 +62,24 @@ def token_entry(gateway: GatewaySimulator, token: str, **data: object) -> MockCo
 def credentials_entry(gateway: GatewaySimulator, token: str) -> MockConfigEntry:
     """A config entry with Enlighten credentials (renewable token)."""
     return token_entry(gateway, token, **{CONF_USERNAME: OWNER_EMAIL, CONF_PASSWORD: OWNER_PASSWORD})
+
+
+async def setup_capture(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str, **options: object
+) -> tuple[MockConfigEntry, GatewaySimulator]:
+    """Serve ``capture`` and set up an entry for it (a pasted token where one is needed)."""
+    gateway = await start_gateway(capture)
+    data: dict[str, object] = {CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial}
+    if gateway.capture.requires_token:
+        data[CONF_TOKEN] = gateway.issue_token()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=gateway.serial,
+        title=f"IQ Gateway {gateway.serial}",
+        data=data,
+        options=options,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry, gateway

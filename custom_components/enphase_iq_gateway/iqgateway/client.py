@@ -88,7 +88,10 @@ class ProbeResult:
 
     ``supported`` answered with a body of the right shape. ``retry`` timed out or failed
     with a server error during the probe: they are neither polled nor given up, and a
-    later probe asks again. Everything else (401/404, wrong body) is not supported.
+    later probe asks again. ``empty`` answered, but with nothing measured (every counter
+    zero, as ``/api/v1/production`` does when its CT is disabled): they are not polled,
+    so no value of theirs can stand in for a real source. Everything else (401/404,
+    wrong body) is not supported.
     ``needs_production_json`` says whether ``/production.json`` carries data that no
     cheaper endpoint has on this gateway (it is slow, so it is polled only then).
     """
@@ -96,6 +99,7 @@ class ProbeResult:
     supported: frozenset[Endpoint]
     retry: frozenset[Endpoint] = frozenset()
     needs_production_json: bool = False
+    empty: frozenset[Endpoint] = frozenset()
 
     def polled(self) -> tuple[Endpoint, ...]:
         """The endpoints a poll asks, in order."""
@@ -112,6 +116,7 @@ class ProbeResult:
         return {
             "supported": sorted(self.supported),
             "retry": sorted(self.retry),
+            "empty": sorted(self.empty),
             "needs_production_json": self.needs_production_json,
         }
 
@@ -146,6 +151,7 @@ class IQGateway:
         self._session_open = False
         self._sessions_usable = True
         self.info: GatewayInfo | None = None
+        self.info_raw: RawBody | None = None
 
     # ------------------------------------------------------------------ token
 
@@ -209,6 +215,7 @@ class IQGateway:
         """``GET /info``: serial, part number, firmware, metered, token auth."""
         raw = await self._request(Endpoint.INFO, authenticated=False)
         self.info = GatewayInfo.from_xml(raw.body)
+        self.info_raw = raw
         return self.info
 
     # ------------------------------------------------------------------ auth
@@ -313,6 +320,12 @@ class IQGateway:
                 supported.add(endpoint)
             elif outcome is None:
                 retry.add(endpoint)
+        empty = {
+            endpoint
+            for endpoint in supported
+            if isinstance(counters := bodies.get(endpoint), EnergyCounters) and counters.counts_nothing
+        }
+        supported -= empty
         if not supported & {Endpoint.PRODUCTION, Endpoint.PRODUCTION_JSON}:
             outcome = await self._probe_one(Endpoint.PRODUCTION_HTML, bodies)
             if outcome is True:
@@ -320,7 +333,7 @@ class IQGateway:
             elif outcome is None:
                 retry.add(Endpoint.PRODUCTION_HTML)
         needs = self._needs_production_json(supported, bodies.get(Endpoint.PRODUCTION_JSON))
-        return ProbeResult(frozenset(supported), frozenset(retry), needs)
+        return ProbeResult(frozenset(supported), frozenset(retry), needs, frozenset(empty))
 
     async def _probe_one(self, endpoint: Endpoint, bodies: dict[Endpoint, Any]) -> bool | None:
         """True: supported; False: not supported; None: failed for now, ask again later."""
@@ -386,7 +399,7 @@ class IQGateway:
             values[_FIELDS[endpoint]] = body
             if endpoint is Endpoint.METERS:
                 meters = body
-        return GatewayData(info=info, raw=raw, **values)
+        return GatewayData(info=info, polled=frozenset(probe.polled()), raw=raw, **values)
 
     # ------------------------------------------------------------------ transport
 

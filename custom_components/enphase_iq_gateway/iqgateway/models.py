@@ -208,9 +208,9 @@ class EnergyCounters:
         )
 
     @property
-    def is_empty(self) -> bool:
-        """All counters zero or missing: the source is not installed."""
-        return not any((self.watts_now, self.wh_today, self.wh_last_seven_days, self.wh_lifetime))
+    def counts_nothing(self) -> bool:
+        """No energy counted at all: the source is not installed (or its CT disabled)."""
+        return not any((self.wh_today, self.wh_last_seven_days, self.wh_lifetime))
 
 
 @dataclass(frozen=True, slots=True)
@@ -765,11 +765,13 @@ class RawBody:
 class GatewayData:
     """Everything one poll read from the gateway.
 
-    A field is None when its endpoint is not polled on this gateway (or, for a single
-    poll, failed while the others answered).
+    ``polled`` is what this gateway is polled for (what the probe found). A field is None
+    when its endpoint is not polled, or, for a single poll, failed while the others
+    answered: ``polled`` tells the two apart.
     """
 
     info: GatewayInfo
+    polled: frozenset[Endpoint] = frozenset()
     production: EnergyCounters | None = None
     inverters: Mapping[str, Inverter] | None = None
     meters: tuple[MeterConfig, ...] | None = None

@@ -4,8 +4,8 @@ Production: an enabled production CT is the site's meter: power and lifetime ene
 from its readings, today / last seven days from the CT's counters (``/ivp/pdm/energy``
 ``eim``, then ``/production.json``'s eim). Without one, the microinverters' own counts:
 ``/ivp/pdm/energy`` ``pcu``, then ``/api/v1/production``, then ``/production.json``'s
-inverters, then the legacy HTML page. A source whose lifetime reads zero measures
-nothing (a disabled CT, for instance) and the next one is used.
+inverters, then the legacy HTML page. Sources are chosen by what the gateway has (an
+endpoint that reports nothing measured is not even polled), never by one poll's values.
 
 Consumption (needs a consumption CT): a total-consumption CT is read directly; with a
 net-consumption CT, total = production + net (power and energy alike: production +
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from .models import (
     CTMeter,
+    Endpoint,
     EnergyCounters,
     GatewayData,
     MeasurementType,
@@ -48,19 +49,30 @@ def _json_meter(data: GatewayData, kind: str) -> ProductionJsonMeter | None:
     return meter
 
 
+def _readings_polled(data: GatewayData) -> bool:
+    """The gateway is polled for CT readings (whether or not this poll got them)."""
+    return Endpoint.METER_READINGS in data.polled
+
+
 def _has_production_ct(data: GatewayData) -> bool:
-    values = _ct(data, MeasurementType.PRODUCTION)
-    return values is not None and bool(values.energy_delivered)
+    """An enabled production CT is installed: it is the site's production meter."""
+    return _ct(data, MeasurementType.PRODUCTION) is not None
 
 
 def _inverter_sources(data: GatewayData) -> list[EnergyCounters]:
-    """The microinverters' counters, best first."""
+    """The microinverters' counters, best first.
+
+    A source is chosen by what the gateway has, never by the values of one poll: a
+    lifetime counter that switched sources would show a jump the recorder counts as
+    energy. (An endpoint that answers with nothing measured is not polled at all: see
+    the client's probe.)
+    """
     sources: list[EnergyCounters] = []
     if data.pdm_energy is not None and (pcu := data.pdm_energy.microinverters) is not None:
         sources.append(pcu)
     if data.production is not None:
         sources.append(data.production)
-    if data.production_json is not None and data.production_json.inverters_wh_lifetime:
+    if data.production_json is not None and data.production_json.inverters_wh_lifetime is not None:
         sources.append(
             EnergyCounters(
                 watts_now=data.production_json.inverters_watts_now,
@@ -71,13 +83,13 @@ def _inverter_sources(data: GatewayData) -> list[EnergyCounters]:
         )
     if data.legacy_production is not None:
         sources.append(data.legacy_production)
-    return [source for source in sources if source.wh_lifetime]
+    return sources
 
 
 def _ct_period_counters(data: GatewayData) -> EnergyCounters | None:
     """Today / last seven days as counted by the production CT."""
     if data.pdm_energy is not None and (eim := data.pdm_energy.production.get("eim")):
-        if not eim.is_empty:
+        if not eim.counts_nothing:
             return eim
     meter = _json_meter(data, MeasurementType.PRODUCTION)
     if meter is not None:
@@ -100,7 +112,7 @@ def production_power(data: GatewayData) -> float | None:
         assert values is not None
         return values.active_power
     json_meter = _json_meter(data, MeasurementType.PRODUCTION)
-    if json_meter is not None and data.readings is None and json_meter.wh_lifetime:
+    if json_meter is not None and not _readings_polled(data):
         return json_meter.watts_now
     sources = _inverter_sources(data)
     return sources[0].watts_now if sources else None
@@ -113,7 +125,7 @@ def production_energy_lifetime(data: GatewayData) -> float | None:
         assert values is not None
         return values.energy_delivered
     json_meter = _json_meter(data, MeasurementType.PRODUCTION)
-    if json_meter is not None and data.readings is None and json_meter.wh_lifetime:
+    if json_meter is not None and not _readings_polled(data):
         return json_meter.wh_lifetime
     sources = _inverter_sources(data)
     return sources[0].wh_lifetime if sources else None
@@ -121,7 +133,7 @@ def production_energy_lifetime(data: GatewayData) -> float | None:
 
 def _period(data: GatewayData, field: str) -> float | None:
     if _has_production_ct(data) or (
-        data.readings is None and _json_meter(data, MeasurementType.PRODUCTION) is not None
+        not _readings_polled(data) and _json_meter(data, MeasurementType.PRODUCTION) is not None
     ):
         counters = _ct_period_counters(data)
         value = getattr(counters, field) if counters is not None else None
@@ -185,7 +197,7 @@ def net_consumption_power(data: GatewayData) -> float | None:
     production = production_power(data)
     if total is not None and total.active_power is not None and production is not None:
         return total.active_power - production
-    if data.readings is None and (meter := _json_meter(data, MeasurementType.NET_CONSUMPTION)):
+    if not _readings_polled(data) and (meter := _json_meter(data, MeasurementType.NET_CONSUMPTION)):
         return meter.watts_now
     return None
 
@@ -199,7 +211,7 @@ def consumption_power(data: GatewayData) -> float | None:
     production = production_power(data)
     if net is not None and net.active_power is not None:
         return None if production is None else production + net.active_power
-    if data.readings is None:
+    if not _readings_polled(data):
         total_meter = _json_meter(data, MeasurementType.TOTAL_CONSUMPTION)
         if total_meter is not None and not _json_total_is_net(data):
             return total_meter.watts_now
@@ -232,7 +244,7 @@ def consumption_energy_lifetime(data: GatewayData) -> float | None:
         if production is None or net.energy_delivered is None or net.energy_received is None:
             return None
         return production + net.energy_delivered - net.energy_received
-    if data.readings is None:
+    if not _readings_polled(data):
         # /production.json's net lifetime counts imports only, so it cannot give a total.
         total_meter = _json_meter(data, MeasurementType.TOTAL_CONSUMPTION)
         if total_meter is not None and not _json_total_is_net(data):

@@ -1,0 +1,200 @@
+"""How sensors behave over time: counter dips, new inverters, vanishing CTs, removal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+import json
+from typing import Any
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.setup import async_setup_component
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.enphase_iq_gateway.const import DOMAIN
+from custom_components.enphase_iq_gateway.entity import (
+    ABSURD_WH_PER_DAY,
+    LifetimeGuard,
+    ct_device_id,
+)
+from tests.conftest import FIXTURES, RICH_CAPTURE, GatewayFactory
+
+from .conftest import setup_capture
+
+LIFETIME = "sensor.iq_gateway_lifetime_production_energy"
+
+
+def _device(registry: dr.DeviceRegistry, entry: MockConfigEntry, identifier: str) -> dr.DeviceEntry | None:
+    """A device by identifier, with whichever lookup this Home Assistant has."""
+    if hasattr(registry, "async_get_device_by_identifier"):
+        return registry.async_get_device_by_identifier((DOMAIN, identifier), entry.entry_id)
+    return registry.async_get_device(identifiers={(DOMAIN, identifier)})
+
+
+def _readings(capture: str = RICH_CAPTURE) -> list[dict[str, Any]]:
+    return json.loads((FIXTURES / capture / "ivp_meters_readings").read_text())
+
+
+async def _poll(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    await entry.runtime_data.coordinator.async_refresh()
+    await hass.async_block_till_done()
+
+
+# --------------------------------------------------------------------------- guard unit
+
+
+def test_guard_holds_a_dip_until_confirmed() -> None:
+    """A lower reading is published only once it has been seen three times in a row."""
+    now = dt_util.utcnow()
+    guard = LifetimeGuard()
+    assert guard.update(1000.0, now) == 1000.0
+    assert guard.update(900.0, now) == 1000.0
+    assert guard.update(900.0, now) == 1000.0
+    assert guard.update(1001.0, now) == 1001.0  # the dip did not persist: forgotten
+    assert guard.update(5.0, now) == 1001.0
+    assert guard.update(5.0, now) == 1001.0
+    assert guard.update(5.0, now) == 5.0  # third in a row: a real reset
+
+
+def test_guard_drops_zero_and_absurd_jumps() -> None:
+    """Zero and a jump beyond 4 GWh a day are unavailable; the last good value stays."""
+    now = dt_util.utcnow()
+    guard = LifetimeGuard()
+    assert guard.update(0.0, now) is None
+    assert guard.update(None, now) is None
+    assert guard.update(2_000.0, now) == 2_000.0
+    assert guard.update(0.0, now) is None
+    assert guard.update(2_000.0 + ABSURD_WH_PER_DAY * 2, now + timedelta(hours=1)) is None
+    assert guard.update(2_500.0, now + timedelta(hours=2)) == 2_500.0
+    # After ten days away, ten days' worth of energy is plausible.
+    later = now + timedelta(days=10)
+    assert guard.update(2_500.0 + ABSURD_WH_PER_DAY * 9, later) == 2_500.0 + ABSURD_WH_PER_DAY * 9
+
+
+def test_guard_restores_across_restarts() -> None:
+    """The value from before a restart is the baseline a dip is measured against."""
+    now = dt_util.utcnow()
+    guard = LifetimeGuard()
+    guard.restore(5000.0, now)
+    assert guard.update(4000.0, now) == 5000.0
+    guard = LifetimeGuard()
+    guard.restore(None, now)
+    assert guard.update(4000.0, now) == 4000.0
+
+
+# --------------------------------------------------------------------------- through HA
+
+
+async def test_lifetime_dip_is_held_back(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """The production CT's counter dips for two polls: the sensor never shows the dip."""
+    entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    original = float(hass.states.get(LIFETIME).state)
+    readings = _readings()
+    dipped = json.loads(json.dumps(readings))
+    dipped[0]["actEnergyDlvd"] = readings[0]["actEnergyDlvd"] - 50_000
+    sim.capture.set("/ivp/meters/readings", json.dumps(dipped))
+    for _ in range(2):
+        await _poll(hass, entry)
+        assert float(hass.states.get(LIFETIME).state) == original
+    await _poll(hass, entry)  # the same body again: counted although nothing changed
+    assert float(hass.states.get(LIFETIME).state) == pytest.approx(original - 50)
+    # A zero reading is unavailable, not a number.
+    zero = json.loads(json.dumps(readings))
+    zero[0]["actEnergyDlvd"] = 0
+    sim.capture.set("/ivp/meters/readings", json.dumps(zero))
+    await _poll(hass, entry)
+    assert hass.states.get(LIFETIME).state == STATE_UNAVAILABLE
+
+
+async def test_new_inverter_is_added_without_reload(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """An inverter that starts reporting gets its device and sensors at the next poll."""
+    entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    coordinator = entry.runtime_data.coordinator
+    inverters = json.loads((FIXTURES / RICH_CAPTURE / "api_v1_production_inverters").read_text())
+    new = {**inverters[0], "serialNumber": "999999999999", "lastReportWatts": 123}
+    sim.capture.set("/api/v1/production/inverters", json.dumps([*inverters, new]))
+    assert hass.states.get("sensor.microinverter_999999999999_power") is None
+    await _poll(hass, entry)
+    assert float(hass.states.get("sensor.microinverter_999999999999_power").state) == 123
+    device = _device(dr.async_get(hass), entry, "999999999999")
+    assert device is not None
+    assert entry.runtime_data.coordinator is coordinator  # never reloaded
+
+
+async def test_vanished_ct_goes_unavailable(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """A CT that is disabled later makes its sensors unavailable, never wrong."""
+    entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    meters = json.loads((FIXTURES / RICH_CAPTURE / "ivp_meters").read_text())
+    assert hass.states.get("sensor.storage_ct_active_power").state != STATE_UNAVAILABLE
+    for meter in meters:
+        if meter["measurementType"] == "storage":
+            meter["state"] = "disabled"
+    sim.capture.set("/ivp/meters", json.dumps(meters))
+    await _poll(hass, entry)
+    assert hass.states.get("sensor.storage_ct_active_power").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.storage_ct_voltage_l1").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.battery_charged_energy").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.production_ct_active_power").state != STATE_UNAVAILABLE
+
+
+async def test_gone_devices_can_be_removed(
+    hass: HomeAssistant, start_gateway: GatewayFactory, hass_ws_client: Any
+) -> None:
+    """A device no longer reported can be deleted; the gateway and live ones cannot."""
+    assert await async_setup_component(hass, "config", {})
+    entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    registry = dr.async_get(hass)
+    inverters = json.loads((FIXTURES / RICH_CAPTURE / "api_v1_production_inverters").read_text())
+    gone = inverters[0]["serialNumber"]
+    sim.capture.set("/api/v1/production/inverters", json.dumps(inverters[1:]))
+    await _poll(hass, entry)
+
+    client = await hass_ws_client(hass)
+
+    async def remove(identifier: str) -> bool:
+        device = _device(registry, entry, identifier)
+        assert device is not None
+        await client.send_json_auto_id(
+            {
+                "type": "config/device_registry/remove_config_entry",
+                "config_entry_id": entry.entry_id,
+                "device_id": device.id,
+            }
+        )
+        return bool((await client.receive_json())["success"])
+
+    assert await remove(gone)
+    assert not await remove(inverters[1]["serialNumber"])
+    assert not await remove(entry.unique_id)
+    assert not await remove(ct_device_id(entry.unique_id, "production"))
+
+
+async def test_inverter_entities_option(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """With microinverter sensors turned off, no inverter device or sensor is made."""
+    await setup_capture(hass, start_gateway, RICH_CAPTURE, inverter_entities=False)
+    assert not [e for e in hass.states.async_entity_ids("sensor") if "microinverter" in e]
+    entities = er.async_get(hass).entities.values()
+    assert not [e for e in entities if e.unique_id.endswith("_last_report")]
+
+
+async def test_last_poll_advances_even_when_data_is_unchanged(
+    hass: HomeAssistant, start_gateway: GatewayFactory, freezer: FrozenDateTimeFactory
+) -> None:
+    """Nothing changed at the gateway, yet the last-successful-poll sensor moves on."""
+    entry, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    first = hass.states.get("sensor.iq_gateway_last_successful_poll").state
+    freezer.tick(timedelta(minutes=5))
+    await _poll(hass, entry)
+    assert hass.states.get("sensor.iq_gateway_last_successful_poll").state != first

@@ -1,0 +1,189 @@
+"""Sensor values checked against the raw bodies, computed here from the JSON itself.
+
+These do not depend on snapshots: for each capture the expected numbers are read straight
+from the capture's files (meters joined to readings by eid, phases by phase count).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from homeassistant.core import HomeAssistant
+import pytest
+
+from tests.conftest import FIXTURES, GatewayFactory
+
+from .conftest import setup_capture
+
+
+def _body(capture: str, name: str) -> Any:
+    return json.loads((FIXTURES / capture / name).read_text())
+
+
+def _meters(capture: str) -> dict[str, dict[str, Any]]:
+    """Enabled meters' readings by measurement type, joined by eid."""
+    readings = {r["eid"]: r for r in _body(capture, "ivp_meters_readings")}
+    return {
+        m["measurementType"]: {**readings[m["eid"]], "phaseCount": m["phaseCount"]}
+        for m in _body(capture, "ivp_meters")
+        if m["state"] == "enabled" and m["eid"] in readings
+    }
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> float | None:
+    state = hass.states.get(entity_id)
+    assert state is not None, f"{entity_id} missing"
+    if state.state in ("unavailable", "unknown"):
+        return None
+    return float(state.state)
+
+
+def _kwh(wh: float) -> float:
+    return pytest.approx(wh / 1000, abs=1e-6)
+
+
+METERED = [
+    "8.2.127_with_3cts_and_battery_split",
+    "7.6.175_with_cts_3phase",
+    "4.10.35",
+    "8.3.5169_ACB_inventory",
+    "8.2.4382_ACB",
+    "8.2.4345_with_device_data",
+]
+
+
+@pytest.mark.parametrize("capture", METERED)
+async def test_metered_site_values(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """Production, consumption and grid sensors equal what the CT readings say."""
+    await setup_capture(hass, start_gateway, capture)
+    meters = _meters(capture)
+    production = meters["production"]
+    net = meters["net-consumption"]
+
+    assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(production["activePower"])
+    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(production["actEnergyDlvd"])
+    assert _state(hass, "sensor.iq_gateway_net_consumption_power") == pytest.approx(net["activePower"])
+    assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
+        production["activePower"] + net["activePower"]
+    )
+    assert _state(hass, "sensor.iq_gateway_grid_import_energy") == _kwh(net["actEnergyDlvd"])
+    assert _state(hass, "sensor.iq_gateway_grid_export_energy") == _kwh(net["actEnergyRcvd"])
+    assert _state(hass, "sensor.iq_gateway_lifetime_consumption_energy") == _kwh(
+        production["actEnergyDlvd"] + net["actEnergyDlvd"] - net["actEnergyRcvd"]
+    )
+    # The CT devices show each meter's own readings.
+    assert _state(hass, "sensor.production_ct_voltage") == pytest.approx(production["voltage"])
+    assert _state(hass, "sensor.net_consumption_ct_current") == pytest.approx(net["current"])
+
+
+@pytest.mark.parametrize("capture", METERED)
+async def test_per_phase_values(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """A phase sensor per phase the meter measures (phaseCount), none beyond."""
+    await setup_capture(hass, start_gateway, capture)
+    for kind, reading in _meters(capture).items():
+        prefix = "sensor." + kind.replace("-", "_") + "_ct"
+        phases = reading["phaseCount"] if reading["phaseCount"] > 1 else 0
+        for index, channel in enumerate(reading["channels"][:phases]):
+            phase = f"l{index + 1}"
+            assert _state(hass, f"{prefix}_active_power_{phase}") == pytest.approx(
+                channel["activePower"]
+            )
+            assert _state(hass, f"{prefix}_voltage_{phase}") == pytest.approx(channel["voltage"])
+            assert _state(hass, f"{prefix}_energy_delivered_{phase}") in (
+                _kwh(channel["actEnergyDlvd"]),
+                None,  # a phase that never delivered reads 0: unavailable, not a number
+            )
+        for index in range(phases, 3):
+            assert hass.states.get(f"{prefix}_active_power_l{index + 1}") is None
+
+
+async def test_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
+    """Storage CT and live data drive the battery device."""
+    capture = "8.2.127_with_3cts_and_battery_split"
+    await setup_capture(hass, start_gateway, capture)
+    storage = _meters(capture)["storage"]
+    live = _body(capture, "ivp_livedata_status")["meters"]
+    assert _state(hass, "sensor.battery_power") == pytest.approx(storage["activePower"])
+    assert _state(hass, "sensor.battery_discharged_energy") == _kwh(storage["actEnergyDlvd"])
+    assert _state(hass, "sensor.battery_charged_energy") == _kwh(storage["actEnergyRcvd"])
+    assert _state(hass, "sensor.battery_state_of_charge") == live["soc"]
+    assert _state(hass, "sensor.battery_backup_reserve") == live["backup_soc"]
+    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+        live["enc_agg_energy"] + live["acb_agg_energy"]
+    )
+    # Live flows arrive in milliwatts.
+    assert _state(hass, "sensor.iq_gateway_live_solar_power") == live["pv"]["agg_p_mw"] / 1000
+    assert _state(hass, "sensor.iq_gateway_live_battery_power") == live["storage"]["agg_p_mw"] / 1000
+
+
+async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
+    """AC Batteries are only in /production.json's storage section."""
+    capture = "8.2.4382_ACB"
+    await setup_capture(hass, start_gateway, capture)
+    acb = _body(capture, "production.json")["storage"][0]
+    assert _state(hass, "sensor.battery_state_of_charge") == acb["percentFull"]
+    assert _state(hass, "sensor.battery_available_energy") == _kwh(acb["whNow"])
+    assert _state(hass, "sensor.battery_power") == acb["wNow"]
+
+
+async def test_consumption_reports(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
+    """Reports are matched by reportType, lines by position within the report."""
+    capture = "8.2.127_with_3cts_and_battery_split"
+    await setup_capture(hass, start_gateway, capture)
+    reports = {r["reportType"]: r for r in _body(capture, "ivp_meters_reports_consumption")}
+    for report_type, report in reports.items():
+        prefix = "sensor.iq_gateway_" + report_type.replace("-", "_") + "_report"
+        assert _state(hass, f"{prefix}_active_power") == report["cumulative"]["actPower"]
+        assert _state(hass, f"{prefix}_energy_delivered") == _kwh(report["cumulative"]["whDlvdCum"])
+
+
+@pytest.mark.parametrize(
+    "capture", ["3.9.36", "7.6.114_without_cts", "7.6.175_standard", "5.0.62"]
+)
+async def test_inverter_only_sites(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """Without a production CT, production is what /api/v1/production counts; no consumption."""
+    await setup_capture(hass, start_gateway, capture)
+    production = _body(capture, "api_v1_production")
+    assert _state(hass, "sensor.iq_gateway_production_power") == production["wattsNow"]
+    assert _state(hass, "sensor.iq_gateway_production_energy_today") == _kwh(production["wattHoursToday"])
+    assert _state(hass, "sensor.iq_gateway_production_energy_last_seven_days") == _kwh(
+        production["wattHoursSevenDays"]
+    )
+    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
+        production["wattHoursLifetime"]
+    )
+    assert hass.states.get("sensor.iq_gateway_consumption_power") is None
+    assert hass.states.get("sensor.iq_gateway_grid_import_energy") is None
+    inverters = _body(capture, "api_v1_production_inverters")
+    first = inverters[0]
+    assert _state(hass, f"sensor.microinverter_{first['serialNumber']}_power") == first["lastReportWatts"]
+
+
+async def test_legacy_html_production(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
+    """Firmware 3.7 publishes production only on an HTML page, rounded by the gateway."""
+    await setup_capture(hass, start_gateway, "3.7.0")
+    assert _state(hass, "sensor.iq_gateway_production_power") == 6630
+    assert _state(hass, "sensor.iq_gateway_production_energy_today") == pytest.approx(53.6)
+    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == pytest.approx(133000)
+
+
+async def test_disabled_cts_make_no_entities(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Both CTs are disabled: no CT device, no consumption, production from the inverters."""
+    capture = "7.3.466_metered_disabled_cts"
+    await setup_capture(hass, start_gateway, capture)
+    assert not [s for s in hass.states.async_entity_ids("sensor") if "_ct_" in s]
+    assert hass.states.get("sensor.iq_gateway_consumption_power") is None
+    inverters = next(
+        p for p in _body(capture, "production.json")["production"] if p["type"] == "inverters"
+    )
+    assert _state(hass, "sensor.iq_gateway_production_power") == inverters["wNow"]
+    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(inverters["whLifetime"])
