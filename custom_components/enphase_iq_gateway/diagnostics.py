@@ -66,7 +66,7 @@ async def async_get_config_entry_diagnostics(
 
     token = runtime.tokens.token_info
     info = coordinator.info
-    return scrub(
+    report: dict[str, Any] = scrub(
         {
             "entry": {
                 "title": entry.title,
@@ -101,3 +101,4 @@ async def async_get_config_entry_diagnostics(
             "capture": capture,
         }
     )
+    return report
