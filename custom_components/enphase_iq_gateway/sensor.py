@@ -66,6 +66,8 @@ REPORT_TYPES = ("total-consumption", "net-consumption")
 LIVE_FLOWS = ("pv", "grid", "load", "storage", "generator")
 UNIT_VAH = "VAh"
 UNIT_VARH = "varh"
+# Home Assistant 2026.x has a reactive-energy device class (unit varh); 2025.x has none.
+REACTIVE_ENERGY: SensorDeviceClass | None = getattr(SensorDeviceClass, "REACTIVE_ENERGY", None)
 
 Value = StateType | datetime
 
@@ -216,6 +218,7 @@ SITE_SENSORS: tuple[SiteSensorDescription, ...] = (
         native_unit_of_measurement=PERCENTAGE,
         device_class=SensorDeviceClass.BATTERY,
         state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
         value_fn=site.battery_soc,
         exists_fn=lambda d: site.battery_soc(d) is not None,
         battery=True,
@@ -225,6 +228,7 @@ SITE_SENSORS: tuple[SiteSensorDescription, ...] = (
         translation_key="battery_backup_reserve",
         native_unit_of_measurement=PERCENTAGE,
         device_class=SensorDeviceClass.BATTERY,
+        suggested_display_precision=0,
         value_fn=site.battery_backup_reserve,
         exists_fn=lambda d: site.battery_backup_reserve(d) is not None,
         battery=True,
@@ -301,6 +305,7 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
         key="reactive_energy_lagging",
         translation_key="reactive_energy_lagging",
         native_unit_of_measurement=UNIT_VARH,
+        device_class=REACTIVE_ENERGY,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=0,
         entity_registry_enabled_default=False,
@@ -311,6 +316,7 @@ METER_SENSORS: tuple[MeterSensorDescription, ...] = (
         key="reactive_energy_leading",
         translation_key="reactive_energy_leading",
         native_unit_of_measurement=UNIT_VARH,
+        device_class=REACTIVE_ENERGY,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=0,
         entity_registry_enabled_default=False,
@@ -396,6 +402,7 @@ REPORT_SENSORS: tuple[ReportSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
         device_class=SensorDeviceClass.APPARENT_POWER,
         state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
         entity_registry_enabled_default=False,
         value_fn=lambda r: r.apparent_power,
     ),
@@ -405,6 +412,7 @@ REPORT_SENSORS: tuple[ReportSensorDescription, ...] = (
         native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
         device_class=SensorDeviceClass.REACTIVE_POWER,
         state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
         entity_registry_enabled_default=False,
         value_fn=lambda r: r.reactive_power,
     ),
@@ -424,8 +432,20 @@ REPORT_SENSORS: tuple[ReportSensorDescription, ...] = (
         entity_registry_enabled_default=False,
     ),
     _report_energy("apparent_energy", lambda r: r.vah, UNIT_VAH, entity_registry_enabled_default=False),
-    _report_energy("reactive_energy_lagging", lambda r: r.varh_lagging, UNIT_VARH, entity_registry_enabled_default=False),
-    _report_energy("reactive_energy_leading", lambda r: r.varh_leading, UNIT_VARH, entity_registry_enabled_default=False),
+    _report_energy(
+        "reactive_energy_lagging",
+        lambda r: r.varh_lagging,
+        UNIT_VARH,
+        device_class=REACTIVE_ENERGY,
+        entity_registry_enabled_default=False,
+    ),
+    _report_energy(
+        "reactive_energy_leading",
+        lambda r: r.varh_leading,
+        UNIT_VARH,
+        device_class=REACTIVE_ENERGY,
+        entity_registry_enabled_default=False,
+    ),
     ReportSensorDescription(
         key="voltage",
         translation_key="voltage",
