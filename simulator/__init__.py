@@ -2,13 +2,33 @@
 
 Nothing here imports Home Assistant. ``python -m simulator --capture DIR`` serves a capture
 folder (the layout of the project's ``tests/fixtures``) like the gateway it was taken from.
+
+The names below load on first use, so ``python -m simulator.from_diagnostics`` (standard
+library only) runs where aiohttp is not installed.
 """
 
-from .capture import Capture, CapturedResponse
-from .cloud import Account, CloudSimulator
-from .faults import Fault, FaultKind
-from .gateway import GatewaySimulator
-from .tokens import TokenAuthority
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .capture import Capture, CapturedResponse
+    from .cloud import Account, CloudSimulator
+    from .faults import Fault, FaultKind
+    from .gateway import GatewaySimulator
+    from .tokens import TokenAuthority
+
+_EXPORTS = {
+    "Account": ".cloud",
+    "Capture": ".capture",
+    "CapturedResponse": ".capture",
+    "CloudSimulator": ".cloud",
+    "Fault": ".faults",
+    "FaultKind": ".faults",
+    "GatewaySimulator": ".gateway",
+    "TokenAuthority": ".tokens",
+}
 
 __all__ = [
     "Account",
@@ -20,3 +40,11 @@ __all__ = [
     "GatewaySimulator",
     "TokenAuthority",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` when it is first asked for."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

@@ -17,7 +17,7 @@ from pathlib import Path
 from .capture import Capture
 from .cloud import CloudSimulator
 from .gateway import CONTROL_PREFIX, GatewaySimulator
-from .tokens import TokenAuthority
+from .tokens import TokenAuthority, TokenRejected
 
 DEFAULT_CAPTURE = (
     Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "8.2.127_with_3cts_and_battery_split"
@@ -46,13 +46,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
     parser.add_argument("--single-worker", action="store_true", help="answer one request at a time, like a real gateway")
     parser.add_argument("--info-file", type=Path, help="also write the printed details as JSON to this file")
+    parser.add_argument(
+        "--key-file",
+        type=Path,
+        help="keep the token signing key in this file, so tokens stay valid across restarts",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        help="reuse the token stored in this file while it is valid (written when missing)",
+    )
     return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
     """Start both simulators, print how to use them, and wait for a stop signal."""
     capture = Capture.load(args.capture)
-    authority = TokenAuthority()
+    authority = TokenAuthority.from_file(args.key_file) if args.key_file else TokenAuthority()
     gateway = GatewaySimulator(capture, authority=authority, host=args.host, port=args.port, tls=args.tls)
     gateway.latency = args.latency
     gateway.single_worker = args.single_worker
@@ -62,7 +72,11 @@ async def serve(args: argparse.Namespace) -> None:
     cloud.add_account(email, password, {capture.serial}, role=role)
     await gateway.start()
     await cloud.start()
-    token = gateway.issue_token(role, username=email)
+    token = _reuse_token(args.token_file, authority, capture.serial) or gateway.issue_token(
+        role, username=email
+    )
+    if args.token_file:
+        args.token_file.write_text(token)
     details = {
         "capture": str(args.capture),
         "gateway_url": gateway.url,
@@ -100,6 +114,18 @@ async def serve(args: argparse.Namespace) -> None:
     finally:
         await cloud.stop()
         await gateway.stop()
+
+
+def _reuse_token(path: Path | None, authority: TokenAuthority, serial: str) -> str | None:
+    """A token kept from an earlier run, if it is still one this gateway accepts."""
+    if path is None or not path.is_file():
+        return None
+    token = path.read_text().strip()
+    try:
+        authority.verify(token, serial)
+    except TokenRejected:
+        return None
+    return token
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 OWNER_LIFETIME = 365 * 24 * 3600
@@ -31,6 +33,28 @@ class TokenAuthority:
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
     )
     revoked: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_file(cls, path: Path) -> TokenAuthority:
+        """The authority whose key is stored at ``path`` (created there the first time).
+
+        A kept key keeps issued tokens valid across restarts of the simulator.
+        """
+        if path.is_file():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, ec.EllipticCurvePrivateKey):
+                raise ValueError(f"{path} does not hold an EC private key")
+            return cls(key=key)
+        authority = cls()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(
+            authority.key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return authority
 
     def issue(
         self,

@@ -29,6 +29,7 @@ leg_bounds() {
 	case $1 in
 	current) echo "3.14.2 3.15" ;;
 	min) echo "3.13.0 3.14" ;;
+	any) echo "3.10.0 4.0" ;;
 	*) die "unknown leg '$1' (current or min)" ;;
 	esac
 }
@@ -39,6 +40,7 @@ leg_requirements() {
 	current) echo "requirements_test.txt requirements_lint.txt" ;;
 	min) echo "requirements_test_min.txt" ;;
 	ha) echo "requirements_ha.txt" ;;
+	e2e) echo "requirements_e2e.txt" ;;
 	*) die "unknown leg '$1'" ;;
 	esac
 }
@@ -121,6 +123,17 @@ ensure_chroot() {
 	mv "$tmp" "$CHROOT_DIR"
 }
 
+# ensure_chroot_build_tools: a compiler and Python headers in the chroot, for the few
+# packages a real Home Assistant builds from source on Python 3.14 (~25 s, once).
+ensure_chroot_build_tools() {
+	[ -f "$CHROOT_DIR/.iqgw-build-tools" ] && return
+	log "installing g++ and python3.14-dev in the chroot (once)"
+	in_chroot /bin/sh -c 'DEBIAN_FRONTEND=noninteractive apt-get -o Acquire::Check-Valid-Until=false update -qq &&
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++ python3.14-dev >/dev/null' ||
+		die "could not install build tools in the chroot"
+	touch "$CHROOT_DIR/.iqgw-build-tools"
+}
+
 # in_chroot CMD...: run CMD inside the chroot, with the repository at $CHROOT_REPO and any
 # extra directories from IQGW_CHROOT_BINDS ("host:inside host:inside") bound in. The mounts
 # live in a private mount namespace, so they vanish when the command ends, even on a crash.
@@ -164,13 +177,18 @@ leg_runner() {
 	local -a files
 	read -r -a files <<<"$(leg_requirements "$leg")"
 	python=""
-	[ "$leg" = ha ] && python=$(find_host_python current) || python=$(find_host_python "$leg")
+	case $leg in
+	ha) python=$(find_host_python current) ;;
+	e2e) python=$(find_host_python any) ;;
+	*) python=$(find_host_python "$leg") ;;
+	esac
 	if [ -n "$python" ]; then
 		where=host
 	elif [ "$leg" = current ] || [ "$leg" = ha ]; then
 		ensure_chroot
 		where=chroot
 		python=/usr/bin/python3.14
+		[ "$leg" = ha ] && ensure_chroot_build_tools
 	else
 		die "no Python 3.13 found for the minimum leg: install it (pyenv install 3.13) or set IQGW_PYTHON_MIN"
 	fi
