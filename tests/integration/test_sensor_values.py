@@ -12,6 +12,10 @@ from typing import Any
 from homeassistant.core import HomeAssistant
 import pytest
 
+from homeassistant.const import CONF_HOST, CONF_TOKEN
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.enphase_iq_gateway.const import CONF_SERIAL, DOMAIN
 from tests.conftest import FIXTURES, GatewayFactory
 
 from .conftest import setup_capture
@@ -187,3 +191,88 @@ async def test_disabled_cts_make_no_entities(
     )
     assert _state(hass, "sensor.iq_gateway_production_power") == inverters["wNow"]
     assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(inverters["whLifetime"])
+
+
+async def test_production_json_only_site(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
+    """Firmware without meter readings: CT data comes from /production.json's eim entries."""
+    capture = "7.3.517"
+    await setup_capture(hass, start_gateway, capture)
+    body = _body(capture, "production.json")
+    eim = {e["measurementType"]: e for e in body["production"] + body["consumption"] if e["type"] == "eim"}
+    assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(eim["production"]["wNow"])
+    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
+        eim["production"]["whLifetime"]
+    )
+    assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
+        eim["total-consumption"]["wNow"]
+    )
+    assert _state(hass, "sensor.iq_gateway_net_consumption_power") == pytest.approx(
+        eim["net-consumption"]["wNow"]
+    )
+    assert _state(hass, "sensor.iq_gateway_lifetime_consumption_energy") == _kwh(
+        eim["total-consumption"]["whLifetime"]
+    )
+    # /production.json's net lifetime counts imports only: no grid import/export from it.
+    assert hass.states.get("sensor.iq_gateway_grid_import_energy") is None
+
+
+async def test_total_copied_from_net_is_corrected(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Firmware 8.3.5433 reports total consumption as a copy of net: total = production + net."""
+    capture = "7.3.517"
+    gateway = await start_gateway(capture)
+    body = _body(capture, "production.json")
+    net = next(e for e in body["consumption"] if e.get("measurementType") == "net-consumption")
+    for entry in body["consumption"]:
+        if entry.get("measurementType") == "total-consumption":
+            entry.update({k: net[k] for k in ("wNow", "whLifetime")})
+    gateway.capture.set("/production.json", json.dumps(body))
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=gateway.serial,
+        data={CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial, CONF_TOKEN: gateway.issue_token()},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    production = next(e for e in body["production"] if e.get("measurementType") == "production")
+    assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
+        production["wNow"] + net["wNow"]
+    )
+    # The copied lifetime total cannot be trusted, and no other source has one.
+    assert hass.states.get("sensor.iq_gateway_lifetime_consumption_energy") is None
+
+
+async def test_total_report_copied_from_net_is_corrected(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """The consumption reports' total repeating the net is replaced by production + net."""
+    capture = "8.2.127_with_3cts_and_battery_split"
+    gateway = await start_gateway(capture)
+    reports = _body(capture, "ivp_meters_reports_consumption")
+    net = next(r for r in reports if r["reportType"] == "net-consumption")
+    total = next(r for r in reports if r["reportType"] == "total-consumption")
+    total["cumulative"] = dict(net["cumulative"])
+    gateway.capture.set("/ivp/meters/reports/consumption", json.dumps(reports))
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=gateway.serial,
+        data={CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial, CONF_TOKEN: gateway.issue_token()},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    meters = _meters(capture)
+    expected = meters["production"]["activePower"] + meters["net-consumption"]["activePower"]
+    assert _state(hass, "sensor.iq_gateway_total_consumption_report_active_power") == pytest.approx(
+        expected
+    )
+    assert _state(hass, "sensor.iq_gateway_total_consumption_report_energy_delivered") == _kwh(
+        meters["production"]["actEnergyDlvd"]
+        + meters["net-consumption"]["actEnergyDlvd"]
+        - meters["net-consumption"]["actEnergyRcvd"]
+    )
+    assert hass.states.get("sensor.iq_gateway_total_consumption_report_voltage") is None or (
+        hass.states.get("sensor.iq_gateway_total_consumption_report_voltage").state == "unavailable"
+    )
