@@ -1,0 +1,1 @@
+"""Custom integrations (the test suite imports them from here)."""

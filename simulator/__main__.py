@@ -10,17 +10,20 @@ import argparse
 import asyncio
 import contextlib
 import json
+from pathlib import Path
 import signal
 import sys
-from pathlib import Path
 
 from .capture import Capture
 from .cloud import CloudSimulator
 from .gateway import CONTROL_PREFIX, GatewaySimulator
-from .tokens import TokenAuthority, TokenRejected
+from .tokens import TokenAuthority, TokenRejectedError
 
 DEFAULT_CAPTURE = (
-    Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "8.2.127_with_3cts_and_battery_split"
+    Path(__file__).resolve().parent.parent
+    / "tests"
+    / "fixtures"
+    / "8.2.127_with_3cts_and_battery_split"
 )
 
 
@@ -30,22 +33,45 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         prog="python -m simulator",
         description="Serve a capture folder as a fake Enphase IQ Gateway (and a fake Enphase cloud).",
     )
-    parser.add_argument("--capture", type=Path, default=DEFAULT_CAPTURE, help="capture folder (default: %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    parser.add_argument(
+        "--capture",
+        type=Path,
+        default=DEFAULT_CAPTURE,
+        help="capture folder (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
     parser.add_argument("--port", type=int, default=0, help="gateway port (default: any free port)")
     scheme = parser.add_mutually_exclusive_group()
-    scheme.add_argument("--https", dest="tls", action="store_true", default=None, help="force HTTPS")
+    scheme.add_argument(
+        "--https", dest="tls", action="store_true", default=None, help="force HTTPS"
+    )
     scheme.add_argument("--http", dest="tls", action="store_false", help="force plain HTTP")
-    parser.add_argument("--cloud-port", type=int, default=0, help="Enphase cloud port (default: any free port)")
+    parser.add_argument(
+        "--cloud-port", type=int, default=0, help="Enphase cloud port (default: any free port)"
+    )
     parser.add_argument(
         "--account",
         default="owner@example.com:owner-password",
         help="Enlighten account EMAIL:PASSWORD with this gateway on it (default: %(default)s)",
     )
-    parser.add_argument("--installer", action="store_true", help="issue installer tokens (12 h) instead of owner ones (1 year)")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds to wait before each answer")
-    parser.add_argument("--single-worker", action="store_true", help="answer one request at a time, like a real gateway")
-    parser.add_argument("--info-file", type=Path, help="also write the printed details as JSON to this file")
+    parser.add_argument(
+        "--installer",
+        action="store_true",
+        help="issue installer tokens (12 h) instead of owner ones (1 year)",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds to wait before each answer"
+    )
+    parser.add_argument(
+        "--single-worker",
+        action="store_true",
+        help="answer one request at a time, like a real gateway",
+    )
+    parser.add_argument(
+        "--info-file", type=Path, help="also write the printed details as JSON to this file"
+    )
     parser.add_argument(
         "--key-file",
         type=Path,
@@ -63,7 +89,9 @@ async def serve(args: argparse.Namespace) -> None:
     """Start both simulators, print how to use them, and wait for a stop signal."""
     capture = Capture.load(args.capture)
     authority = TokenAuthority.from_file(args.key_file) if args.key_file else TokenAuthority()
-    gateway = GatewaySimulator(capture, authority=authority, host=args.host, port=args.port, tls=args.tls)
+    gateway = GatewaySimulator(
+        capture, authority=authority, host=args.host, port=args.port, tls=args.tls
+    )
     gateway.latency = args.latency
     gateway.single_worker = args.single_worker
     cloud = CloudSimulator(authority, host=args.host, port=args.cloud_port)
@@ -97,8 +125,12 @@ async def serve(args: argparse.Namespace) -> None:
     print(
         f"IQ Gateway simulator: {capture.name} (firmware {capture.firmware}, serial {gateway.serial})\n"
         f"  Gateway:   {gateway.url}   (enter host {gateway.address} in Home Assistant)\n"
-        + (f"  Token:     {token}\n" if capture.requires_token else "  Token:     not needed (firmware before 7)\n")
-        + f"  Try:       curl -k -H \"Authorization: Bearer $TOKEN\" {gateway.url}/ivp/meters/readings\n"
+        + (
+            f"  Token:     {token}\n"
+            if capture.requires_token
+            else "  Token:     not needed (firmware before 7)\n"
+        )
+        + f'  Try:       curl -k -H "Authorization: Bearer $TOKEN" {gateway.url}/ivp/meters/readings\n'
         f"  Cloud:     {cloud.url}   (account {email} / {password}, CA {cloud.certificate.ca_path})\n"
         f"  Control:   {gateway.url}{CONTROL_PREFIX}/stats | /faults | /settings | /token\n"
         "Ctrl-C stops it.",
@@ -123,7 +155,7 @@ def _reuse_token(path: Path | None, authority: TokenAuthority, serial: str) -> s
     token = path.read_text().strip()
     try:
         authority.verify(token, serial)
-    except TokenRejected:
+    except TokenRejectedError:
         return None
     return token
 

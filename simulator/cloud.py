@@ -15,10 +15,10 @@ Control API: ``GET /__simulator/stats``, ``POST /__simulator/settings`` (``outag
 
 from __future__ import annotations
 
-import secrets
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+import secrets
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -100,7 +100,7 @@ class CloudSimulator:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> CloudSimulator:
+    async def __aenter__(self) -> Self:
         """Start on entering."""
         await self.start()
         return self
@@ -121,7 +121,11 @@ class CloudSimulator:
             return None
         if self.outage_mode == "reset" and request.transport is not None:
             request.transport.abort()
-        return web.Response(status=503, text="<html><body>Service Unavailable</body></html>", content_type="text/html")
+        return web.Response(
+            status=503,
+            text="<html><body>Service Unavailable</body></html>",
+            content_type="text/html",
+        )
 
     async def _login(self, request: web.Request) -> web.Response:
         self.stats["login"] += 1

@@ -50,7 +50,12 @@ class Fault:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form for the control API."""
-        return {"kind": str(self.kind), "count": self.count, "path": self.path, "status": self.status}
+        return {
+            "kind": str(self.kind),
+            "count": self.count,
+            "path": self.path,
+            "status": self.status,
+        }
 
 
 class FaultList:

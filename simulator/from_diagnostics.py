@@ -43,8 +43,12 @@ def write_capture(capture: dict[str, Any], folder: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    parser = argparse.ArgumentParser(prog="python -m simulator.from_diagnostics", description=__doc__.splitlines()[0])
-    parser.add_argument("download", type=Path, help="the diagnostics JSON downloaded from Home Assistant")
+    parser = argparse.ArgumentParser(
+        prog="python -m simulator.from_diagnostics", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "download", type=Path, help="the diagnostics JSON downloaded from Home Assistant"
+    )
     parser.add_argument("folder", type=Path, help="the capture folder to write")
     args = parser.parse_args(argv)
     try:
@@ -53,7 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"Wrote {len(written)} files to {args.folder}. Serve them with: python -m simulator --capture {args.folder}")
+    print(
+        f"Wrote {len(written)} files to {args.folder}. Serve them with: python -m simulator --capture {args.folder}"
+    )
     return 0
 
 

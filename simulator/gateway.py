@@ -19,20 +19,20 @@ flight at once, and can be told to misbehave (``faults``, ``latency``, ``single_
 from __future__ import annotations
 
 import asyncio
-import json
-import secrets
-import time
 from collections import Counter
 from dataclasses import dataclass, field
+import json
 from pathlib import Path
-from typing import Any
+import secrets
+import time
+from typing import Any, Self
 
 from aiohttp import web
 
 from .capture import Capture
 from .faults import Fault, FaultKind, FaultList
 from .tls import ServerCertificate, shared_certificate
-from .tokens import TokenAuthority, TokenRejected
+from .tokens import TokenAuthority, TokenRejectedError
 
 CONTROL_PREFIX = "/__simulator"
 SESSION_COOKIE = "sessionId"
@@ -136,7 +136,7 @@ class GatewaySimulator:
             await self._runner.cleanup()
             self._runner = None
 
-    async def __aenter__(self) -> GatewaySimulator:
+    async def __aenter__(self) -> Self:
         """Start on entering."""
         await self.start()
         return self
@@ -170,7 +170,12 @@ class GatewaySimulator:
         return self.authority.issue(self.serial, role=role, **kwargs)
 
     def add_fault(
-        self, kind: FaultKind | str, *, count: int | None = 1, path: str | None = None, status: int = 503
+        self,
+        kind: FaultKind | str,
+        *,
+        count: int | None = 1,
+        path: str | None = None,
+        status: int = 503,
     ) -> None:
         """Misbehave for the next ``count`` requests (to ``path``, if given)."""
         self.faults.add(Fault(FaultKind(kind), count=count, path=path, status=status))
@@ -210,10 +215,15 @@ class GatewaySimulator:
             return self._check_jwt(request)
         captured = self.capture.get(path)
         if captured is None:
-            return web.Response(status=404, body=b"<html><body><h2>404 Not Found</h2></body></html>")
-        if self.capture.requires_token and request.path not in UNAUTHENTICATED_PATHS:
-            if not self._authorized(request):
-                return web.Response(status=401, body=UNAUTHORIZED_PAGE, content_type="text/html")
+            return web.Response(
+                status=404, body=b"<html><body><h2>404 Not Found</h2></body></html>"
+            )
+        if (
+            self.capture.requires_token
+            and request.path not in UNAUTHENTICATED_PATHS
+            and not self._authorized(request)
+        ):
+            return web.Response(status=401, body=UNAUTHORIZED_PAGE, content_type="text/html")
         body = captured.body
         if fault is not None:  # truncated
             body = body[: len(body) // 2]
@@ -241,7 +251,7 @@ class GatewaySimulator:
         self.stats.jwt_validations[request.path] += 1
         try:
             claims = self.authority.verify(token, self.serial)
-        except TokenRejected:
+        except TokenRejectedError:
             return web.Response(status=401, body=UNAUTHORIZED_PAGE, content_type="text/html")
         session_id = secrets.token_hex(16)
         now = time.time()
@@ -264,7 +274,7 @@ class GatewaySimulator:
         self.stats.jwt_validations[request.path] += 1
         try:
             self.authority.verify(token, self.serial)
-        except TokenRejected:
+        except TokenRejectedError:
             return False
         return True
 
@@ -310,14 +320,18 @@ class GatewaySimulator:
             role = str(data.get("role", "owner"))
             lifetime = data.get("lifetime")
             try:
-                token = self.issue_token(role, lifetime=None if lifetime is None else float(lifetime))
+                token = self.issue_token(
+                    role, lifetime=None if lifetime is None else float(lifetime)
+                )
             except KeyError:
                 return web.json_response({"error": f"unknown role {role}"}, status=400)
             return web.json_response({"token": token})
         if action == "sessions" and request.method == "DELETE":
             self.expire_sessions()
             return web.json_response({})
-        return web.json_response({"error": f"no control action {request.method} {action}"}, status=404)
+        return web.json_response(
+            {"error": f"no control action {request.method} {action}"}, status=404
+        )
 
 
 def _bearer(request: web.Request) -> str | None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import atexit
+from dataclasses import dataclass
 import datetime as dt
 import functools
 import ipaddress
+from pathlib import Path
 import shutil
 import ssl
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,8 +34,7 @@ class ServerCertificate:
 
     def client_context(self) -> ssl.SSLContext:
         """A verifying client context that trusts this CA (and only it)."""
-        context = ssl.create_default_context(cafile=str(self.ca_path))
-        return context
+        return ssl.create_default_context(cafile=str(self.ca_path))
 
 
 def make_certificate(common_name: str = "IQ Gateway simulator") -> ServerCertificate:
@@ -66,7 +65,9 @@ def make_certificate(common_name: str = "IQ Gateway simulator") -> ServerCertifi
             ),
             critical=True,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())

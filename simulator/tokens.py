@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+import time
 from typing import Any
+import uuid
 
-import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+import jwt
 
 OWNER_LIFETIME = 365 * 24 * 3600
 INSTALLER_LIFETIME = 12 * 3600
 LIFETIMES = {"owner": OWNER_LIFETIME, "installer": INSTALLER_LIFETIME}
 
 
-class TokenRejected(Exception):
+class TokenRejectedError(Exception):
     """The token is not one this authority issued for this gateway, or it expired."""
 
 
@@ -80,7 +80,7 @@ class TokenAuthority:
         return jwt.encode(claims, self.key, algorithm="ES256", headers={"kid": "sim"})
 
     def verify(self, token: str, serial: str) -> dict[str, Any]:
-        """Check signature, expiry and serial like a gateway; raise TokenRejected."""
+        """Check signature, expiry and serial like a gateway; raise TokenRejectedError."""
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -91,7 +91,7 @@ class TokenAuthority:
                 leeway=0,
             )
         except jwt.PyJWTError as err:
-            raise TokenRejected(str(err)) from err
+            raise TokenRejectedError(str(err)) from err
         if claims.get("jti") in self.revoked:
-            raise TokenRejected("revoked")
+            raise TokenRejectedError("revoked")
         return claims

@@ -35,15 +35,15 @@ def loopback(socket_enabled: None) -> None:
 
 
 @pytest.fixture
-async def start_gateway(
-    authority: TokenAuthority, loopback: None
-) -> AsyncIterator[GatewayFactory]:
+async def start_gateway(authority: TokenAuthority, loopback: None) -> AsyncIterator[GatewayFactory]:
     """Start simulated gateways on demand; all are stopped after the test."""
     started: list[GatewaySimulator] = []
 
     async def start(capture: str = RICH_CAPTURE, **kwargs: object) -> GatewaySimulator:
         simulator = GatewaySimulator(
-            Capture.load(FIXTURES / capture), authority=authority, **kwargs  # type: ignore[arg-type]
+            Capture.load(FIXTURES / capture),
+            authority=authority,
+            **kwargs,  # type: ignore[arg-type]
         )
         await simulator.start()
         started.append(simulator)

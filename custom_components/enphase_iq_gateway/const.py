@@ -35,4 +35,4 @@ RENEW_RETRY_INTERVAL: Final = timedelta(minutes=15)
 
 # A pasted token cannot be renewed: the user is warned (a repair issue) this long ahead.
 PASTED_TOKEN_WARNING: Final = timedelta(days=30)
-ISSUE_TOKEN_EXPIRING: Final = "token_expiring"
+ISSUE_TOKEN_EXPIRING: Final = "token_expiring"  # noqa: S105 - an issue id, not a secret

@@ -87,7 +87,9 @@ async def async_get_config_entry_diagnostics(
                 "issued_at": token.issued_at.isoformat() if token and token.issued_at else None,
                 "expires_at": token.expires_at.isoformat() if token else None,
                 "renewable": runtime.tokens.can_renew,
-                "renew_at": runtime.tokens.renew_at.isoformat() if runtime.tokens.renew_at else None,
+                "renew_at": runtime.tokens.renew_at.isoformat()
+                if runtime.tokens.renew_at
+                else None,
             },
             "probe": coordinator.probe.as_dict() if coordinator.probe else None,
             "coordinator": {

@@ -72,7 +72,9 @@ def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
     return f"{gateway_serial}_ct_{measurement_type}"
 
 
-def ct_device_info(gateway_serial: str, parent: dict[str, Any], measurement_type: str) -> DeviceInfo:
+def ct_device_info(
+    gateway_serial: str, parent: dict[str, Any], measurement_type: str
+) -> DeviceInfo:
     """A CT meter's device."""
     name = CT_NAMES.get(measurement_type, f"{measurement_type.replace('-', ' ').capitalize()} CT")
     return DeviceInfo(  # type: ignore[typeddict-item]

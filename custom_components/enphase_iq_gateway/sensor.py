@@ -1,5 +1,7 @@
-"""Sensors: site, CT meters with their phases, consumption reports, live data, batteries,
-microinverters and gateway diagnostics.
+"""Sensors of the site, its CT meters and their phases, reports, live data and devices.
+
+The site (production, consumption, grid), the CT meters with their phases, the
+consumption reports, live data, batteries, microinverters and gateway diagnostics.
 
 Every sensor is a description (what it is, ``value_fn`` to read it, ``exists_fn`` to say
 whether this gateway has it) and one of a few entity classes that say where the value is
@@ -55,13 +57,17 @@ from .iqgateway import (
     MeterConfig,
     MeterValues,
     ReportValues,
-    site,
+    site_values as site,
 )
 
 PARALLEL_UPDATES = 0
 
 PHASES = ("l1", "l2", "l3")
-METERING_STATUSES = {"normal": "normal", "not-metering": "not_metering", "check-wiring": "check_wiring"}
+METERING_STATUSES = {
+    "normal": "normal",
+    "not-metering": "not_metering",
+    "check-wiring": "check_wiring",
+}
 REPORT_TYPES = ("total-consumption", "net-consumption")
 LIVE_FLOWS = ("pv", "grid", "load", "storage", "generator")
 UNIT_VAH = "VAh"
@@ -87,7 +93,7 @@ class IQSensorDescription(SensorEntityDescription):
 
 @dataclass(frozen=True, kw_only=True)
 class SiteSensorDescription(IQSensorDescription):
-    """A value of the whole site, derived from the poll (see iqgateway/site.py)."""
+    """A value of the whole site, derived from the poll (see iqgateway/site_values.py)."""
 
     value_fn: Callable[[GatewayData], Value]
     exists_fn: Callable[[GatewayData], bool]
@@ -381,7 +387,9 @@ METER_CONFIG_SENSORS: tuple[MeterConfigSensorDescription, ...] = (
 )
 
 
-def _report_energy(key: str, value_fn: Callable[[ReportValues], float | None], unit: str, **kwargs: Any) -> ReportSensorDescription:
+def _report_energy(
+    key: str, value_fn: Callable[[ReportValues], float | None], unit: str, **kwargs: Any
+) -> ReportSensorDescription:
     # Report energies may be net values that go down: TOTAL, not TOTAL_INCREASING.
     return ReportSensorDescription(
         key=key,
@@ -431,7 +439,9 @@ REPORT_SENSORS: tuple[ReportSensorDescription, ...] = (
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         entity_registry_enabled_default=False,
     ),
-    _report_energy("apparent_energy", lambda r: r.vah, UNIT_VAH, entity_registry_enabled_default=False),
+    _report_energy(
+        "apparent_energy", lambda r: r.vah, UNIT_VAH, entity_registry_enabled_default=False
+    ),
     _report_energy(
         "reactive_energy_lagging",
         lambda r: r.varh_lagging,
@@ -708,7 +718,9 @@ class SiteSensor(IQGatewaySensor):
 
     entity_description: SiteSensorDescription
 
-    def __init__(self, coordinator: IQGatewayCoordinator, description: SiteSensorDescription) -> None:
+    def __init__(
+        self, coordinator: IQGatewayCoordinator, description: SiteSensorDescription
+    ) -> None:
         """Attach to the gateway, or to the batteries' device."""
         self.entity_description = description
         super().__init__(coordinator, description.key)
@@ -891,7 +903,9 @@ class LiveSensor(IQGatewaySensor):
 
     entity_description: LiveSensorDescription
 
-    def __init__(self, coordinator: IQGatewayCoordinator, description: LiveSensorDescription) -> None:
+    def __init__(
+        self, coordinator: IQGatewayCoordinator, description: LiveSensorDescription
+    ) -> None:
         """Attach to the gateway."""
         self.entity_description = description
         super().__init__(coordinator, description.key)

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
-import re
 from pathlib import Path
+import re
 import sys
 from typing import Any
 
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import (
+    Page,
+    TimeoutError as PlaywrightTimeoutError,
+    async_playwright,
+    expect,
+)
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -29,7 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 TIMEOUT_MS = 60_000
-BAD_TOKEN_TEXT = "This is not an Enphase token"
+BAD_TOKEN_TEXT = "This is not an Enphase token"  # noqa: S105 - an error message
 
 
 def expected_production_power(capture: Path) -> float:
@@ -46,21 +52,20 @@ class Steps:
     """Screenshots, numbered in the order they were taken."""
 
     def __init__(self, page: Page, folder: Path) -> None:
+        """Number screenshots from one."""
         self.page = page
         self.folder = folder
         self.count = 0
 
     async def shot(self, name: str) -> None:
+        """Save a screenshot of the page as it is now."""
         self.count += 1
         await self.page.screenshot(path=self.folder / f"{self.count:02d}-{name}.png")
         print(f"  step {self.count:02d}: {name}", flush=True)
 
 
-async def run(args: argparse.Namespace) -> None:
-    info: dict[str, Any] = json.loads(Path(args.simulator).read_text())
-    power = expected_production_power(Path(args.capture))
-    folder = Path(args.screenshots)
-    folder.mkdir(parents=True, exist_ok=True)
+async def run(args: argparse.Namespace, info: dict[str, Any], power: float, folder: Path) -> None:
+    """The whole browser session."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
             executable_path=args.chromium, args=CHROMIUM_ARGS
@@ -78,10 +83,9 @@ async def run(args: argparse.Namespace) -> None:
 
             await page.goto(f"{args.url}/config/integrations/dashboard")
             confirm = page.get_by_role("button", name="Confirm")
-            try:  # 2026.x asks once to confirm a changed HTTP server configuration
+            # 2026.x asks once to confirm a changed HTTP server configuration; 2025.x not.
+            with contextlib.suppress(PlaywrightTimeoutError):
                 await confirm.click(timeout=5_000)
-            except Exception:  # noqa: BLE001 - no such dialog on this release
-                pass
             await page.get_by_role("button", name="Add integration").click()
             await expect(page.get_by_text("Select brand")).to_be_visible()
             await page.keyboard.type("Enphase IQ")
@@ -106,7 +110,9 @@ async def run(args: argparse.Namespace) -> None:
             await steps.shot("config-flow-token")
             await page.get_by_role("button", name="Submit").click()
             # The success dialog: 2026.x names the new devices, 2025.x only says it is done.
-            done = page.get_by_text("Name and assign").or_(page.get_by_text("Created configuration for"))
+            done = page.get_by_text("Name and assign").or_(
+                page.get_by_text("Created configuration for")
+            )
             await expect(done.first).to_be_visible()
             await steps.shot("config-flow-done")
             finish = page.get_by_role("button", name="Skip and finish").or_(
@@ -121,7 +127,9 @@ async def run(args: argparse.Namespace) -> None:
             await steps.shot("device-page")
             # The entity's own dialog shows its state alone, big: that is the value shown.
             await name.first.click()
-            value = page.locator("ha-more-info-dialog").get_by_text(re.compile(rf"^\s*{round(power):,}\s*W\s*$"))
+            value = page.locator("ha-more-info-dialog").get_by_text(
+                re.compile(rf"^\s*{round(power):,}\s*W\s*$")
+            )
             await expect(value.first).to_be_visible()
             await steps.shot("production-power")
             print(f"  production power shown: {round(power):,} W (capture: {power} W)", flush=True)
@@ -142,7 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capture", required=True)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--screenshots", required=True)
-    asyncio.run(run(parser.parse_args(argv)))
+    args = parser.parse_args(argv)
+    folder = Path(args.screenshots)
+    folder.mkdir(parents=True, exist_ok=True)
+    info = json.loads(Path(args.simulator).read_text())
+    asyncio.run(run(args, info, expected_production_power(Path(args.capture)), folder))
     return 0
 
 

@@ -58,13 +58,16 @@ def wait(url: str, timeout: float) -> None:
     while True:
         try:
             urllib.request.urlopen(f"{url}/manifest.json", timeout=5).close()
-            return
         except urllib.error.HTTPError:
             return
         except OSError:
             if time.monotonic() > deadline:
-                raise SystemExit(f"Home Assistant did not answer at {url} within {timeout:.0f} s") from None
+                raise SystemExit(
+                    f"Home Assistant did not answer at {url} within {timeout:.0f} s"
+                ) from None
             time.sleep(1)
+        else:
+            return
 
 
 def onboard(url: str, username: str, password: str) -> str:

@@ -62,7 +62,11 @@ async def test_diagnostics_replay_in_the_simulator(
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=gateway.serial,
-        data={CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial, CONF_TOKEN: gateway.issue_token()},
+        data={
+            CONF_HOST: gateway.address,
+            CONF_SERIAL: gateway.serial,
+            CONF_TOKEN: gateway.issue_token(),
+        },
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

@@ -25,7 +25,12 @@ ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "custom_components" / DOMAIN
 TRANSLATIONS: dict[str, Any] = json.loads((PACKAGE / "translations" / "en.json").read_text())
 # Reasons Home Assistant's own helpers abort with; their text still comes from us.
-HA_ABORT_REASONS = {"already_configured", "reauth_successful", "reconfigure_successful"}
+HA_ABORT_REASONS = {
+    "already_configured",
+    "already_in_progress",  # async_set_unique_id: the gateway is being added in another flow
+    "reauth_successful",
+    "reconfigure_successful",
+}
 
 
 def _tree(name: str) -> ast.Module:
@@ -71,7 +76,11 @@ def _flow_errors(tree: ast.Module) -> set[str]:
         ):
             if isinstance(node.value, ast.Constant):
                 errors.add(node.value.value)
-        if isinstance(node, ast.keyword) and node.arg == "errors" and isinstance(node.value, ast.Dict):
+        if (
+            isinstance(node, ast.keyword)
+            and node.arg == "errors"
+            and isinstance(node.value, ast.Dict)
+        ):
             errors |= {v.value for v in node.value.values if isinstance(v, ast.Constant)}
     errors |= _returned_literals(_function(tree, "_async_prove"))
     errors |= _returned_literals(_function(tree, "_async_read_info"))
@@ -138,10 +147,14 @@ def test_config_flow_texts_complete_and_used() -> None:
         assert step.get("title")
         assert set(step.get("data", {})) == set(step.get("data_description", {}))
     options = TRANSLATIONS["options"]["step"]["init"]
-    assert set(options["data"]) == set(options["data_description"]) == {
-        "scan_interval",
-        "inverter_entities",
-    }
+    assert (
+        set(options["data"])
+        == set(options["data_description"])
+        == {
+            "scan_interval",
+            "inverter_entities",
+        }
+    )
 
 
 def test_menus_have_texts() -> None:
@@ -153,7 +166,11 @@ def test_menus_have_texts() -> None:
             name = getattr(node.targets[0], "id", "")
             if name.endswith("_MENU"):
                 menus[name] = [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
-    step_menus = {"auth": "AUTH_MENU", "reauth_confirm": "AUTH_MENU", "reconfigure_auth": "RECONFIGURE_AUTH_MENU"}
+    step_menus = {
+        "auth": "AUTH_MENU",
+        "reauth_confirm": "AUTH_MENU",
+        "reconfigure_auth": "RECONFIGURE_AUTH_MENU",
+    }
     for step, menu in step_menus.items():
         labels = TRANSLATIONS["config"]["step"][step]["menu_options"]
         assert set(labels) == set(menus[menu])

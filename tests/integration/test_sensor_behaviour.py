@@ -28,7 +28,9 @@ from .conftest import setup_capture
 LIFETIME = "sensor.iq_gateway_lifetime_production_energy"
 
 
-def _device(registry: dr.DeviceRegistry, entry: MockConfigEntry, identifier: str) -> dr.DeviceEntry | None:
+def _device(
+    registry: dr.DeviceRegistry, entry: MockConfigEntry, identifier: str
+) -> dr.DeviceEntry | None:
     """A device by identifier, with whichever lookup this Home Assistant has."""
     if hasattr(registry, "async_get_device_by_identifier"):
         return registry.async_get_device_by_identifier((DOMAIN, identifier), entry.entry_id)
@@ -179,9 +181,7 @@ async def test_gone_devices_can_be_removed(
     assert not await remove(ct_device_id(entry.unique_id, "production"))
 
 
-async def test_inverter_entities_option(
-    hass: HomeAssistant, start_gateway: GatewayFactory
-) -> None:
+async def test_inverter_entities_option(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
     """With microinverter sensors turned off, no inverter device or sensor is made."""
     await setup_capture(hass, start_gateway, RICH_CAPTURE, inverter_entities=False)
     assert not [e for e in hass.states.async_entity_ids("sensor") if "microinverter" in e]

@@ -67,9 +67,15 @@ async def test_metered_site_values(
     production = meters["production"]
     net = meters["net-consumption"]
 
-    assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(production["activePower"])
-    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(production["actEnergyDlvd"])
-    assert _state(hass, "sensor.iq_gateway_net_consumption_power") == pytest.approx(net["activePower"])
+    assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(
+        production["activePower"]
+    )
+    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
+        production["actEnergyDlvd"]
+    )
+    assert _state(hass, "sensor.iq_gateway_net_consumption_power") == pytest.approx(
+        net["activePower"]
+    )
     assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
         production["activePower"] + net["activePower"]
     )
@@ -122,7 +128,9 @@ async def test_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory
     )
     # Live flows arrive in milliwatts.
     assert _state(hass, "sensor.iq_gateway_live_solar_power") == live["pv"]["agg_p_mw"] / 1000
-    assert _state(hass, "sensor.iq_gateway_live_battery_power") == live["storage"]["agg_p_mw"] / 1000
+    assert (
+        _state(hass, "sensor.iq_gateway_live_battery_power") == live["storage"]["agg_p_mw"] / 1000
+    )
 
 
 async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
@@ -146,9 +154,7 @@ async def test_consumption_reports(hass: HomeAssistant, start_gateway: GatewayFa
         assert _state(hass, f"{prefix}_energy_delivered") == _kwh(report["cumulative"]["whDlvdCum"])
 
 
-@pytest.mark.parametrize(
-    "capture", ["3.9.36", "7.6.114_without_cts", "7.6.175_standard", "5.0.62"]
-)
+@pytest.mark.parametrize("capture", ["3.9.36", "7.6.114_without_cts", "7.6.175_standard", "5.0.62"])
 async def test_inverter_only_sites(
     hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
 ) -> None:
@@ -156,7 +162,9 @@ async def test_inverter_only_sites(
     await setup_capture(hass, start_gateway, capture)
     production = _body(capture, "api_v1_production")
     assert _state(hass, "sensor.iq_gateway_production_power") == production["wattsNow"]
-    assert _state(hass, "sensor.iq_gateway_production_energy_today") == _kwh(production["wattHoursToday"])
+    assert _state(hass, "sensor.iq_gateway_production_energy_today") == _kwh(
+        production["wattHoursToday"]
+    )
     assert _state(hass, "sensor.iq_gateway_production_energy_last_seven_days") == _kwh(
         production["wattHoursSevenDays"]
     )
@@ -167,7 +175,10 @@ async def test_inverter_only_sites(
     assert hass.states.get("sensor.iq_gateway_grid_import_energy") is None
     inverters = _body(capture, "api_v1_production_inverters")
     first = inverters[0]
-    assert _state(hass, f"sensor.microinverter_{first['serialNumber']}_power") == first["lastReportWatts"]
+    assert (
+        _state(hass, f"sensor.microinverter_{first['serialNumber']}_power")
+        == first["lastReportWatts"]
+    )
 
 
 async def test_legacy_html_production(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
@@ -190,16 +201,26 @@ async def test_disabled_cts_make_no_entities(
         p for p in _body(capture, "production.json")["production"] if p["type"] == "inverters"
     )
     assert _state(hass, "sensor.iq_gateway_production_power") == inverters["wNow"]
-    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(inverters["whLifetime"])
+    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
+        inverters["whLifetime"]
+    )
 
 
-async def test_production_json_only_site(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
+async def test_production_json_only_site(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
     """Firmware without meter readings: CT data comes from /production.json's eim entries."""
     capture = "7.3.517"
     await setup_capture(hass, start_gateway, capture)
     body = _body(capture, "production.json")
-    eim = {e["measurementType"]: e for e in body["production"] + body["consumption"] if e["type"] == "eim"}
-    assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(eim["production"]["wNow"])
+    eim = {
+        e["measurementType"]: e
+        for e in body["production"] + body["consumption"]
+        if e["type"] == "eim"
+    }
+    assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(
+        eim["production"]["wNow"]
+    )
     assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
         eim["production"]["whLifetime"]
     )
@@ -231,7 +252,11 @@ async def test_total_copied_from_net_is_corrected(
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=gateway.serial,
-        data={CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial, CONF_TOKEN: gateway.issue_token()},
+        data={
+            CONF_HOST: gateway.address,
+            CONF_SERIAL: gateway.serial,
+            CONF_TOKEN: gateway.issue_token(),
+        },
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -258,7 +283,11 @@ async def test_total_report_copied_from_net_is_corrected(
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=gateway.serial,
-        data={CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial, CONF_TOKEN: gateway.issue_token()},
+        data={
+            CONF_HOST: gateway.address,
+            CONF_SERIAL: gateway.serial,
+            CONF_TOKEN: gateway.issue_token(),
+        },
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

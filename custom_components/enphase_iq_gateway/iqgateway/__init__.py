@@ -1,6 +1,6 @@
 """HA-free asynchronous client for the Enphase IQ Gateway's local REST API."""
 
-from . import site
+from . import site_values
 from .auth import ENLIGHTEN_URL, ENTREZ_URL, EnlightenClient, TokenInfo, parse_token
 from .client import IQGateway, ProbeResult
 from .exceptions import (
@@ -21,8 +21,8 @@ from .exceptions import (
 from .models import (
     ConsumptionReport,
     CTMeter,
-    EnergyCounters,
     Endpoint,
+    EnergyCounters,
     GatewayData,
     GatewayInfo,
     Inverter,
@@ -44,8 +44,8 @@ __all__ = [
     "ENTREZ_URL",
     "CTMeter",
     "ConsumptionReport",
-    "EnergyCounters",
     "Endpoint",
+    "EnergyCounters",
     "EnlightenClient",
     "EnlightenError",
     "EnlightenInvalidCredentialsError",
@@ -78,5 +78,5 @@ __all__ = [
     "StorageSummary",
     "TokenInfo",
     "parse_token",
-    "site",
+    "site_values",
 ]

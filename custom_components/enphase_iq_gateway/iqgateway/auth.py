@@ -15,10 +15,10 @@ Getting a token takes two calls, both over HTTPS with certificate verification o
 
 from __future__ import annotations
 
-import json
-import ssl
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+import json
+import ssl
 from typing import Any
 
 import aiohttp

@@ -19,10 +19,10 @@ Transport rules, all in this file:
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+import json
+import logging
 from typing import Any, Final, TypeVar
 
 import aiohttp
@@ -39,8 +39,8 @@ from .exceptions import (
 from .models import (
     JSON,
     ConsumptionReport,
-    EnergyCounters,
     Endpoint,
+    EnergyCounters,
     GatewayData,
     GatewayInfo,
     Inverter,
@@ -323,7 +323,8 @@ class IQGateway:
         empty = {
             endpoint
             for endpoint in supported
-            if isinstance(counters := bodies.get(endpoint), EnergyCounters) and counters.counts_nothing
+            if isinstance(counters := bodies.get(endpoint), EnergyCounters)
+            and counters.counts_nothing
         }
         supported -= empty
         if not supported & {Endpoint.PRODUCTION, Endpoint.PRODUCTION_JSON}:
@@ -444,7 +445,9 @@ class IQGateway:
         headers = {"Accept": "application/json" if endpoint is not Endpoint.INFO else "*/*"}
         if authenticated and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        timeout = self._slow_request_timeout if endpoint in SLOW_ENDPOINTS else self._request_timeout
+        timeout = (
+            self._slow_request_timeout if endpoint in SLOW_ENDPOINTS else self._request_timeout
+        )
         try:
             async with self._session.get(
                 f"{self._base_url()}{endpoint}",
@@ -463,7 +466,9 @@ class IQGateway:
                 f"{endpoint}: cannot talk to the gateway ({type(err).__name__})"
             ) from err
         if status in (401, 403):
-            raise IQGatewayAuthenticationError(f"{endpoint} refused the token (HTTP {status})", status=status)
+            raise IQGatewayAuthenticationError(
+                f"{endpoint} refused the token (HTTP {status})", status=status
+            )
         if status != 200:
             raise IQGatewayResponseError(f"{endpoint} answered HTTP {status}", status=status)
         return RawBody(status=status, content_type=content_type, body=body)
@@ -476,7 +481,9 @@ def _is_transient(err: IQGatewayConnectionError) -> bool:
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientConnectorError):
         return False
-    return isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError)
+    return isinstance(
+        cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
+    )
 
 
 def _decode_json(raw: RawBody, endpoint: Endpoint) -> JSON:
@@ -487,17 +494,17 @@ def _decode_json(raw: RawBody, endpoint: Endpoint) -> JSON:
         raise IQGatewayResponseError(f"{endpoint} answered with {kind}") from err
 
 
-def _json_parser(endpoint: Endpoint, factory: Callable[[JSON], _T]) -> Callable[[RawBody], _T]:
-    def parse(raw: RawBody) -> _T:
+def _json_parser[T](endpoint: Endpoint, factory: Callable[[JSON], T]) -> Callable[[RawBody], T]:
+    def parse(raw: RawBody) -> T:
         return factory(_decode_json(raw, endpoint))
 
     return parse
 
 
-def _object_parser(
-    endpoint: Endpoint, factory: Callable[[Mapping[str, JSON]], _T]
-) -> Callable[[RawBody], _T]:
-    def parse(raw: RawBody) -> _T:
+def _object_parser[T](
+    endpoint: Endpoint, factory: Callable[[Mapping[str, JSON]], T]
+) -> Callable[[RawBody], T]:
+    def parse(raw: RawBody) -> T:
         return factory(expect_dict(_decode_json(raw, endpoint), endpoint))
 
     return parse

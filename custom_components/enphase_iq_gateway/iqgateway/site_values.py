@@ -27,9 +27,11 @@ from .models import (
     Endpoint,
     EnergyCounters,
     GatewayData,
+    LiveData,
     MeasurementType,
     MeterValues,
     ProductionJsonMeter,
+    StorageSummary,
 )
 
 
@@ -88,9 +90,9 @@ def _inverter_sources(data: GatewayData) -> list[EnergyCounters]:
 
 def _ct_period_counters(data: GatewayData) -> EnergyCounters | None:
     """Today / last seven days as counted by the production CT."""
-    if data.pdm_energy is not None and (eim := data.pdm_energy.production.get("eim")):
-        if not eim.counts_nothing:
-            return eim
+    eim = data.pdm_energy.production.get("eim") if data.pdm_energy is not None else None
+    if eim is not None and not eim.counts_nothing:
+        return eim
     meter = _json_meter(data, MeasurementType.PRODUCTION)
     if meter is not None:
         return EnergyCounters(
@@ -255,16 +257,40 @@ def consumption_energy_lifetime(data: GatewayData) -> float | None:
 # --------------------------------------------------------------------------- battery
 
 
+def _live_batteries(data: GatewayData) -> LiveData | None:
+    """The live data, where it reports batteries (any charge or stored energy)."""
+    live = data.livedata
+    if live is not None and (
+        live.encharge_energy or live.acb_energy or live.encharge_soc or live.acb_soc
+    ):
+        return live
+    return None
+
+
+def _ac_batteries(data: GatewayData) -> StorageSummary | None:
+    """/production.json's AC Battery summary, where AC Batteries are installed."""
+    if data.production_json is not None and data.production_json.has_batteries:
+        return data.production_json.storage
+    return None
+
+
+def has_batteries(data: GatewayData) -> bool:
+    """The gateway reports batteries (IQ Batteries, AC Batteries, or a storage CT)."""
+    return (
+        _live_batteries(data) is not None
+        or _ac_batteries(data) is not None
+        or _ct(data, MeasurementType.STORAGE) is not None
+    )
+
+
 def battery_power(data: GatewayData) -> float | None:
     """Battery power now (W): positive discharging, negative charging."""
     storage = _ct(data, MeasurementType.STORAGE)
     if storage is not None:
         return storage.active_power
-    if data.livedata is not None and (flow := data.livedata.flows.get("storage")) is not None:
-        if has_batteries(data):
-            return flow.power
-    acb = data.production_json.storage if data.production_json else None
-    if acb is not None and acb.active_count:
+    if (live := _live_batteries(data)) is not None and (flow := live.flows.get("storage")):
+        return flow.power
+    if (acb := _ac_batteries(data)) is not None:
         return acb.watts_now
     return None
 
@@ -281,54 +307,26 @@ def battery_discharged_energy(data: GatewayData) -> float | None:
     return storage.energy_delivered if storage is not None else None
 
 
-def _live_has_batteries(data: GatewayData) -> bool:
-    live = data.livedata
-    return live is not None and bool(
-        live.encharge_energy or live.acb_energy or live.encharge_soc or live.acb_soc
-    )
-
-
-def _acb_installed(data: GatewayData) -> bool:
-    return data.production_json is not None and data.production_json.has_batteries
-
-
-def has_batteries(data: GatewayData) -> bool:
-    """The gateway reports batteries (IQ Batteries, AC Batteries, or a storage CT)."""
-    return (
-        _live_has_batteries(data)
-        or _acb_installed(data)
-        or _ct(data, MeasurementType.STORAGE) is not None
-    )
-
-
 def battery_soc(data: GatewayData) -> float | None:
     """State of charge of all batteries together (%)."""
-    if _live_has_batteries(data):
-        assert data.livedata is not None
-        live = data.livedata
+    if (live := _live_batteries(data)) is not None:
         return live.soc if live.soc is not None else live.encharge_soc
-    if _acb_installed(data):
-        assert data.production_json is not None and data.production_json.storage is not None
-        return data.production_json.storage.percent_full
+    if (acb := _ac_batteries(data)) is not None:
+        return acb.percent_full
     return None
 
 
 def battery_backup_reserve(data: GatewayData) -> float | None:
     """State of charge kept in reserve for grid outages (%)."""
-    if _live_has_batteries(data):
-        assert data.livedata is not None
-        return data.livedata.backup_soc
-    return None
+    live = _live_batteries(data)
+    return live.backup_soc if live is not None else None
 
 
 def battery_available_energy(data: GatewayData) -> float | None:
     """Energy stored in the batteries now (Wh)."""
-    if _live_has_batteries(data):
-        assert data.livedata is not None
-        live = data.livedata
+    if (live := _live_batteries(data)) is not None:
         parts = [v for v in (live.encharge_energy, live.acb_energy) if v is not None]
         return sum(parts) if parts else None
-    if _acb_installed(data):
-        assert data.production_json is not None and data.production_json.storage is not None
-        return data.production_json.storage.wh_now
+    if (acb := _ac_batteries(data)) is not None:
+        return acb.wh_now
     return None
