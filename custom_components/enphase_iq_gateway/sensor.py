@@ -573,6 +573,20 @@ def _live_phases(live: LiveData) -> int:
     return 2 if live.is_split_phase else 1
 
 
+def _shape(coordinator: IQGatewayCoordinator) -> tuple[object, ...]:
+    """What decides which sensors exist (not their values): cheap to compare each poll."""
+    data = coordinator.data
+    live = data.livedata
+    return (
+        tuple(d.exists_fn(coordinator) for d in DIAGNOSTIC_SENSORS),
+        tuple(d.exists_fn(data) for d in SITE_SENSORS),
+        tuple((k, m.values is not None, len(m.phases)) for k, m in data.ct_meters.items()),
+        tuple((t, len(r.lines)) for t, r in (data.consumption_reports or {}).items()),
+        None if live is None else (_live_phases(live), tuple(live.flows), tuple(live.counters)),
+        tuple(data.inverters or {}),
+    )
+
+
 def build_entities(coordinator: IQGatewayCoordinator) -> list[IQGatewaySensor]:
     """Every sensor this poll has data for (existing ones are filtered out by the caller)."""
     data = coordinator.data
@@ -626,9 +640,14 @@ async def async_setup_entry(
     """Create the sensors for what the gateway reports, and add new ones as they appear."""
     coordinator = entry.runtime_data.coordinator
     known: set[str] = set()
+    last_shape: list[tuple[object, ...]] = []
 
     @callback
     def add_new() -> None:
+        shape = _shape(coordinator)
+        if last_shape and shape == last_shape[0]:
+            return  # the same meters, phases, reports, flows and inverters as before
+        last_shape[:] = [shape]
         new = [e for e in build_entities(coordinator) if e.unique_id not in known]
         known.update(str(e.unique_id) for e in new)
         # One batch per device: a site with dozens of inverters adds hundreds of
