@@ -85,8 +85,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-async def serve(args: argparse.Namespace) -> None:
-    """Start both simulators, print how to use them, and wait for a stop signal."""
+async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> None:
+    """Start both simulators, print how to use them, and serve until stopped.
+
+    ``stop`` ends the serving when set; without one, SIGINT (Ctrl-C) or SIGTERM does.
+    """
     capture = Capture.load(args.capture)
     authority = TokenAuthority.from_file(args.key_file) if args.key_file else TokenAuthority()
     gateway = GatewaySimulator(
@@ -136,11 +139,12 @@ async def serve(args: argparse.Namespace) -> None:
         "Ctrl-C stops it.",
         flush=True,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
+    if stop is None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
     finally:

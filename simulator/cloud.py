@@ -181,7 +181,12 @@ class CloudSimulator:
         if action == "stats":
             return web.json_response(dict(self.stats))
         if action == "settings":
-            data: dict[str, Any] = await request.json() if request.can_read_body else {}
+            try:
+                data: Any = await request.json() if request.can_read_body else {}
+            except ValueError:
+                data = None
+            if not isinstance(data, dict):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
             if "outage" in data:
                 self.outage = bool(data["outage"])
             if "outage_mode" in data:

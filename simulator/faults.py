@@ -40,11 +40,17 @@ class Fault:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Fault:
-        """Build a fault from the control API's JSON."""
+        """Build a fault from the control API's JSON (ValueError or KeyError if it is bad)."""
+        count = data.get("count", 1)
+        if count is not None and (isinstance(count, bool) or not isinstance(count, int)):
+            raise ValueError(f"count must be a whole number or null, not {count!r}")
+        path = data.get("path")
+        if path is not None and not isinstance(path, str):
+            raise ValueError(f"path must be a string or null, not {path!r}")
         return cls(
             kind=FaultKind(data["kind"]),
-            count=data.get("count", 1),
-            path=data.get("path"),
+            count=count,
+            path=path,
             status=int(data.get("status", 503)),
         )
 

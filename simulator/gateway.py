@@ -8,7 +8,9 @@ It behaves like the real device where a client can tell the difference:
   for this serial, not expired) on every endpoint but ``/info``;
 * ``GET /auth/check_jwt`` validates the token and sets a ``sessionId`` cookie; while a
   client presents a live session cookie, the token is not validated again (a session
-  lapses after ``session_idle`` seconds without use, or when its token expires);
+  lapses after ``session_idle`` seconds without use, or when its token expires, and a
+  request with a lapsed or unknown session cookie is answered 401, token or not); firmware
+  before 7 has no ``/auth/check_jwt`` (404);
 * status codes come from the capture's ``*_log.json`` files; paths it lacks answer 404.
 
 It counts requests and JWT validations per path, and the most requests it ever had in
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+import contextlib
 from dataclasses import dataclass, field
 import json
 from pathlib import Path
@@ -32,11 +35,13 @@ from aiohttp import web
 from .capture import Capture
 from .faults import Fault, FaultKind, FaultList
 from .tls import ServerCertificate, shared_certificate
-from .tokens import TokenAuthority, TokenRejectedError
+from .tokens import LIFETIMES, TokenAuthority, TokenRejectedError
 
 CONTROL_PREFIX = "/__simulator"
 SESSION_COOKIE = "sessionId"
 UNAUTHENTICATED_PATHS = frozenset({"/info"})
+# What the control API's settings action can change, and the type of each.
+SETTINGS = {"latency": float, "session_idle": float, "single_worker": bool, "outage": bool}
 HTML_ERROR_PAGE = (
     b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n"
     b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
@@ -108,6 +113,7 @@ class GatewaySimulator:
         self.single_worker = False
         self.outage = False
         self._worker = asyncio.Lock()
+        self._stopping = asyncio.Event()  # ends hanging requests when the simulator stops
         self._sessions: dict[str, _Session] = {}
         self._runner: web.AppRunner | None = None
 
@@ -131,10 +137,14 @@ class GatewaySimulator:
         self.port = sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        """Close the port and every connection."""
+        """Close the port and every connection, ending requests that hang (timeout faults)."""
         if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+            self._stopping.set()
+            try:
+                await self._runner.cleanup()
+            finally:
+                self._runner = None
+                self._stopping.clear()
 
     async def __aenter__(self) -> Self:
         """Start on entering."""
@@ -211,8 +221,8 @@ class GatewaySimulator:
             return await self._fault_response(request, fault)
         if request.method != "GET":
             return web.Response(status=405)
-        if request.path == "/auth/check_jwt":
-            return self._check_jwt(request)
+        if request.path == "/auth/check_jwt" and self.capture.requires_token:
+            return self._check_jwt(request)  # older firmware has no such endpoint: 404
         captured = self.capture.get(path)
         if captured is None:
             return web.Response(
@@ -238,7 +248,8 @@ class GatewaySimulator:
         if fault.kind is FaultKind.HTML:
             return web.Response(status=200, body=HTML_ERROR_PAGE, content_type="text/html")
         if fault.kind is FaultKind.TIMEOUT:
-            await asyncio.sleep(self.hang_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.hang_seconds)
             return web.Response(status=504)
         return _reset(request)
 
@@ -261,13 +272,22 @@ class GatewaySimulator:
         return response
 
     def _authorized(self, request: web.Request) -> bool:
+        """A live session cookie, or (without any session cookie) a valid bearer token.
+
+        A session cookie the gateway does not know (lapsed, or from before a restart) is
+        refused even with a valid token beside it: the client must open a new session.
+        """
         now = time.time()
-        session = self._sessions.get(request.cookies.get(SESSION_COOKIE, ""))
-        if session is not None:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if session_id is not None:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return False
             if now < session.expires_at and now - session.last_used < self.session_idle:
                 session.last_used = now
                 return True
-            self._sessions = {k: v for k, v in self._sessions.items() if v is not session}
+            del self._sessions[session_id]
+            return False
         token = _bearer(request)
         if token is None:
             return False
@@ -285,9 +305,12 @@ class GatewaySimulator:
         data: dict[str, Any] = {}
         if request.can_read_body:
             try:
-                data = await request.json()
+                body: Any = await request.json()
             except ValueError:
                 return web.json_response({"error": "body must be JSON"}, status=400)
+            if not isinstance(body, dict):
+                return web.json_response({"error": "body must be a JSON object"}, status=400)
+            data = body
         if action == "stats" and request.method == "GET":
             return web.json_response(self.stats.as_dict())
         if action == "stats" and request.method == "DELETE":
@@ -298,16 +321,19 @@ class GatewaySimulator:
         if action == "faults" and request.method == "POST":
             try:
                 self.faults.add(Fault.from_dict(data))
-            except (KeyError, ValueError) as err:
+            except (KeyError, TypeError, ValueError) as err:
                 return web.json_response({"error": f"bad fault: {err}"}, status=400)
             return web.json_response(self.faults.as_list())
         if action == "faults" and request.method == "DELETE":
             self.faults.clear()
             return web.json_response([])
         if action == "settings" and request.method in ("GET", "POST"):
-            for key in ("latency", "single_worker", "outage", "session_idle"):
-                if key in data:
-                    setattr(self, key, type(getattr(self, key))(data[key]))
+            try:
+                changes = {key: _setting(key, data[key]) for key in SETTINGS if key in data}
+            except ValueError as err:
+                return web.json_response({"error": str(err)}, status=400)
+            for key, value in changes.items():
+                setattr(self, key, value)
             return web.json_response(
                 {
                     "latency": self.latency,
@@ -318,20 +344,31 @@ class GatewaySimulator:
             )
         if action == "token" and request.method == "POST":
             role = str(data.get("role", "owner"))
+            if role not in LIFETIMES:
+                return web.json_response({"error": f"unknown role {role}"}, status=400)
             lifetime = data.get("lifetime")
             try:
-                token = self.issue_token(
-                    role, lifetime=None if lifetime is None else float(lifetime)
-                )
-            except KeyError:
-                return web.json_response({"error": f"unknown role {role}"}, status=400)
-            return web.json_response({"token": token})
+                seconds = None if lifetime is None else float(lifetime)
+            except (TypeError, ValueError):
+                return web.json_response({"error": "lifetime must be seconds"}, status=400)
+            return web.json_response({"token": self.issue_token(role, lifetime=seconds)})
         if action == "sessions" and request.method == "DELETE":
             self.expire_sessions()
             return web.json_response({})
         return web.json_response(
             {"error": f"no control action {request.method} {action}"}, status=404
         )
+
+
+def _setting(key: str, value: Any) -> float | bool:
+    """A control API setting, of its own type whatever the attribute holds now."""
+    if SETTINGS[key] is bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ValueError(f"{key} must be a number of seconds")
+    return float(value)
 
 
 def _bearer(request: web.Request) -> str | None:

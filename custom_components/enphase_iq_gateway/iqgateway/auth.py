@@ -88,19 +88,26 @@ def parse_token(token: str) -> TokenInfo:
         )
     except jwt.PyJWTError as err:
         raise InvalidTokenError("not a JWT") from err
-    expires = claims.get("exp")
-    if isinstance(expires, bool) or not isinstance(expires, int | float):
+    expires = _timestamp(claims.get("exp"))
+    if expires is None:
         raise InvalidTokenError("the token has no expiry")
-    issued = claims.get("iat")
     return TokenInfo(
         token=token,
         serial=_serial_claim(claims),
         role=claims.get("enphaseUser") if isinstance(claims.get("enphaseUser"), str) else None,
-        issued_at=datetime.fromtimestamp(issued, tz=UTC)
-        if isinstance(issued, int | float) and not isinstance(issued, bool)
-        else None,
-        expires_at=datetime.fromtimestamp(expires, tz=UTC),
+        issued_at=_timestamp(claims.get("iat")),
+        expires_at=expires,
     )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """A claim's UNIX time; None unless it is a number a datetime can hold (not NaN, 1e20)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _serial_claim(claims: dict[str, Any]) -> str | None:
@@ -136,7 +143,9 @@ class EnlightenClient:
         for url in (enlighten_url, entrez_url):
             if not url.startswith("https://"):
                 raise ValueError("the Enphase cloud is only reached over HTTPS")
-        if ssl_context is not None and ssl_context.verify_mode != ssl.CERT_REQUIRED:
+        if ssl_context is not None and (
+            ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname
+        ):
             raise ValueError("certificate verification cannot be turned off for the cloud")
         self._session = session
         self._enlighten_url = enlighten_url.rstrip("/")

@@ -11,7 +11,8 @@ Transport rules, all in this file:
 * Requests to one gateway are strictly serialized: the gateway is a small device that
   slows down or drops requests when several arrive at once.
 * Timeouts are generous (``/production.json`` can take close to a minute); a connection
-  reset or a timeout gets one quick retry, never more.
+  reset or a timeout gets one quick retry, never more (aiohttp itself resends a GET once
+  when the connection drops before the answer starts: that resend is the retry).
 * A 401/403 drops the session cookie and retries once with the same token (the cookie may
   have expired on the gateway); a second refusal raises IQGatewayAuthenticationError.
 """
@@ -150,6 +151,7 @@ class IQGateway:
         self._lock = asyncio.Lock()
         self._session_open = False
         self._sessions_usable = True
+        self._token_accepted = False  # /auth/check_jwt accepted the current token
         self.info: GatewayInfo | None = None
         self.info_raw: RawBody | None = None
 
@@ -164,6 +166,7 @@ class IQGateway:
         """Use another token from the next request on (the session is reopened)."""
         if token != self._token:
             self._token = token
+            self._token_accepted = False
             self._drop_session()
 
     def _drop_session(self) -> None:
@@ -227,16 +230,18 @@ class IQGateway:
         """
         async with self._lock:
             self._drop_session()
-            await self._open_session()
+            await self._open_session(validate=True)
 
-    async def _open_session(self) -> None:
+    async def _open_session(self, *, validate: bool = False) -> None:
         """Validate the token once; the answer carries the ``sessionId`` cookie.
 
         Where sessions cannot work (no ``/auth/check_jwt`` on this firmware, or a cookie
-        jar that drops the cookie) every request just carries the token.
+        jar that drops the cookie) every request just carries the token; ``validate`` asks
+        ``/auth/check_jwt`` all the same, to learn whether the token is accepted.
         """
-        if not self._sessions_usable:
+        if not self._sessions_usable and not validate:
             return
+        self._token_accepted = False
         try:
             await self._send(Endpoint.CHECK_JWT, authenticated=True)
         except IQGatewayResponseError as err:
@@ -244,6 +249,7 @@ class IQGateway:
                 raise
             self._sessions_usable = False
             return
+        self._token_accepted = True
         if not self._has_session_cookie():
             _LOGGER.debug("No %s cookie kept: the token goes with every request", SESSION_COOKIE)
             self._sessions_usable = False
@@ -341,8 +347,8 @@ class IQGateway:
         try:
             bodies[endpoint] = await self._get(endpoint, PARSERS[endpoint])
         except IQGatewayAuthenticationError:
-            if self._token is not None and not self._session_open:
-                raise  # no session could be opened: the token itself is refused
+            if self._token is not None and not self._token_accepted:
+                raise  # /auth/check_jwt did not accept it: the token itself is refused
             # Refused although the token was accepted (or none is used): the endpoint
             # needs other credentials (installer, digest) and is not for us.
             return False
@@ -433,7 +439,7 @@ class IQGateway:
         try:
             return await self._send_once(endpoint, authenticated=authenticated)
         except IQGatewayConnectionError as err:
-            if not _is_transient(err):
+            if not _is_transient(err, resent=_resends_dropped_requests(self._session)):
                 raise
             _LOGGER.debug("Retrying %s once after %s", endpoint, type(err.__cause__).__name__)
             await asyncio.sleep(self._retry_delay)
@@ -474,16 +480,29 @@ class IQGateway:
         return RawBody(status=status, content_type=content_type, body=body)
 
 
-def _is_transient(err: IQGatewayConnectionError) -> bool:
-    """A reset mid-request or a timeout is worth one retry; a refused connection is not."""
+def _is_transient(err: IQGatewayConnectionError, *, resent: bool) -> bool:
+    """A reset mid-request or a timeout is worth one retry; a refused connection is not.
+
+    ``resent``: the session has already sent the request a second time when the connection
+    dropped before the answer began, so that failure has had its one retry.
+    """
     if isinstance(err, IQGatewayTimeoutError):
         return True
     cause = err.__cause__
     if isinstance(cause, aiohttp.ClientConnectorError):
         return False
-    return isinstance(
-        cause, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError | aiohttp.ClientOSError
-    )
+    if isinstance(cause, aiohttp.ClientPayloadError):
+        return True  # the body was cut off: aiohttp never resends that
+    return not resent and isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
+
+
+def _resends_dropped_requests(session: aiohttp.ClientSession) -> bool:
+    """Whether aiohttp resends a GET once itself when the connection drops (3.10 and later).
+
+    Retrying on top of that would send a request up to four times to a struggling gateway.
+    The flag is private to aiohttp: read, never changed (the session may be shared).
+    """
+    return bool(getattr(session, "_retry_connection", False))
 
 
 def _decode_json(raw: RawBody, endpoint: Endpoint) -> JSON:

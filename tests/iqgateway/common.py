@@ -1,0 +1,96 @@
+"""Helpers shared by the client tests."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+import dataclasses
+from datetime import datetime
+from enum import Enum
+import json
+import ssl
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import aiohttp
+import pytest
+
+from custom_components.enphase_iq_gateway.iqgateway import IQGateway, IQGatewayError
+from custom_components.enphase_iq_gateway.iqgateway.models import Endpoint
+
+# What a poll's field is called, and which client method asks the endpoint alone.
+FIELDS: dict[Endpoint, str] = {
+    Endpoint.PRODUCTION: "production",
+    Endpoint.INVERTERS: "inverters",
+    Endpoint.METERS: "meters",
+    Endpoint.METER_READINGS: "readings",
+    Endpoint.PDM_ENERGY: "pdm_energy",
+    Endpoint.LIVEDATA: "livedata",
+    Endpoint.CONSUMPTION_REPORTS: "consumption_reports",
+    Endpoint.PRODUCTION_JSON: "production_json",
+    Endpoint.PRODUCTION_HTML: "legacy_production",
+}
+METHODS: dict[Endpoint, Callable[[IQGateway], Awaitable[Any]]] = {
+    Endpoint.PRODUCTION: IQGateway.production,
+    Endpoint.INVERTERS: IQGateway.inverters,
+    Endpoint.METERS: IQGateway.meters,
+    Endpoint.METER_READINGS: IQGateway.meter_readings,
+    Endpoint.PDM_ENERGY: IQGateway.pdm_energy,
+    Endpoint.LIVEDATA: IQGateway.livedata,
+    Endpoint.CONSUMPTION_REPORTS: IQGateway.consumption_reports,
+    Endpoint.PRODUCTION_JSON: IQGateway.production_json,
+    Endpoint.PRODUCTION_HTML: IQGateway.legacy_production,
+}
+
+# Exception types the client must never let out: its callers catch IQGatewayError only.
+FOREIGN_ERRORS: tuple[type[BaseException], ...] = (
+    aiohttp.ClientError,
+    json.JSONDecodeError,
+    ET.ParseError,
+    ssl.SSLError,
+    OSError,
+    TimeoutError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+)
+
+
+async def raises[E: IQGatewayError](kind: type[E], awaitable: Awaitable[Any]) -> E:
+    """Await and return the error, which must be exactly ``kind`` and nothing foreign.
+
+    ``pytest.raises(IQGatewayError)`` lets any other exception through, failing the test:
+    that is the check that no aiohttp, json or xml exception escapes.
+    """
+    with pytest.raises(IQGatewayError) as caught:
+        await awaitable
+    error = caught.value
+    assert type(error) is kind, f"expected {kind.__name__}, got {error!r}"
+    assert not isinstance(error, FOREIGN_ERRORS)
+    return error
+
+
+def plain(value: Any) -> Any:
+    """A JSON-like form of a model, stable across Python versions (for snapshots).
+
+    Dataclasses become dicts of their fields (``raw`` left out), mappings dicts with
+    string keys in sorted order, sets sorted lists, datetimes ISO strings, enums values.
+    """
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if f.name != "raw"
+        }
+    if isinstance(value, Enum):
+        return plain(value.value)
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda item: str(item[0]))
+        return {str(plain(k)): plain(v) for k, v in items}
+    if isinstance(value, frozenset | set):
+        return sorted(plain(v) for v in value)
+    if isinstance(value, tuple | list):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value

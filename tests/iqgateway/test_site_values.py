@@ -1,0 +1,120 @@
+"""Site values for layouts no capture has (the captures' values are in test_captures)."""
+
+from __future__ import annotations
+
+from custom_components.enphase_iq_gateway.iqgateway import (
+    Endpoint,
+    EnergyCounters,
+    GatewayData,
+    GatewayInfo,
+    LiveData,
+    PdmEnergy,
+    site_values,
+)
+from custom_components.enphase_iq_gateway.iqgateway.models import (
+    meters_from_list,
+    readings_from_list,
+)
+
+INFO = GatewayInfo("1", None, "D8.2.127", True, True)
+
+
+def with_cts(*cts: tuple[str, dict[str, float]], **fields: object) -> GatewayData:
+    """Poll data with these enabled CTs (measurement type, readings) and other fields."""
+    meters = [
+        {"eid": eid, "state": "enabled", "measurementType": kind, "phaseCount": 1}
+        for eid, (kind, _) in enumerate(cts, start=1)
+    ]
+    readings = [{"eid": eid, **values} for eid, (_, values) in enumerate(cts, start=1)]
+    return GatewayData(
+        info=INFO,
+        polled=frozenset({Endpoint.METERS, Endpoint.METER_READINGS}),
+        meters=meters_from_list(meters),
+        readings=readings_from_list(readings),
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+def test_total_consumption_ct() -> None:
+    """A total-consumption CT is read directly; the net is total - production."""
+    data = with_cts(
+        ("production", {"activePower": 1000.0, "actEnergyDlvd": 5000.0}),
+        ("total-consumption", {"activePower": 1500.0, "actEnergyDlvd": 9000.0}),
+    )
+    assert site_values.consumption_power(data) == 1500.0
+    assert site_values.net_consumption_power(data) == 500.0
+    assert site_values.consumption_energy_lifetime(data) == 9000.0
+    assert site_values.grid_import_energy(data) is None
+    assert site_values.grid_export_energy(data) is None
+
+
+def test_net_ct_without_energy_counters() -> None:
+    """A net CT that reports no received energy gives no lifetime consumption."""
+    data = with_cts(
+        ("production", {"activePower": 1000.0, "actEnergyDlvd": 5000.0}),
+        ("net-consumption", {"activePower": -200.0, "actEnergyDlvd": 700.0}),
+    )
+    assert site_values.consumption_power(data) == 800.0
+    assert site_values.consumption_energy_lifetime(data) is None
+    assert site_values.grid_import_energy(data) == 700.0
+
+
+def test_production_json_net_meter_without_readings() -> None:
+    """No readings polled: production + /production.json's net eim."""
+    from custom_components.enphase_iq_gateway.iqgateway import ProductionJson
+
+    production_json = ProductionJson.from_dict(
+        {
+            "production": [
+                {"type": "inverters", "activeCount": 10, "wNow": 900, "whLifetime": 100},
+                {"type": "eim", "measurementType": "production", "activeCount": 1, "wNow": 1000},
+            ],
+            "consumption": [
+                {
+                    "type": "eim",
+                    "measurementType": "net-consumption",
+                    "activeCount": 1,
+                    "wNow": 250,
+                },
+            ],
+        }
+    )
+    data = GatewayData(info=INFO, production_json=production_json)
+    assert site_values.production_power(data) == 1000.0
+    assert site_values.net_consumption_power(data) == 250.0
+    assert site_values.consumption_power(data) == 1250.0
+
+
+def test_microinverter_counters_from_pdm_energy() -> None:
+    """Without a production CT, /ivp/pdm/energy's pcu counts first."""
+    data = GatewayData(
+        info=INFO,
+        pdm_energy=PdmEnergy(
+            production={"pcu": EnergyCounters(10.0, 20.0, 30.0, 40.0)}, consumption={}
+        ),
+        production=EnergyCounters(11.0, 21.0, 31.0, 41.0),
+    )
+    assert site_values.production_power(data) == 10.0
+    assert site_values.production_energy_lifetime(data) == 40.0
+    assert site_values.production_energy_today(data) == 20.0
+
+
+def test_live_data_battery_power() -> None:
+    """Without a storage CT, IQ Batteries' power comes from live data."""
+    live = LiveData.from_dict(
+        {
+            "meters": {
+                "soc": 55,
+                "backup_soc": 20,
+                "enc_agg_soc": 55,
+                "enc_agg_energy": 5000,
+                "storage": {"agg_p_mw": -1500000},
+            }
+        }
+    )
+    data = GatewayData(info=INFO, livedata=live)
+    assert site_values.has_batteries(data)
+    assert site_values.battery_power(data) == -1500.0
+    assert site_values.battery_soc(data) == 55.0
+    assert site_values.battery_backup_reserve(data) == 20.0
+    assert site_values.battery_available_energy(data) == 5000.0

@@ -1,0 +1,242 @@
+"""``python -m simulator``: options, serving until stopped, and the process itself."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from typing import Any
+import urllib.request
+
+import aiohttp
+import pytest
+
+from custom_components.enphase_iq_gateway.iqgateway import EnlightenClient
+from simulator import __main__ as cli
+from tests.conftest import FIXTURES, RICH_CAPTURE
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_parse_args_defaults_and_flags(tmp_path: Path) -> None:
+    """The defaults serve the rich capture on any free ports; flags are read."""
+    defaults = cli.parse_args([])
+    assert defaults.capture == FIXTURES / RICH_CAPTURE
+    assert defaults.capture == cli.DEFAULT_CAPTURE
+    assert (defaults.host, defaults.port, defaults.cloud_port) == ("127.0.0.1", 0, 0)
+    assert defaults.tls is None
+    assert defaults.account == "owner@example.com:owner-password"
+    assert not defaults.installer
+    assert not defaults.single_worker
+    assert defaults.latency == 0.0
+    assert defaults.info_file is None
+
+    args = cli.parse_args(
+        [
+            "--capture",
+            str(tmp_path),
+            "--http",
+            "--port",
+            "8080",
+            "--cloud-port",
+            "8443",
+            "--installer",
+            "--latency",
+            "0.5",
+            "--single-worker",
+            "--info-file",
+            str(tmp_path / "info.json"),
+            "--key-file",
+            str(tmp_path / "key.pem"),
+            "--token-file",
+            str(tmp_path / "token"),
+        ]
+    )
+    assert args.capture == tmp_path
+    assert args.tls is False
+    assert (args.port, args.cloud_port, args.latency) == (8080, 8443, 0.5)
+    assert args.installer
+    assert args.single_worker
+    assert args.key_file == tmp_path / "key.pem"
+    assert cli.parse_args(["--https"]).tls is True
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--http", "--https"])
+
+
+async def run_until_announced(
+    argv: list[str], info_file: Path
+) -> tuple[asyncio.Task[None], asyncio.Event, dict[str, Any]]:
+    """Start serve() as a task and wait until it wrote its details."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        cli.serve(cli.parse_args([*argv, "--info-file", str(info_file)]), stop)
+    )
+    async with asyncio.timeout(10):
+        while not info_file.exists():  # noqa: ASYNC240 - a small local file
+            assert not task.done(), task
+            await asyncio.sleep(0.01)
+    return task, stop, json.loads(info_file.read_text())  # noqa: ASYNC240
+
+
+async def stop_serving(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Set the stop event; serve() returns after closing both ports."""
+    stop.set()
+    async with asyncio.timeout(5):
+        await task
+
+
+async def test_serve_until_stopped(
+    tmp_path: Path, loopback: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The printed token opens the gateway, the printed account the cloud; stop ends it."""
+    info_file = tmp_path / "info.json"
+    task, stop, details = await run_until_announced(
+        ["--capture", str(FIXTURES / RICH_CAPTURE), "--latency", "0.01", "--single-worker"],
+        info_file,
+    )
+    try:
+        out = capsys.readouterr().out
+        assert details["token"] in out
+        assert details["host"] in out
+        assert "Ctrl-C stops it." in out
+        assert details["token_required"] is True
+        assert details["role"] == "owner"
+        assert details["control_url"] == f"{details['gateway_url']}/__simulator"
+
+        async with aiohttp.ClientSession() as session:
+            headers = {"Authorization": f"Bearer {details['token']}"}
+            url = f"{details['gateway_url']}/ivp/meters/readings"
+            async with session.get(url, headers=headers, ssl=False) as response:
+                assert response.status == 200
+            async with session.get(url, ssl=False) as response:
+                assert response.status == 401
+            async with session.get(f"{details['control_url']}/settings", ssl=False) as response:
+                assert await response.json() == {
+                    "latency": 0.01,
+                    "single_worker": True,
+                    "outage": False,
+                    "session_idle": 600.0,
+                }
+            cloud = EnlightenClient(
+                session,
+                enlighten_url=details["cloud_url"],
+                entrez_url=details["cloud_url"],
+                ssl_context=ssl.create_default_context(cafile=details["ca_file"]),
+            )
+            info = await cloud.fetch_token(
+                details["account_email"], details["account_password"], details["serial"]
+            )
+            async with session.get(
+                url, headers={"Authorization": f"Bearer {info.token}"}, ssl=False
+            ) as response:
+                assert response.status == 200
+    finally:
+        await stop_serving(task, stop)
+
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await session.get(f"{details['gateway_url']}/info", ssl=False)
+
+
+async def test_token_and_key_files_survive_a_restart(tmp_path: Path, loopback: None) -> None:
+    """With a key file the token file's token is reused; a useless one is replaced."""
+    files = ["--key-file", str(tmp_path / "key.pem"), "--token-file", str(tmp_path / "token")]
+    argv = ["--capture", str(FIXTURES / "7.6.175_with_cts"), "--installer", *files]
+    task, stop, first = await run_until_announced(argv, tmp_path / "1.json")
+    await stop_serving(task, stop)
+    assert (tmp_path / "token").read_text() == first["token"]
+    assert first["role"] == "installer"
+
+    task, stop, second = await run_until_announced(argv, tmp_path / "2.json")
+    await stop_serving(task, stop)
+    assert second["token"] == first["token"]
+
+    (tmp_path / "token").write_text("not a token")
+    task, stop, third = await run_until_announced(argv, tmp_path / "3.json")
+    await stop_serving(task, stop)
+    assert third["token"] != first["token"]
+    assert (tmp_path / "token").read_text() == third["token"]
+
+
+async def test_legacy_capture(
+    tmp_path: Path, loopback: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Firmware before 7 needs no token; --https serves it over TLS all the same."""
+    task, stop, details = await run_until_announced(
+        ["--capture", str(FIXTURES / "5.0.62"), "--https"], tmp_path / "info.json"
+    )
+    await stop_serving(task, stop)
+    assert details["token_required"] is False
+    assert details["gateway_url"].startswith("https://")
+    assert "not needed" in capsys.readouterr().out
+
+
+def test_main_without_a_capture(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A missing folder, or one that is not a capture: exit code 2 and a message."""
+    assert cli.main(["--capture", str(tmp_path / "missing")]) == 2
+    assert "error: no capture folder" in capsys.readouterr().err
+    assert cli.main(["--capture", str(tmp_path)]) == 2
+    assert "no 'info' file" in capsys.readouterr().err
+
+
+def test_main_returns_0_after_serving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean stop exits 0."""
+    served: list[Any] = []
+
+    async def serve(args: Any) -> None:
+        served.append(args)
+
+    monkeypatch.setattr(cli, "serve", serve)
+    assert cli.main(["--latency", "1"]) == 0
+    assert served[0].latency == 1
+
+
+def test_process_stops_on_sigint(tmp_path: Path, loopback: None) -> None:
+    """The real command: serves, answers with the printed token, ends cleanly on Ctrl-C."""
+    info_file = tmp_path / "info.json"
+    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+        [
+            sys.executable,
+            "-m",
+            "simulator",
+            "--capture",
+            str(FIXTURES / RICH_CAPTURE),
+            "--info-file",
+            str(info_file),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not info_file.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.05)  # the file is written just before the ports are announced
+        details = json.loads(info_file.read_text())
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        request = urllib.request.Request(  # noqa: S310 - our own loopback URL
+            f"{details['gateway_url']}/api/v1/production",
+            headers={"Authorization": f"Bearer {details['token']}"},
+        )
+        with urllib.request.urlopen(request, context=context, timeout=5) as response:  # noqa: S310
+            assert response.status == 200
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert details["token"] in out
+    assert "Traceback" not in err
