@@ -9,12 +9,14 @@ token. Every token is proven against the gateway before anything is stored.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import suppress
 import ipaddress
 from typing import Any
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
+    ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
@@ -24,7 +26,11 @@ from homeassistant.core import callback
 from homeassistant.helpers import selector
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.util import dt as dt_util
-import voluptuous as vol
+
+try:  # Home Assistant 2026.x validates forms with probatio, a drop-in for voluptuous
+    import probatio as vol
+except ImportError:  # pragma: no cover - Home Assistant 2025.x (each leg runs one branch)
+    import voluptuous as vol  # type: ignore[no-redef]
 
 from . import connections
 from .const import (
@@ -40,10 +46,10 @@ from .const import (
 )
 from .coordinator import IQGatewayConfigEntry
 from .iqgateway import (
+    EnlightenError,
     EnlightenInvalidCredentialsError,
     EnlightenMFARequiredError,
     EnlightenSerialNotOnAccountError,
-    EnlightenError,
     GatewayInfo,
     InvalidTokenError,
     IQGateway,
@@ -110,7 +116,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[CONF_HOST] = error
             else:
                 await self.async_set_unique_id(info.serial)
-                self._abort_if_unique_id_configured(updates={CONF_HOST: host})
+                self._abort_if_configured(updates={CONF_HOST: host})
                 self._host, self._info = host, info
                 if info.tokens_required:
                     return await self.async_step_auth()
@@ -134,44 +140,71 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # ------------------------------------------------------------------ zeroconf
 
-    async def async_step_zeroconf(
-        self, discovery_info: ZeroconfServiceInfo
-    ) -> ConfigFlowResult:
+    async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
         """A gateway announced itself on the network."""
-        address = discovery_info.ip_address
-        if address.version != 4 or address.is_link_local:
+        addresses = _ipv4_addresses(discovery_info)
+        if not addresses:
             return self.async_abort(reason="not_ipv4_address")
-        host = str(address)
-        addresses = {str(ip) for ip in discovery_info.ip_addresses}
+        announced = {_with_port(str(ip), discovery_info.port) for ip in addresses}
+        host = _with_port(str(addresses[0]), discovery_info.port)
         serial = discovery_info.properties.get(ZEROCONF_SERIAL)
         if serial:
             await self.async_set_unique_id(serial)
-            self._abort_if_known(host, addresses)
+            await self._async_abort_if_known(host, announced)
         info, error = await self._async_read_info(host)
         if info is None:
             return self.async_abort(reason=error)
         await self.async_set_unique_id(info.serial)
-        self._abort_if_known(host, addresses)
+        await self._async_abort_if_known(host, announced)
         self._host, self._info = host, info
         self.context["title_placeholders"] = {"serial": info.serial}
         return await self.async_step_zeroconf_confirm()
 
-    def _abort_if_known(self, host: str, addresses: set[str]) -> None:
+    async def _async_abort_if_known(self, host: str, announced: set[str]) -> None:
         """Abort for a configured gateway, moving it to ``host`` only when it really moved.
 
-        A gateway seen on two interfaces (or a stored hostname such as envoy.local) must
-        not make the stored host flap: it is kept when it is one of the announced
-        addresses or is not an IP address at all.
+        A gateway seen on two interfaces must not make the stored host flap: the stored
+        host is kept when it is a name (such as envoy.local), one of the announced
+        addresses, or still reaches this gateway.
         """
         entry = self.hass.config_entries.async_entry_for_domain_unique_id(
             DOMAIN, str(self.unique_id)
         )
         if entry is None:
             return
-        stored = entry.data.get(CONF_HOST, "")
-        if stored in addresses or not _is_ip(stored.rsplit(":", 1)[0]):
-            self._abort_if_unique_id_configured()
-        self._abort_if_unique_id_configured(updates={CONF_HOST: host})
+        stored = str(entry.data.get(CONF_HOST, ""))
+        if (
+            stored != host
+            and stored not in announced
+            and _is_ip(_host_only(stored))
+            and not await self._async_stored_host_works(entry)
+        ):
+            self._abort_if_configured(updates={CONF_HOST: host})
+        self._abort_if_unique_id_configured()
+
+    async def _async_stored_host_works(self, entry: IQGatewayConfigEntry) -> bool:
+        """Whether the gateway still answers at the stored host.
+
+        A loaded entry knows from its last poll; otherwise /info is read once.
+        """
+        if entry.state is ConfigEntryState.LOADED:
+            return entry.runtime_data.coordinator.last_update_success
+        info, _ = await self._async_read_info(str(entry.data[CONF_HOST]))
+        return info is not None and info.serial == entry.unique_id
+
+    def _abort_if_configured(self, updates: dict[str, Any]) -> None:
+        """Abort for a configured gateway, storing ``updates``.
+
+        A loaded entry reloads itself (its update listener) when its host changes; any
+        other is reloaded here.
+        """
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, str(self.unique_id)
+        )
+        self._abort_if_unique_id_configured(
+            updates=updates,
+            reload_on_update=entry is None or entry.state is not ConfigEntryState.LOADED,
+        )
 
     async def async_step_zeroconf_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -211,7 +244,8 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             except EnlightenInvalidCredentialsError:
                 errors[CONF_PASSWORD] = "invalid_auth"
             except EnlightenMFARequiredError:
-                errors["base"] = "mfa_enabled"
+                # The account cannot sign in here: offer the way that works, a token.
+                return await self.async_step_token(errors={"base": "mfa_enabled"})
             except EnlightenSerialNotOnAccountError:
                 errors[CONF_SERIAL] = "serial_not_on_account"
             except EnlightenError:
@@ -248,9 +282,11 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders=self._found(),
         )
 
-    async def async_step_token(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+    async def async_step_token(
+        self, user_input: dict[str, Any] | None = None, errors: dict[str, str] | None = None
+    ) -> ConfigFlowResult:
         """Paste a token (accounts with multi-factor sign-in must use this)."""
-        errors: dict[str, str] = {}
+        errors = dict(errors or {})
         if user_input is not None:
             serial = user_input[CONF_SERIAL].strip()
             token: TokenInfo | None = None
@@ -316,16 +352,12 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             if info is None:
                 errors[CONF_HOST] = error
             else:
-                await self.async_set_unique_id(info.serial)
+                await self.async_set_unique_id(info.serial, raise_on_progress=False)
                 self._abort_if_unique_id_mismatch(reason="wrong_gateway")
                 self._host, self._info = host, info
                 if not info.tokens_required:
                     return self._async_finish({})
-                return self.async_show_menu(
-                    step_id="reconfigure_auth",
-                    menu_options=RECONFIGURE_AUTH_MENU,
-                    description_placeholders=self._found(),
-                )
+                return await self.async_step_reconfigure_auth()
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
@@ -335,13 +367,25 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             errors=errors,
         )
 
+    async def async_step_reconfigure_auth(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Keep the current sign-in, or sign in another way."""
+        token = self._get_reconfigure_entry().data.get(CONF_TOKEN)
+        return self.async_show_menu(
+            step_id="reconfigure_auth",
+            # Nothing to keep when the gateway had no token before (an update from
+            # firmware without token authentication).
+            menu_options=RECONFIGURE_AUTH_MENU if token else AUTH_MENU,
+            description_placeholders=self._found(),
+        )
+
     async def async_step_keep_auth(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Keep the stored token or credentials, once they are proven at the new host."""
-        entry = self._get_reconfigure_entry()
-        token = entry.data.get(CONF_TOKEN)
-        if not token or await self._async_prove(token):
+        token = str(self._get_reconfigure_entry().data[CONF_TOKEN])
+        if await self._async_prove(token):
             return self.async_abort(reason="current_auth_failed")
         return self._async_finish({})
 
@@ -363,7 +407,16 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
                     data.pop(key, None)
                 data.update(auth)
             data[CONF_HOST] = self._host
-            return self.async_update_reload_and_abort(entry, data=data)
+            if entry.state is not ConfigEntryState.LOADED:
+                return self.async_update_reload_and_abort(entry, data=data)
+            # A loaded entry reloads itself (its update listener) when what it connects
+            # with changes; reloading here too would reload it twice.
+            self.hass.config_entries.async_update_entry(entry, data=data)
+            return self.async_abort(
+                reason="reauth_successful"
+                if self.source == SOURCE_REAUTH
+                else "reconfigure_successful"
+            )
         assert self._info is not None
         data = {CONF_HOST: self._host, CONF_SERIAL: self._info.serial, **auth}
         return self.async_create_entry(title=f"IQ Gateway {self._info.serial}", data=data)
@@ -413,10 +466,10 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         try:
             await client.detect()
             await client.check_jwt()
-            try:
-                await client.production()  # a real endpoint, for firmware without sessions
-            except IQGatewayResponseError:
-                pass
+            # A real endpoint too, for firmware without sessions: a refusal counts, a
+            # failing endpoint does not.
+            with suppress(IQGatewayResponseError):
+                await client.production()
         except IQGatewayAuthenticationError:
             return "token_rejected"
         except IQGatewayError:
@@ -427,6 +480,40 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         finally:
             session.detach()
         return None
+
+
+def _ipv4_addresses(discovery_info: ZeroconfServiceInfo) -> list[ipaddress.IPv4Address]:
+    """The announced IPv4 addresses a gateway can be reached at, the preferred one first.
+
+    Home Assistant's preferred address (``ip_address``) may be an IPv6 one even when
+    IPv4 addresses are announced too; link-local and unspecified addresses are useless.
+    """
+    found: list[ipaddress.IPv4Address] = []
+    for address in (discovery_info.ip_address, *discovery_info.ip_addresses):
+        if (
+            isinstance(address, ipaddress.IPv4Address)
+            and not address.is_link_local
+            and not address.is_unspecified
+            and address not in found
+        ):
+            found.append(address)
+    return found
+
+
+def _with_port(address: str, port: int | None) -> str:
+    """``address``, with the announced port unless it is one the client tries by itself.
+
+    Gateways announce port 80 (and serve HTTPS on 443): the client finds the scheme from
+    a bare address. Another port means the service really listens there.
+    """
+    return address if port in (None, 80, 443) else f"{address}:{port}"
+
+
+def _host_only(host: str) -> str:
+    """``host`` without a ``:port`` (``[v6]:port`` too)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.partition(":")[0] if host.count(":") == 1 else host
 
 
 def _is_ip(text: str) -> bool:
@@ -451,7 +538,9 @@ class IQGatewayOptionsFlow(OptionsFlow):
             )
         schema = vol.Schema(
             {
-                vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL): selector.NumberSelector(
+                vol.Required(
+                    CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL
+                ): selector.NumberSelector(
                     selector.NumberSelectorConfig(
                         min=MIN_SCAN_INTERVAL,
                         max=MAX_SCAN_INTERVAL,

@@ -9,13 +9,14 @@ endpoints without a restart), then fetch what the probe found in one serialized 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
@@ -115,6 +116,14 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         assert self.probe is not None
         probe, info = self.probe, self.info
         data = await self._call(lambda: self.client.poll(probe, info))
+        if probe.polled() and not _answered(data):
+            # Every endpoint failed (an overloaded gateway answers 503 to all): that is
+            # an unavailable gateway, not a successful poll with nothing in it.
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="bad_response",
+                translation_placeholders={"host": self.client.host},
+            )
         self.last_poll = dt_util.utcnow()
         self.poll_count += 1
         self._announce_poll = True
@@ -152,6 +161,9 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 previous.firmware,
                 info.firmware,
             )
+            dr.async_get(self.hass).async_update_device(
+                self.config_entry.runtime_data.gateway_device_id, sw_version=info.firmware
+            )
         elif self.probe is not None and not self.probe.retry:
             return
         self.probe = await self._call(self.client.probe)
@@ -187,6 +199,15 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_key=_error_key(err),
                 translation_placeholders={"host": self.client.host},
             ) from err
+
+
+def _answered(data: GatewayData) -> bool:
+    """Whether any polled endpoint answered with something readable."""
+    return any(
+        getattr(data, field.name) is not None
+        for field in fields(data)
+        if field.name not in ("info", "polled", "raw")
+    )
 
 
 def _error_key(err: IQGatewayError) -> str:

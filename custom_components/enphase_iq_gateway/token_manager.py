@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+import logging
 from typing import TYPE_CHECKING
 
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
@@ -34,25 +35,43 @@ from .const import (
 from .iqgateway import (
     EnlightenClient,
     EnlightenError,
+    EnlightenInvalidResponseError,
     EnlightenUnavailableError,
     InvalidTokenError,
     IQGateway,
     TokenInfo,
     parse_token,
 )
+from .iqgateway.auth import ROLE_INSTALLER, ROLE_OWNER
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
+
+
+# What the cloud may answer that says nothing about the account: try again later.
+_CLOUD_HICCUPS = (EnlightenUnavailableError, EnlightenInvalidResponseError)
+
+# Lifetimes Entrez gives, for tokens that do not say when they were issued.
+_ROLE_LIFETIMES = {ROLE_OWNER: timedelta(days=365), ROLE_INSTALLER: timedelta(hours=12)}
 
 
 def renewal_margin(info: TokenInfo) -> timedelta:
     """How long before expiry a renewable token is renewed.
 
     A third of the token's lifetime, capped at RENEW_MARGIN_MAX: 30 days for one-year
-    owner tokens, 4 hours for 12-hour installer tokens.
+    owner tokens, 4 hours for 12-hour installer tokens. A token without an issue time is
+    taken to live as long as its role's tokens do (an installer token must not look due
+    for renewal all its life, which would ask the cloud at every poll).
     """
-    lifetime = info.lifetime or RENEW_MARGIN_MAX * RENEW_LIFETIME_FRACTION
+    lifetime = info.lifetime or _ROLE_LIFETIMES.get(
+        info.role or "", RENEW_MARGIN_MAX * RENEW_LIFETIME_FRACTION
+    )
     return min(RENEW_MARGIN_MAX, lifetime / RENEW_LIFETIME_FRACTION)
+
+
+def expiry_issue_id(entry_id: str) -> str:
+    """The repair issue that warns of a pasted token's expiry."""
+    return f"{ISSUE_TOKEN_EXPIRING}_{entry_id}"
 
 
 class TokenManager:
@@ -103,11 +122,11 @@ class TokenManager:
         if self._stored_token is None:
             return  # legacy firmware: no token at all
         now = dt_util.utcnow()
-        if self.can_renew:
-            if self.token_info is None or (self.renew_at is not None and now >= self.renew_at):
-                await self._async_renew_when_due(now)
-        else:
-            self._update_expiry_issue(now)
+        if self.can_renew and (
+            self.token_info is None or (self.renew_at is not None and now >= self.renew_at)
+        ):
+            await self._async_renew_when_due(now)
+        self._update_expiry_issue(now)
         if self.token_info is not None and not self.token_info.is_expired(now):
             return
         if self.can_renew and not self._account_refused:
@@ -133,7 +152,7 @@ class TokenManager:
             raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="token_rejected")
         try:
             await self._async_renew()
-        except EnlightenUnavailableError as err:
+        except _CLOUD_HICCUPS as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN, translation_key="renewal_cloud_unavailable"
             ) from err
@@ -147,15 +166,17 @@ class TokenManager:
             return
         try:
             await self._async_renew()
-        except EnlightenUnavailableError as err:
-            self._next_attempt = now + RENEW_RETRY_INTERVAL
-            LOGGER.warning(
+        except _CLOUD_HICCUPS as err:
+            # Warn once; the retries of a long cloud outage are not worth a line each.
+            LOGGER.log(
+                logging.WARNING if self._next_attempt is None else logging.DEBUG,
                 "Could not renew the IQ Gateway token, the current one stays in use until %s; "
-                "retrying in %s: %s",
+                "retrying every %s: %s",
                 self.expires_at,
                 RENEW_RETRY_INTERVAL,
                 err,
             )
+            self._next_attempt = now + RENEW_RETRY_INTERVAL
         except EnlightenError as err:
             # The account itself is refused: only the user can fix that. Ask now, while
             # the current token still works, rather than when it has expired.
@@ -182,9 +203,17 @@ class TokenManager:
         LOGGER.info("Renewed the IQ Gateway token; the new one expires %s", info.expires_at)
 
     def _update_expiry_issue(self, now: datetime) -> None:
-        """Raise (or clear) the repair issue for a pasted token nearing expiry."""
-        issue_id = f"{ISSUE_TOKEN_EXPIRING}_{self._entry.entry_id}"
-        if self.token_info is None or self.token_info.expires_in(now) > PASTED_TOKEN_WARNING:
+        """Raise (or clear) the repair issue for a pasted token nearing expiry.
+
+        Renewable tokens need no warning: an issue left from a pasted token goes once the
+        entry signs in with an account.
+        """
+        issue_id = expiry_issue_id(self._entry.entry_id)
+        if (
+            self.can_renew
+            or self.token_info is None
+            or self.token_info.expires_in(now) > PASTED_TOKEN_WARNING
+        ):
             ir.async_delete_issue(self._hass, DOMAIN, issue_id)
             return
         ir.async_create_issue(

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+from collections.abc import Callable, Iterator, Mapping
+from datetime import timedelta
+import json
+from pathlib import Path
+import re
+import socket
+from typing import Any
 from unittest.mock import patch
 
-import pytest
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import frame
+from homeassistant.helpers.data_entry_flow import _BaseFlowManagerView
+from homeassistant.util import dt as dt_util
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+)
 
+from custom_components import enphase_iq_gateway as integration
 from custom_components.enphase_iq_gateway.const import CONF_SERIAL, DOMAIN
 from custom_components.enphase_iq_gateway.iqgateway import EnlightenClient
 from simulator import CloudSimulator, GatewaySimulator
@@ -61,7 +78,9 @@ def token_entry(gateway: GatewaySimulator, token: str, **data: object) -> MockCo
 
 def credentials_entry(gateway: GatewaySimulator, token: str) -> MockConfigEntry:
     """A config entry with Enlighten credentials (renewable token)."""
-    return token_entry(gateway, token, **{CONF_USERNAME: OWNER_EMAIL, CONF_PASSWORD: OWNER_PASSWORD})
+    return token_entry(
+        gateway, token, **{CONF_USERNAME: OWNER_EMAIL, CONF_PASSWORD: OWNER_PASSWORD}
+    )
 
 
 async def setup_capture(
@@ -83,3 +102,119 @@ async def setup_capture(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     return entry, gateway
+
+
+# --------------------------------------------------------------------------- flows, time
+
+TRANSLATIONS: dict[str, Any] = json.loads(
+    (Path(integration.__file__).parent / "translations" / "en.json").read_text()
+)
+_PLACEHOLDER = re.compile(r"{(\w+)}")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def assert_translated(result: Mapping[str, Any], section: str = "config") -> None:
+    """Every text a flow result shows exists in translations/en.json.
+
+    A form's step has a title, and every field a label and a data_description; every
+    error and abort reason has a message; every placeholder a text uses is given.
+    """
+    strings = TRANSLATIONS[section]
+    kind = result["type"]
+    if kind is FlowResultType.ABORT:
+        if result.get("translation_domain") not in (None, DOMAIN):
+            return  # Home Assistant's own text (reauth_successful on 2026.x)
+        assert result["reason"] in strings["abort"], result["reason"]
+        return
+    if kind is FlowResultType.CREATE_ENTRY:
+        return
+    step = strings["step"][result["step_id"]]
+    given = set(result.get("description_placeholders") or {})
+    for text in (step.get("title", ""), step.get("description", "")):
+        assert set(_PLACEHOLDER.findall(text)) <= given, (result["step_id"], text, given)
+    if kind is FlowResultType.MENU:
+        assert set(result["menu_options"]) <= set(step["menu_options"])
+        return
+    assert kind is FlowResultType.FORM, kind
+    schema = result["data_schema"]
+    for key in schema.schema if schema is not None else ():
+        assert str(key) in step["data"], (result["step_id"], str(key))
+        assert str(key) in step["data_description"], (result["step_id"], str(key))
+    # The form as the frontend receives it (serialized by this Home Assistant's own view).
+    sent = _BaseFlowManagerView._prepare_result_json(None, result)  # type: ignore[arg-type]
+    fields = {field["name"]: field for field in json.loads(json.dumps(sent["data_schema"]))}
+    assert set(fields) == {str(key) for key in (schema.schema if schema is not None else ())}
+    for key in schema.schema if schema is not None else ():
+        if (key.description or {}).get("suggested_value") is not None:
+            assert fields[str(key)]["description"] == key.description
+    for error in (result.get("errors") or {}).values():
+        assert error in strings["error"], error
+
+
+def suggested(result: Mapping[str, Any], field: str) -> Any:
+    """The value a form suggests for ``field``."""
+    for key in result["data_schema"].schema:
+        if str(key) == field:
+            return (key.description or {}).get("suggested_value")
+    raise KeyError(field)
+
+
+async def fire(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timedelta) -> None:
+    """Let ``delta`` pass on the frozen clock and run what became due."""
+    freezer.tick(delta)
+    async_fire_time_changed(hass)
+    await hass.async_block_till_done(wait_background_tasks=True)  # polls run in background
+
+
+async def until(condition: Callable[[], bool], rounds: int = 2000) -> None:
+    """Let the event loop run (without the clock moving) until ``condition`` holds."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("condition never held")
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add ``entry`` and set it up, whatever the outcome."""
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+def reauth_flows(hass: HomeAssistant) -> list[Any]:
+    """The reauthentication flows in progress."""
+    return [
+        flow
+        for flow in hass.config_entries.flow.async_progress()
+        if flow["context"].get("source") == SOURCE_REAUTH
+    ]
+
+
+def issued_at(seconds_ago: float) -> float:
+    """A UNIX time ``seconds_ago`` before the (possibly frozen) clock."""
+    return dt_util.utcnow().timestamp() - seconds_ago
+
+
+@pytest.fixture
+def no_usage_reports(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Fail when Home Assistant reports a deprecated use by this integration.
+
+    Home Assistant reports each use once per process: forget what it reported before, so
+    every test that requests this sees its own.
+    """
+    frame._REPORTED_INTEGRATIONS.clear()
+    yield
+    reports = [
+        record.getMessage()
+        for record in caplog.get_records("call")
+        if record.getMessage().startswith(f"Detected that custom integration '{DOMAIN}'")
+    ]
+    assert not reports, reports
