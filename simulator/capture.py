@@ -113,7 +113,7 @@ class Capture:
         if web_tokens is not None:
             return web_tokens.strip().lower() == "true"
         match = re.search(r"(\d+)\.", self.firmware)
-        return bool(match) and int(match.group(1)) >= 7
+        return match is not None and int(match.group(1)) >= 7
 
     def set_firmware(self, firmware: str) -> None:
         """Rewrite ``/info`` as if the gateway had updated to ``firmware``."""

@@ -149,7 +149,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         now = dt_util.utcnow()
         if self._info_read_at is not None and now - self._info_read_at < INFO_REFRESH_INTERVAL:
             return
-        info = await self._call(self.client.get_info)
+        info = await self._call(self.client.refresh_info)
         self._info_read_at = now
         self._check_serial(info)
         previous = self.info

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import cast
 
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
@@ -60,11 +60,11 @@ def gateway_device_info(info: GatewayInfo) -> DeviceInfo:
 VIA_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
 
 
-def parent_link(gateway_serial: str, gateway_device_id: str) -> dict[str, Any]:
+def parent_link(gateway_serial: str, gateway_device_id: str) -> DeviceInfo:
     """The DeviceInfo keys that hang a device off the gateway."""
     if VIA_DEVICE_ID:
-        return {"via_device_id": gateway_device_id}
-    return {"via_device": (DOMAIN, gateway_serial)}
+        return DeviceInfo(via_device_id=gateway_device_id)
+    return cast(DeviceInfo, {"via_device": (DOMAIN, gateway_serial)})
 
 
 def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
@@ -73,11 +73,11 @@ def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
 
 
 def ct_device_info(
-    gateway_serial: str, parent: dict[str, Any], measurement_type: str
+    gateway_serial: str, parent: DeviceInfo, measurement_type: str
 ) -> DeviceInfo:
     """A CT meter's device."""
     name = CT_NAMES.get(measurement_type, f"{measurement_type.replace('-', ' ').capitalize()} CT")
-    return DeviceInfo(  # type: ignore[typeddict-item]
+    return DeviceInfo(
         identifiers={(DOMAIN, ct_device_id(gateway_serial, measurement_type))},
         manufacturer=MANUFACTURER,
         name=name,
@@ -86,9 +86,9 @@ def ct_device_info(
     )
 
 
-def inverter_device_info(parent: dict[str, Any], inverter_serial: str) -> DeviceInfo:
+def inverter_device_info(parent: DeviceInfo, inverter_serial: str) -> DeviceInfo:
     """A microinverter's device (its own serial identifies it)."""
-    return DeviceInfo(  # type: ignore[typeddict-item]
+    return DeviceInfo(
         identifiers={(DOMAIN, inverter_serial)},
         manufacturer=MANUFACTURER,
         name=f"Microinverter {inverter_serial}",
@@ -103,9 +103,9 @@ def battery_device_id(gateway_serial: str) -> str:
     return f"{gateway_serial}_battery"
 
 
-def battery_device_info(gateway_serial: str, parent: dict[str, Any]) -> DeviceInfo:
+def battery_device_info(gateway_serial: str, parent: DeviceInfo) -> DeviceInfo:
     """The batteries' device."""
-    return DeviceInfo(  # type: ignore[typeddict-item]
+    return DeviceInfo(
         identifiers={(DOMAIN, battery_device_id(gateway_serial))},
         manufacturer=MANUFACTURER,
         name="Battery",
@@ -125,12 +125,12 @@ class IQGatewayEntity(CoordinatorEntity[IQGatewayCoordinator]):
         return str(self.coordinator.config_entry.unique_id)
 
     @property
-    def parent(self) -> dict[str, Any]:
+    def parent(self) -> DeviceInfo:
         """DeviceInfo keys hanging a device off the gateway device."""
         return gateway_parent(self.coordinator)
 
 
-def gateway_parent(coordinator: IQGatewayCoordinator) -> dict[str, Any]:
+def gateway_parent(coordinator: IQGatewayCoordinator) -> DeviceInfo:
     """DeviceInfo keys hanging a device off the gateway of this coordinator."""
     entry = coordinator.config_entry
     return parent_link(str(entry.unique_id), entry.runtime_data.gateway_device_id)

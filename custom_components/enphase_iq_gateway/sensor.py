@@ -610,11 +610,13 @@ def build_entities(coordinator: IQGatewayCoordinator) -> list[IQGatewaySensor]:
         report = (data.consumption_reports or {}).get(report_type)
         if report is None:
             continue
-        for desc in REPORT_SENSORS:
-            entities.append(ReportSensor(coordinator, desc, report_type, None))
-            if desc.per_line:
-                for index in range(len(report.lines)):
-                    entities.append(ReportSensor(coordinator, desc, report_type, index))
+        for report_desc in REPORT_SENSORS:
+            entities.append(ReportSensor(coordinator, report_desc, report_type, None))
+            if report_desc.per_line:
+                entities += [
+                    ReportSensor(coordinator, report_desc, report_type, index)
+                    for index in range(len(report.lines))
+                ]
     if data.livedata is not None:
         live = data.livedata
         phases = _live_phases(live)

@@ -734,3 +734,41 @@ def test_production_json_needed_only_with_something_of_its_own(
     assert not client._needs_production_json(both, None)
     assert client._needs_production_json({Endpoint.PRODUCTION_JSON}, None)
     assert not client._needs_production_json({PRODUCTION}, None)
+
+
+async def test_refresh_info_follows_a_gateway_that_moved_to_https(
+    start_gateway, http_session
+) -> None:
+    """After a firmware update to 7+, plain HTTP stops answering: HTTPS is found again."""
+    legacy = await start_gateway("4.10.35")
+    client = IQGateway(legacy.address, http_session, retry_delay=0)
+    await client.detect()
+    assert client.scheme == "http"
+    port = legacy.port
+    await legacy.stop()
+    updated = await start_gateway("8.2.127_with_3cts_and_battery_split", port=port)
+    info = await client.refresh_info()
+    assert client.scheme == "https"
+    assert info.firmware == updated.capture.firmware
+
+
+async def test_refresh_info_switches_to_https_when_info_asks_for_tokens(
+    start_gateway, http_session
+) -> None:
+    """An /info read over HTTP that says tokens are now required moves the client to HTTPS."""
+    gateway = await start_gateway("8.2.127_with_3cts_and_battery_split", tls=False)
+    client = IQGateway(gateway.address, http_session, scheme="http")
+    info = await client.refresh_info()
+    assert info.tokens_required
+    assert client.scheme == "https"
+
+
+async def test_refresh_info_on_https_does_not_look_elsewhere(start_gateway, http_session) -> None:
+    """A gateway on HTTPS that stops answering is down: no second scheme is tried."""
+    gateway = await start_gateway("8.2.127_with_3cts_and_battery_split")
+    client = IQGateway(gateway.address, http_session, retry_delay=0)
+    await client.detect()
+    await gateway.stop()
+    with pytest.raises(IQGatewayConnectionError):
+        await client.refresh_info()
+    assert client.scheme == "https"

@@ -221,6 +221,24 @@ class IQGateway:
         self.info_raw = raw
         return self.info
 
+    async def refresh_info(self) -> GatewayInfo:
+        """Read ``/info`` again, following a gateway that moved from HTTP to HTTPS.
+
+        A firmware update to 7 or newer turns token authentication on and closes (or
+        redirects) plain HTTP: the scheme found at setup no longer works. Only then is the
+        scheme looked for again; a gateway on HTTPS that does not answer is just down.
+        """
+        try:
+            info = await self.get_info()
+        except IQGatewayConnectionError:
+            if self.scheme != "http":
+                raise
+            self.scheme = None
+            return await self.detect()
+        if self.scheme == "http" and info.tokens_required:
+            self.scheme = "https"
+        return info
+
     # ------------------------------------------------------------------ auth
 
     async def check_jwt(self) -> None:

@@ -787,10 +787,10 @@ class GatewayData:
     production_json: ProductionJson | None = None
     legacy_production: EnergyCounters | None = None
     raw: Mapping[str, RawBody] = field(default_factory=dict, compare=False, repr=False)
+    ct_meters: Mapping[str, CTMeter] = field(init=False, compare=False, repr=False)
+    """Enabled CT meters, keyed by measurement type, joined with their readings (by eid)."""
 
-    @property
-    def ct_meters(self) -> dict[str, CTMeter]:
-        """Enabled CT meters, keyed by measurement type, joined with their readings."""
-        if not self.meters:
-            return {}
-        return join_meters(self.meters, self.readings or {})
+    def __post_init__(self) -> None:
+        """Join meters and readings once; every sensor of a poll reads the result."""
+        joined = join_meters(self.meters, self.readings or {}) if self.meters else {}
+        object.__setattr__(self, "ct_meters", joined)
