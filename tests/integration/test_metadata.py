@@ -1,6 +1,8 @@
-"""Metadata: hacs.json, manifest.json, quality_scale.yaml, and translations that are
-complete (every step, error, abort, exception, issue and entity has text) with nothing
-unused."""
+"""Metadata: hacs.json, manifest.json, quality_scale.yaml, and translations.
+
+Translations must be complete (every step, error, abort, exception, issue and entity has
+text) with nothing unused.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import re
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
-from homeassistant.const import __version__ as HA_VERSION
+from homeassistant.const import __version__ as ha_version
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -70,12 +72,15 @@ def _flow_errors(tree: ast.Module) -> set[str]:
     """Every error key the flow puts in ``errors`` (directly or via its check helpers)."""
     errors = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(
-            isinstance(t, ast.Subscript) and getattr(t.value, "id", "") == "errors"
-            for t in node.targets
+        if (
+            isinstance(node, ast.Assign)
+            and any(
+                isinstance(t, ast.Subscript) and getattr(t.value, "id", "") == "errors"
+                for t in node.targets
+            )
+            and isinstance(node.value, ast.Constant)
         ):
-            if isinstance(node.value, ast.Constant):
-                errors.add(node.value.value)
+            errors.add(node.value.value)
         if (
             isinstance(node, ast.keyword)
             and node.arg == "errors"
@@ -95,10 +100,10 @@ def test_hacs_json_names_the_minimum_leg() -> None:
     minimum = (ROOT / "requirements_test_min.txt").read_text()
     assert "pytest-homeassistant-custom-component==0.13.236" in minimum
     assert tuple(int(p) for p in hacs["homeassistant"].split(".")) <= tuple(
-        int(p) for p in HA_VERSION.split(".")[:3]
+        int(p) for p in ha_version.split(".")[:3]
     )
-    if HA_VERSION.startswith("2025.4."):
-        assert hacs["homeassistant"] == HA_VERSION
+    if ha_version.startswith("2025.4."):
+        assert hacs["homeassistant"] == ha_version
 
 
 def test_manifest() -> None:
@@ -107,7 +112,8 @@ def test_manifest() -> None:
     assert manifest["domain"] == DOMAIN
     assert manifest["name"] == "Enphase IQ Gateway"
     assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["version"])
-    assert manifest["codeowners"] and all(o.startswith("@") for o in manifest["codeowners"])
+    assert manifest["codeowners"]
+    assert all(o.startswith("@") for o in manifest["codeowners"])
     for url in ("documentation", "issue_tracker"):
         assert manifest[url].startswith("https://")
     assert manifest["iot_class"] == "local_polling"
@@ -122,7 +128,8 @@ def test_quality_scale_lists_every_rule_once() -> None:
     text = (PACKAGE / "quality_scale.yaml").read_text()
     rules = re.findall(r"^  ([a-z-]+):(.*)$", text, re.MULTILINE)
     names = [name for name, _ in rules]
-    assert len(names) == len(set(names)) >= 50
+    assert len(names) == len(set(names))
+    assert len(names) >= 50
     statuses = re.findall(r"(?:^  [a-z-]+: |status: )(\w+)", text, re.MULTILINE)
     assert set(statuses) <= {"done", "todo", "exempt"}
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from homeassistant.const import CONF_HOST, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 import pytest
-
-from homeassistant.const import CONF_HOST, CONF_TOKEN
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.enphase_iq_gateway.const import CONF_SERIAL, DOMAIN
