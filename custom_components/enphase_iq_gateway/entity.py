@@ -64,7 +64,7 @@ def parent_link(gateway_serial: str, gateway_device_id: str) -> DeviceInfo:
     """The DeviceInfo keys that hang a device off the gateway."""
     if VIA_DEVICE_ID:
         return DeviceInfo(via_device_id=gateway_device_id)
-    return cast(DeviceInfo, {"via_device": (DOMAIN, gateway_serial)})
+    return cast("DeviceInfo", {"via_device": (DOMAIN, gateway_serial)})
 
 
 def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
@@ -72,9 +72,7 @@ def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
     return f"{gateway_serial}_ct_{measurement_type}"
 
 
-def ct_device_info(
-    gateway_serial: str, parent: DeviceInfo, measurement_type: str
-) -> DeviceInfo:
+def ct_device_info(gateway_serial: str, parent: DeviceInfo, measurement_type: str) -> DeviceInfo:
     """A CT meter's device."""
     name = CT_NAMES.get(measurement_type, f"{measurement_type.replace('-', ' ').capitalize()} CT")
     return DeviceInfo(
