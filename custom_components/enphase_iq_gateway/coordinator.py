@@ -9,7 +9,7 @@ endpoints without a restart), then fetch what the probe found in one serialized 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
@@ -116,7 +116,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         assert self.probe is not None
         probe, info = self.probe, self.info
         data = await self._call(lambda: self.client.poll(probe, info))
-        if probe.polled() and not _answered(data):
+        if probe.polled() and not data.answered:
             # Every endpoint failed (an overloaded gateway answers 503 to all): that is
             # an unavailable gateway, not a successful poll with nothing in it.
             raise UpdateFailed(
@@ -199,15 +199,6 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_key=_error_key(err),
                 translation_placeholders={"host": self.client.host},
             ) from err
-
-
-def _answered(data: GatewayData) -> bool:
-    """Whether any polled endpoint answered with something readable."""
-    return any(
-        getattr(data, field.name) is not None
-        for field in fields(data)
-        if field.name not in ("info", "polled", "raw")
-    )
 
 
 def _error_key(err: IQGatewayError) -> str:

@@ -38,6 +38,7 @@ from .exceptions import (
     IQGatewayUnsupportedError,
 )
 from .models import (
+    ENDPOINT_FIELDS,
     JSON,
     ConsumptionReport,
     Endpoint,
@@ -421,7 +422,7 @@ class IQGateway:
             except IQGatewayResponseError as err:
                 _LOGGER.debug("%s failed this poll: %s", endpoint, err)
                 continue
-            values[_FIELDS[endpoint]] = body
+            values[ENDPOINT_FIELDS[endpoint]] = body
             if endpoint is Endpoint.METERS:
                 meters = body
         return GatewayData(info=info, polled=frozenset(probe.polled()), raw=raw, **values)
@@ -571,16 +572,4 @@ PARSERS: Final[dict[Endpoint, Callable[[RawBody], Any]]] = {
     Endpoint.CONSUMPTION_REPORTS: parse_reports,
     Endpoint.PRODUCTION_JSON: parse_production_json,
     Endpoint.PRODUCTION_HTML: parse_legacy_production,
-}
-
-_FIELDS: Final[dict[Endpoint, str]] = {
-    Endpoint.PRODUCTION: "production",
-    Endpoint.INVERTERS: "inverters",
-    Endpoint.METERS: "meters",
-    Endpoint.METER_READINGS: "readings",
-    Endpoint.PDM_ENERGY: "pdm_energy",
-    Endpoint.LIVEDATA: "livedata",
-    Endpoint.CONSUMPTION_REPORTS: "consumption_reports",
-    Endpoint.PRODUCTION_JSON: "production_json",
-    Endpoint.PRODUCTION_HTML: "legacy_production",
 }

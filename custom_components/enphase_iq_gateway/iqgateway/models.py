@@ -766,6 +766,20 @@ class RawBody:
     body: str
 
 
+# The GatewayData field each polled endpoint fills.
+ENDPOINT_FIELDS: dict[Endpoint, str] = {
+    Endpoint.PRODUCTION: "production",
+    Endpoint.INVERTERS: "inverters",
+    Endpoint.METERS: "meters",
+    Endpoint.METER_READINGS: "readings",
+    Endpoint.PDM_ENERGY: "pdm_energy",
+    Endpoint.LIVEDATA: "livedata",
+    Endpoint.CONSUMPTION_REPORTS: "consumption_reports",
+    Endpoint.PRODUCTION_JSON: "production_json",
+    Endpoint.PRODUCTION_HTML: "legacy_production",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayData:
     """Everything one poll read from the gateway.
@@ -794,3 +808,8 @@ class GatewayData:
         """Join meters and readings once; every sensor of a poll reads the result."""
         joined = join_meters(self.meters, self.readings or {}) if self.meters else {}
         object.__setattr__(self, "ct_meters", joined)
+
+    @property
+    def answered(self) -> bool:
+        """Whether any endpoint of this poll answered with something readable."""
+        return any(getattr(self, name) is not None for name in ENDPOINT_FIELDS.values())
