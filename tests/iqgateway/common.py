@@ -17,18 +17,7 @@ import pytest
 from custom_components.enphase_iq_gateway.iqgateway import IQGateway, IQGatewayError
 from custom_components.enphase_iq_gateway.iqgateway.models import Endpoint
 
-# What a poll's field is called, and which client method asks the endpoint alone.
-FIELDS: dict[Endpoint, str] = {
-    Endpoint.PRODUCTION: "production",
-    Endpoint.INVERTERS: "inverters",
-    Endpoint.METERS: "meters",
-    Endpoint.METER_READINGS: "readings",
-    Endpoint.PDM_ENERGY: "pdm_energy",
-    Endpoint.LIVEDATA: "livedata",
-    Endpoint.CONSUMPTION_REPORTS: "consumption_reports",
-    Endpoint.PRODUCTION_JSON: "production_json",
-    Endpoint.PRODUCTION_HTML: "legacy_production",
-}
+# Which client method asks each endpoint alone (the poll fills ENDPOINT_FIELDS).
 METHODS: dict[Endpoint, Callable[[IQGateway], Awaitable[Any]]] = {
     Endpoint.PRODUCTION: IQGateway.production,
     Endpoint.INVERTERS: IQGateway.inverters,

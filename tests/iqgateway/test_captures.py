@@ -11,9 +11,10 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.enphase_iq_gateway.iqgateway import Endpoint, site_values
+from custom_components.enphase_iq_gateway.iqgateway.models import ENDPOINT_FIELDS
 from tests.conftest import CAPTURES, TOKEN_CAPTURES, GatewayFactory
 
-from .common import FIELDS, METHODS, plain
+from .common import METHODS, plain
 from .conftest import ClientFactory
 
 SITE_VALUES = (
@@ -67,7 +68,7 @@ async def test_capture(
     assert not probe.retry, "nothing failed, so nothing is left to ask again"
     assert not (probe.supported & probe.empty)
     # The raw body of every field that was read is kept, and only those.
-    read = {ep for ep, name in FIELDS.items() if getattr(data, name) is not None}
+    read = {ep for ep, name in ENDPOINT_FIELDS.items() if getattr(data, name) is not None}
     assert set(data.raw) == read
     assert read <= set(probe.polled())
 
@@ -87,7 +88,7 @@ async def test_capture(
     requests_so_far = dict(simulator.stats.requests)
     for endpoint in sorted(probe.supported):
         alone = await METHODS[endpoint](client)
-        polled = getattr(data, FIELDS[endpoint])
+        polled = getattr(data, ENDPOINT_FIELDS[endpoint])
         if endpoint not in probe.polled():
             # Found, but slow and with nothing of its own here: not polled.
             assert endpoint is Endpoint.PRODUCTION_JSON
