@@ -252,6 +252,18 @@ SITE_SENSORS: tuple[SiteSensorDescription, ...] = (
         battery=True,
     ),
     SiteSensorDescription(
+        key="battery_capacity",
+        translation_key="battery_capacity",
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        device_class=SensorDeviceClass.ENERGY_STORAGE,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=site.battery_capacity,
+        exists_fn=lambda d: site.battery_capacity(d) is not None,
+        battery=True,
+    ),
+    SiteSensorDescription(
         **_power("battery_power", site.battery_power),
         exists_fn=lambda d: site.battery_power(d) is not None,
         battery=True,

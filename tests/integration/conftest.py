@@ -84,10 +84,21 @@ def credentials_entry(gateway: GatewaySimulator, token: str) -> MockConfigEntry:
 
 
 async def setup_capture(
-    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str, **options: object
+    hass: HomeAssistant,
+    start_gateway: GatewayFactory,
+    capture: str,
+    *,
+    without: tuple[str, ...] = (),
+    **options: object,
 ) -> tuple[MockConfigEntry, GatewaySimulator]:
-    """Serve ``capture`` and set up an entry for it (a pasted token where one is needed)."""
+    """Serve ``capture`` and set up an entry for it (a pasted token where one is needed).
+
+    ``without``: paths the simulated gateway does not answer (404), as on a gateway
+    that lacks them.
+    """
     gateway = await start_gateway(capture)
+    for path in without:
+        gateway.capture.remove(path)
     data: dict[str, object] = {CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial}
     if gateway.capture.requires_token:
         data[CONF_TOKEN] = gateway.issue_token()

@@ -112,19 +112,21 @@ async def test_per_phase_values(
 
 
 async def test_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
-    """Storage CT and live data drive the battery device."""
+    """Storage CT for power and energy; the storage controller for charge and capacity."""
     capture = "8.2.127_with_3cts_and_battery_split"
     await setup_capture(hass, start_gateway, capture)
     storage = _meters(capture)["storage"]
+    control = _body(capture, "ivp_ensemble_secctrl")
     live = _body(capture, "ivp_livedata_status")["meters"]
     assert _state(hass, "sensor.battery_power") == pytest.approx(storage["activePower"])
     assert _state(hass, "sensor.battery_discharged_energy") == _kwh(storage["actEnergyDlvd"])
     assert _state(hass, "sensor.battery_charged_energy") == _kwh(storage["actEnergyRcvd"])
-    assert _state(hass, "sensor.battery_state_of_charge") == live["soc"]
-    assert _state(hass, "sensor.battery_backup_reserve") == live["backup_soc"]
+    assert _state(hass, "sensor.battery_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.battery_backup_reserve") == control["adjusted_backup_soc"]
     assert _state(hass, "sensor.battery_available_energy") == _kwh(
-        live["enc_agg_energy"] + live["acb_agg_energy"]
+        control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
+    assert _state(hass, "sensor.battery_capacity") == _kwh(control["Max_energy"])
     # Live flows arrive in milliwatts.
     assert _state(hass, "sensor.iq_gateway_live_solar_power") == live["pv"]["agg_p_mw"] / 1000
     assert (
@@ -132,10 +134,70 @@ async def test_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory
     )
 
 
+async def test_battery_values_from_live_data(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Without the storage controller, live data gives the IQ Batteries' charge."""
+    capture = "8.2.127_with_3cts_and_battery_split"
+    await setup_capture(hass, start_gateway, capture, without=("/ivp/ensemble/secctrl",))
+    live = _body(capture, "ivp_livedata_status")["meters"]
+    assert _state(hass, "sensor.battery_state_of_charge") == live["soc"]
+    assert _state(hass, "sensor.battery_backup_reserve") == live["backup_soc"]
+    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+        live["enc_agg_energy"] + live["acb_agg_energy"]
+    )
+    assert hass.states.get("sensor.battery_capacity") is None
+
+
+@pytest.mark.parametrize("capture", ["7.3.517", "8.1.41"])
+async def test_iq_batteries_without_storage_ct(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """IQ Batteries without live data or a storage CT: the storage controller alone."""
+    await setup_capture(hass, start_gateway, capture)
+    control = _body(capture, "ivp_ensemble_secctrl")
+    assert control["Max_energy"] > 0
+    assert _state(hass, "sensor.battery_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+        control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
+    )
+    assert _state(hass, "sensor.battery_backup_reserve") == control["adjusted_backup_soc"]
+    # Nothing measures its power or counts its energy here: no such entity is invented.
+    for entity_id in ("sensor.battery_power", "sensor.battery_charged_energy"):
+        assert hass.states.get(entity_id) is None
+
+
+async def test_no_battery_where_none_is_commissioned(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """A storage controller that counts no capacity (an Enpower alone) makes no battery."""
+    capture = "8.2.4345_with_device_data"
+    control = _body(capture, "ivp_ensemble_secctrl")
+    assert control["Max_energy"] == 0 and control["configured_backup_soc"] > 0
+    await setup_capture(hass, start_gateway, capture)
+    assert not [s for s in hass.states.async_entity_ids("sensor") if "battery" in s]
+
+
 async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
-    """AC Batteries are only in /production.json's storage section."""
+    """IQ Batteries and AC Batteries are counted together; AC Battery power from production.json."""
     capture = "8.2.4382_ACB"
     await setup_capture(hass, start_gateway, capture)
+    control = _body(capture, "ivp_ensemble_secctrl")
+    acb = _body(capture, "production.json")["storage"][0]
+    assert control["ENC_agg_avail_energy"] > 0 and control["ACB_agg_energy"] > 0
+    assert _state(hass, "sensor.battery_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+        control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
+    )
+    assert _state(hass, "sensor.battery_power") == acb["wNow"]
+
+
+async def test_ac_battery_values_without_storage_controller(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Without the storage controller, AC Batteries are only in /production.json."""
+    capture = "8.2.4382_ACB"
+    await setup_capture(hass, start_gateway, capture, without=("/ivp/ensemble/secctrl",))
     acb = _body(capture, "production.json")["storage"][0]
     assert _state(hass, "sensor.battery_state_of_charge") == acb["percentFull"]
     assert _state(hass, "sensor.battery_available_energy") == _kwh(acb["whNow"])

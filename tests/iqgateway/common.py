@@ -25,6 +25,7 @@ METHODS: dict[Endpoint, Callable[[IQGateway], Awaitable[Any]]] = {
     Endpoint.METER_READINGS: IQGateway.meter_readings,
     Endpoint.PDM_ENERGY: IQGateway.pdm_energy,
     Endpoint.LIVEDATA: IQGateway.livedata,
+    Endpoint.BATTERY_CONTROL: IQGateway.battery_control,
     Endpoint.CONSUMPTION_REPORTS: IQGateway.consumption_reports,
     Endpoint.PRODUCTION_JSON: IQGateway.production_json,
     Endpoint.PRODUCTION_HTML: IQGateway.legacy_production,

@@ -33,6 +33,7 @@ SITE_VALUES = (
     "battery_soc",
     "battery_backup_reserve",
     "battery_available_energy",
+    "battery_capacity",
     "battery_charged_energy",
     "battery_discharged_energy",
 )

@@ -454,6 +454,27 @@ def test_inverters_from_capture_and_tolerance() -> None:
     assert Inverter.from_dict({"serialNumber": None}) is None
 
 
+@pytest.mark.parametrize("capture", ["8.2.4382_ACB", "8.3.5169_ACB_inventory"])
+def test_ac_batteries_are_not_microinverters(capture: str) -> None:
+    """AC Batteries share the inverters list (devType 11); only microinverters are kept.
+
+    The oracle is the same gateway's /production.json, which counts its active
+    microinverters and its AC Batteries apart.
+    """
+    body = raw(capture, "api_v1_production_inverters")
+    production_json = raw(capture, "production.json")
+    (pcus,) = (e for e in production_json["production"] if e["type"] == "inverters")
+    (acbs,) = (e for e in production_json["storage"] if e["type"] == "acb")
+    inverters = inverters_from_list(body)
+    assert len(inverters) == pcus["activeCount"]
+    assert len(body) - len(inverters) == acbs["activeCount"] > 0
+    assert {i.device_type for i in inverters.values()} == {1}
+    # Legacy lists without devType are all microinverters; unknown kinds are left out.
+    assert set(
+        inverters_from_list([{"serialNumber": "1"}, {"serialNumber": "2", "devType": 7}])
+    ) == {"1"}
+
+
 def test_meters_and_readings_tolerate_bad_entries() -> None:
     """Entries without eid (or type) are skipped; odd flags and channels are ignored."""
     meters = meters_from_list(

@@ -19,6 +19,7 @@ from .exceptions import (
     IQGatewayUnsupportedError,
 )
 from .models import (
+    BatteryControl,
     ConsumptionReport,
     CTMeter,
     Endpoint,
@@ -42,6 +43,7 @@ from .models import (
 __all__ = [
     "ENLIGHTEN_URL",
     "ENTREZ_URL",
+    "BatteryControl",
     "CTMeter",
     "ConsumptionReport",
     "Endpoint",

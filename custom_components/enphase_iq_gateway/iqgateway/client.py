@@ -40,6 +40,7 @@ from .exceptions import (
 from .models import (
     ENDPOINT_FIELDS,
     JSON,
+    BatteryControl,
     ConsumptionReport,
     Endpoint,
     EnergyCounters,
@@ -78,6 +79,7 @@ PROBED_ENDPOINTS: Final = (
     Endpoint.CONSUMPTION_REPORTS,
     Endpoint.PDM_ENERGY,
     Endpoint.LIVEDATA,
+    Endpoint.BATTERY_CONTROL,
     Endpoint.PRODUCTION_JSON,
 )
 
@@ -301,6 +303,10 @@ class IQGateway:
         """``GET /ivp/livedata/status``: live power flows, battery and relay state."""
         return await self._get(Endpoint.LIVEDATA, parse_livedata)
 
+    async def battery_control(self) -> BatteryControl:
+        """``GET /ivp/ensemble/secctrl``: charge and capacity of all batteries together."""
+        return await self._get(Endpoint.BATTERY_CONTROL, parse_battery_control)
+
     async def consumption_reports(self) -> dict[str, ConsumptionReport]:
         """``GET /ivp/meters/reports/consumption``: reports keyed by ``reportType``."""
         return await self._get(Endpoint.CONSUMPTION_REPORTS, parse_reports)
@@ -345,12 +351,7 @@ class IQGateway:
                 supported.add(endpoint)
             elif outcome is None:
                 retry.add(endpoint)
-        empty = {
-            endpoint
-            for endpoint in supported
-            if isinstance(counters := bodies.get(endpoint), EnergyCounters)
-            and counters.counts_nothing
-        }
+        empty = {endpoint for endpoint in supported if _reports_nothing(bodies.get(endpoint))}
         supported -= empty
         if not supported & {Endpoint.PRODUCTION, Endpoint.PRODUCTION_JSON}:
             outcome = await self._probe_one(Endpoint.PRODUCTION_HTML, bodies)
@@ -385,7 +386,7 @@ class IQGateway:
         """``/production.json`` is slow: poll it only where it has something unique.
 
         That is: no other production endpoint answers; or AC Batteries are installed
-        (their charge is only there); or it reports active CT meters that no meter
+        (their power is only there); or it reports active CT meters that no meter
         readings endpoint covers.
         """
         if Endpoint.PRODUCTION_JSON not in supported:
@@ -524,6 +525,15 @@ def _resends_dropped_requests(session: aiohttp.ClientSession) -> bool:
     return bool(getattr(session, "_retry_connection", False))
 
 
+def _reports_nothing(body: object) -> bool:
+    """A probe answer with nothing measured: counters all zero, or no battery counted."""
+    if isinstance(body, EnergyCounters):
+        return body.counts_nothing
+    if isinstance(body, BatteryControl):
+        return not body.has_batteries
+    return False
+
+
 def _decode_json(raw: RawBody, endpoint: Endpoint) -> JSON:
     try:
         return json.loads(raw.body)
@@ -559,6 +569,7 @@ parse_meters = _json_parser(Endpoint.METERS, meters_from_list)
 parse_readings = _json_parser(Endpoint.METER_READINGS, readings_from_list)
 parse_pdm_energy = _object_parser(Endpoint.PDM_ENERGY, PdmEnergy.from_dict)
 parse_livedata = _object_parser(Endpoint.LIVEDATA, LiveData.from_dict)
+parse_battery_control = _object_parser(Endpoint.BATTERY_CONTROL, BatteryControl.from_dict)
 parse_reports = _json_parser(Endpoint.CONSUMPTION_REPORTS, reports_from_list)
 parse_production_json = _object_parser(Endpoint.PRODUCTION_JSON, ProductionJson.from_dict)
 
@@ -569,6 +580,7 @@ PARSERS: Final[dict[Endpoint, Callable[[RawBody], Any]]] = {
     Endpoint.METER_READINGS: parse_readings,
     Endpoint.PDM_ENERGY: parse_pdm_energy,
     Endpoint.LIVEDATA: parse_livedata,
+    Endpoint.BATTERY_CONTROL: parse_battery_control,
     Endpoint.CONSUMPTION_REPORTS: parse_reports,
     Endpoint.PRODUCTION_JSON: parse_production_json,
     Endpoint.PRODUCTION_HTML: parse_legacy_production,

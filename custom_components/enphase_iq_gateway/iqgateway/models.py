@@ -33,6 +33,7 @@ class Endpoint(StrEnum):
     METER_READINGS = "/ivp/meters/readings"
     PDM_ENERGY = "/ivp/pdm/energy"
     LIVEDATA = "/ivp/livedata/status"
+    BATTERY_CONTROL = "/ivp/ensemble/secctrl"
     CONSUMPTION_REPORTS = "/ivp/meters/reports/consumption"
     PRODUCTION_JSON = "/production.json"
     PRODUCTION_HTML = "/production"
@@ -270,12 +271,19 @@ class Inverter:
         )
 
 
+# ``devType`` of a microinverter (PCU) in the inverters list. AC Batteries are listed there
+# too (devType 11, with their own power), and other device kinds may be: they are not
+# microinverters and must not be counted or shown as such. Entries without a devType
+# (firmware before 4.10) are all microinverters.
+MICROINVERTER_DEVICE_TYPE = 1
+
+
 def inverters_from_list(body: JSON) -> dict[str, Inverter]:
-    """All inverters of the list, keyed by serial."""
+    """The microinverters of the list, keyed by serial (other device kinds left out)."""
     inverters: dict[str, Inverter] = {}
     for item in expect_list(body, Endpoint.INVERTERS):
         inverter = Inverter.from_dict(item)
-        if inverter is not None:
+        if inverter is not None and inverter.device_type in (None, MICROINVERTER_DEVICE_TYPE):
             inverters[inverter.serial] = inverter
     return inverters
 
@@ -609,6 +617,53 @@ class LiveData:
         )
 
 
+# --------------------------------------------------------------------------- batteries
+
+
+@dataclass(frozen=True, slots=True)
+class BatteryControl:
+    """``GET /ivp/ensemble/secctrl``: the storage controller's view of all batteries.
+
+    It counts IQ Batteries (``ENC_``) and AC Batteries (``ACB_``) together; a gateway
+    without batteries answers too, with every capacity zero.
+    """
+
+    soc: float | None
+    capacity: float | None
+    encharge_soc: float | None
+    encharge_energy: float | None
+    encharge_capacity: float | None
+    acb_soc: float | None
+    acb_energy: float | None
+    backup_reserve_soc: float | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read the aggregate fields (the grid-forming settings beside them are not used)."""
+        return cls(
+            soc=_num(data, "agg_soc"),
+            capacity=_num(data, "Max_energy"),
+            encharge_soc=_num(data, "ENC_agg_soc"),
+            encharge_energy=_num(data, "ENC_agg_avail_energy"),
+            encharge_capacity=_num(data, "Enc_max_available_capacity", "Enc_commissioned_capacity"),
+            acb_soc=_num(data, "ACB_agg_soc"),
+            acb_energy=_num(data, "ACB_agg_energy"),
+            # The reserve in force (the configured one, unless the gateway adjusted it).
+            backup_reserve_soc=_num(data, "adjusted_backup_soc", "configured_backup_soc"),
+        )
+
+    @property
+    def has_batteries(self) -> bool:
+        """Batteries are commissioned: some capacity is counted."""
+        return any(v is not None and v > 0 for v in (self.capacity, self.encharge_capacity))
+
+    @property
+    def available_energy(self) -> float | None:
+        """Energy stored in all batteries now (Wh)."""
+        parts = [v for v in (self.encharge_energy, self.acb_energy) if v is not None]
+        return sum(parts) if parts else None
+
+
 # --------------------------------------------------------------------------- production.json
 
 
@@ -774,6 +829,7 @@ ENDPOINT_FIELDS: dict[Endpoint, str] = {
     Endpoint.METER_READINGS: "readings",
     Endpoint.PDM_ENERGY: "pdm_energy",
     Endpoint.LIVEDATA: "livedata",
+    Endpoint.BATTERY_CONTROL: "battery_control",
     Endpoint.CONSUMPTION_REPORTS: "consumption_reports",
     Endpoint.PRODUCTION_JSON: "production_json",
     Endpoint.PRODUCTION_HTML: "legacy_production",
@@ -797,6 +853,7 @@ class GatewayData:
     readings: Mapping[int, MeterReading] | None = None
     pdm_energy: PdmEnergy | None = None
     livedata: LiveData | None = None
+    battery_control: BatteryControl | None = None
     consumption_reports: Mapping[str, ConsumptionReport] | None = None
     production_json: ProductionJson | None = None
     legacy_production: EnergyCounters | None = None

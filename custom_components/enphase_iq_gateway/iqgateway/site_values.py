@@ -15,14 +15,16 @@ entries are used; a total that merely repeats the net (a firmware 8.3.5433 bug) 
 trusted and the power is recomputed as production + net.
 
 Battery: a storage CT measures battery power (positive = discharging) and the energy
-discharged (delivered) and charged (received). Live data gives the state of charge,
-backup reserve and available energy of IQ Batteries; ``/production.json`` those of AC
-Batteries.
+discharged (delivered) and charged (received). State of charge, backup reserve, stored
+energy and capacity come from the storage controller (``/ivp/ensemble/secctrl``), which
+counts IQ Batteries and AC Batteries together; without it, from live data (IQ Batteries),
+then ``/production.json`` (AC Batteries).
 """
 
 from __future__ import annotations
 
 from .models import (
+    BatteryControl,
     CTMeter,
     Endpoint,
     EnergyCounters,
@@ -257,6 +259,12 @@ def consumption_energy_lifetime(data: GatewayData) -> float | None:
 # --------------------------------------------------------------------------- battery
 
 
+def _battery_control(data: GatewayData) -> BatteryControl | None:
+    """The storage controller's aggregates, where batteries are commissioned."""
+    control = data.battery_control
+    return control if control is not None and control.has_batteries else None
+
+
 def _live_batteries(data: GatewayData) -> LiveData | None:
     """The live data, where it reports batteries (any charge or stored energy)."""
     live = data.livedata
@@ -277,7 +285,8 @@ def _ac_batteries(data: GatewayData) -> StorageSummary | None:
 def has_batteries(data: GatewayData) -> bool:
     """The gateway reports batteries (IQ Batteries, AC Batteries, or a storage CT)."""
     return (
-        _live_batteries(data) is not None
+        _battery_control(data) is not None
+        or _live_batteries(data) is not None
         or _ac_batteries(data) is not None
         or _ct(data, MeasurementType.STORAGE) is not None
     )
@@ -309,6 +318,8 @@ def battery_discharged_energy(data: GatewayData) -> float | None:
 
 def battery_soc(data: GatewayData) -> float | None:
     """State of charge of all batteries together (%)."""
+    if (control := _battery_control(data)) is not None:
+        return control.soc
     if (live := _live_batteries(data)) is not None:
         return live.soc if live.soc is not None else live.encharge_soc
     if (acb := _ac_batteries(data)) is not None:
@@ -318,15 +329,25 @@ def battery_soc(data: GatewayData) -> float | None:
 
 def battery_backup_reserve(data: GatewayData) -> float | None:
     """State of charge kept in reserve for grid outages (%)."""
+    if (control := _battery_control(data)) is not None:
+        return control.backup_reserve_soc
     live = _live_batteries(data)
     return live.backup_soc if live is not None else None
 
 
 def battery_available_energy(data: GatewayData) -> float | None:
     """Energy stored in the batteries now (Wh)."""
+    if (control := _battery_control(data)) is not None:
+        return control.available_energy
     if (live := _live_batteries(data)) is not None:
         parts = [v for v in (live.encharge_energy, live.acb_energy) if v is not None]
         return sum(parts) if parts else None
     if (acb := _ac_batteries(data)) is not None:
         return acb.wh_now
     return None
+
+
+def battery_capacity(data: GatewayData) -> float | None:
+    """Energy all batteries hold when full (Wh), as the storage controller counts it."""
+    control = _battery_control(data)
+    return control.capacity if control is not None else None
