@@ -173,7 +173,8 @@ async def test_no_battery_where_none_is_commissioned(
     """A storage controller that counts no capacity (an Enpower alone) makes no battery."""
     capture = "8.2.4345_with_device_data"
     control = _body(capture, "ivp_ensemble_secctrl")
-    assert control["Max_energy"] == 0 and control["configured_backup_soc"] > 0
+    assert control["Max_energy"] == 0
+    assert control["configured_backup_soc"] > 0
     await setup_capture(hass, start_gateway, capture)
     assert not [s for s in hass.states.async_entity_ids("sensor") if "battery" in s]
 
@@ -184,7 +185,8 @@ async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFact
     await setup_capture(hass, start_gateway, capture)
     control = _body(capture, "ivp_ensemble_secctrl")
     acb = _body(capture, "production.json")["storage"][0]
-    assert control["ENC_agg_avail_energy"] > 0 and control["ACB_agg_energy"] > 0
+    assert control["ENC_agg_avail_energy"] > 0
+    assert control["ACB_agg_energy"] > 0
     assert _state(hass, "sensor.battery_state_of_charge") == control["agg_soc"]
     assert _state(hass, "sensor.battery_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
