@@ -302,6 +302,14 @@ def test_legacy_production_page_units_and_gaps() -> None:
     assert legacy_production_from_html(page) == EnergyCounters(1.5e9, None, None, 2e9)
     with pytest.raises(IQGatewayResponseError):
         legacy_production_from_html("<html><body>Please log in</body></html>")
+    # Milliwatts are not megawatts; negative, endless or overflowing numbers are no reading.
+    odd = (
+        "<tr><td>currently</td><td>500 mW</td></tr>"
+        "<tr><td>Today</td><td>-5 kWh</td></tr>"
+        f"<tr><td>Past Week</td><td>{'9' * 400} MWh</td></tr>"
+        "<tr><td>Since Installation</td><td>7 kWh</td></tr>"
+    )
+    assert legacy_production_from_html(odd) == EnergyCounters(None, None, None, 7000.0)
 
 
 # --------------------------------------------------------------------------- /info
@@ -316,6 +324,7 @@ def test_legacy_production_page_units_and_gaps() -> None:
         ("D7.0", (7, 0, 0)),
         ("", (0, 0, 0)),
         ("unknown", (0, 0, 0)),
+        ("D" + "9" * 5000 + ".1", (0, 0, 0)),  # no version; int() would refuse it
     ],
 )
 def test_parse_firmware(firmware: str, version: tuple[int, int, int]) -> None:
@@ -579,6 +588,17 @@ def test_body_that_is_not_json(text: str, kind: str) -> None:
     with pytest.raises(IQGatewayResponseError, match=kind) as caught:
         PARSERS[Endpoint.PRODUCTION](body(text))
     assert not isinstance(caught.value.__cause__, IQGatewayResponseError)
+
+
+def test_bodies_that_break_a_json_decoder() -> None:
+    """Nesting too deep for the decoder is a response error; an overflowing number is none."""
+    with pytest.raises(IQGatewayResponseError, match="not JSON"):
+        PARSERS[Endpoint.METERS](body("[" * 100_000 + "]" * 100_000))
+    huge = PARSERS[Endpoint.PRODUCTION](
+        body('{"wattsNow": 1' + "0" * 400 + ', "wattHoursToday": 5}')
+    )
+    assert huge.watts_now is None
+    assert huge.wh_today == 5.0
 
 
 # --------------------------------------------------------------------------- probe result

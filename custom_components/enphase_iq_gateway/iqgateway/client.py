@@ -537,7 +537,7 @@ def _reports_nothing(body: object) -> bool:
 def _decode_json(raw: RawBody, endpoint: Endpoint) -> JSON:
     try:
         return json.loads(raw.body)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
         kind = "an HTML page" if raw.body.lstrip().startswith("<") else "a body that is not JSON"
         raise IQGatewayResponseError(f"{endpoint} answered with {kind}") from err
 

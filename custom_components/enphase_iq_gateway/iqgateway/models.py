@@ -61,8 +61,12 @@ def _num(data: Mapping[str, JSON], *keys: str) -> float | None:
         value = data.get(key)
         if isinstance(value, bool) or not isinstance(value, int | float):
             continue
-        if math.isfinite(value):
-            return float(value)
+        try:
+            number = float(value)  # an int of hundreds of digits overflows a float
+        except OverflowError:
+            continue
+        if math.isfinite(number):
+            return number
     return None
 
 
@@ -112,7 +116,8 @@ def expect_dict(body: JSON, endpoint: Endpoint) -> Mapping[str, JSON]:
 # --------------------------------------------------------------------------- /info
 
 
-_FIRMWARE_RE = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
+# Parts of at most 9 digits: a longer run is no version, and int() refuses huge ones.
+_FIRMWARE_RE = re.compile(r"(?<!\d)(\d{1,9})\.(\d{1,9})(?:\.(\d{1,9}))?(?!\d)")
 
 
 def parse_firmware(text: str) -> tuple[int, int, int]:
@@ -779,11 +784,11 @@ class ProductionJson:
 
 
 _LEGACY_ROW_RE = re.compile(
-    r"<td>\s*(?P<label>Currently|Today|Past Week|Since Installation)\s*</td>\s*"
-    r"<td>\s*(?P<value>[-\d.]+)\s*(?P<unit>[kMG]?W)h?\s*</td>",
-    re.IGNORECASE,
+    r"<td>\s*(?P<label>(?i:currently|today|past week|since installation))\s*</td>\s*"
+    r"<td>\s*(?P<value>\d+(?:\.\d+)?)\s*(?P<unit>[kMG]?W)h?\s*</td>",
 )
-_SCALE = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9}
+# Case matters: "mW" would be milliwatts, not megawatts, and the page never says it.
+_SCALE = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9}
 
 
 def legacy_production_from_html(text: str) -> EnergyCounters:
@@ -794,11 +799,9 @@ def legacy_production_from_html(text: str) -> EnergyCounters:
     found: dict[str, float] = {}
     for match in _LEGACY_ROW_RE.finditer(text):
         unit = match["unit"]
-        scale = _SCALE[unit[:-1].lower()] if len(unit) > 1 else 1.0
-        try:
-            found[match["label"].lower()] = float(match["value"]) * scale
-        except ValueError:
-            continue
+        value = float(match["value"]) * _SCALE[unit[:-1]]
+        if math.isfinite(value):
+            found[match["label"].lower()] = value
     if not found:
         raise IQGatewayResponseError("/production has no production table")
     return EnergyCounters(
