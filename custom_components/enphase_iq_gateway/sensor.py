@@ -593,7 +593,7 @@ def _shape(coordinator: IQGatewayCoordinator) -> tuple[object, ...]:
         tuple(d.exists_fn(coordinator) for d in DIAGNOSTIC_SENSORS),
         tuple(d.exists_fn(data) for d in SITE_SENSORS),
         tuple((k, m.values is not None, len(m.phases)) for k, m in data.ct_meters.items()),
-        tuple((t, len(r.lines)) for t, r in (data.consumption_reports or {}).items()),
+        tuple((t, site.report_line_count(data, t)) for t in (data.consumption_reports or {})),
         None if live is None else (_live_phases(live), tuple(live.flows), tuple(live.counters)),
         tuple(data.inverters or {}),
     )
@@ -627,7 +627,7 @@ def build_entities(coordinator: IQGatewayCoordinator) -> list[IQGatewaySensor]:
             if report_desc.per_line:
                 entities += [
                     ReportSensor(coordinator, report_desc, report_type, index)
-                    for index in range(len(report.lines))
+                    for index in range(site.report_line_count(data, report_type))
                 ]
     if data.livedata is not None:
         live = data.livedata
@@ -890,7 +890,7 @@ class ReportSensor(IQGatewaySensor):
             return corrected(data) if corrected else None
         if self._line is None:
             return self.entity_description.value_fn(report.cumulative)
-        if self._line >= len(report.lines):
+        if self._line >= site.report_line_count(data, self._report_type):
             return None
         return self.entity_description.value_fn(report.lines[self._line])
 

@@ -123,13 +123,13 @@ def test_enabled_meter_without_readings() -> None:
     assert GatewayData(info=GatewayInfo("1", None, "D8", None, None)).ct_meters == {}
 
 
-def test_first_enabled_meter_of_a_type_wins() -> None:
-    """Two enabled meters of one type: the first one listed is the site's."""
+def test_a_disabled_meter_of_a_type_never_wins() -> None:
+    """A disabled meter is passed over even with the lowest eid."""
     meters = meters_from_list(
         [
+            {"eid": 4, "state": "enabled", "measurementType": "production"},
             {"eid": 2, "state": "disabled", "measurementType": "production"},
             {"eid": 3, "state": "enabled", "measurementType": "production"},
-            {"eid": 4, "state": "enabled", "measurementType": "production"},
         ]
     )
     assert join_meters(meters, {})["production"].config.eid == 3
@@ -163,18 +163,51 @@ def test_phases_follow_phase_count(capture: str, phase_mode: str, phases: int) -
 
 
 def test_phases_without_phase_count() -> None:
-    """Without phaseCount every channel is a phase; fewer than two is none."""
-    channels = [{"activePower": 1.0}, {"activePower": 2.0}]
+    """Without phaseCount, a split or single phase mode tells; otherwise no phases.
+
+    Readings carry three channels whatever is wired, so counting channels would invent
+    phases; a count beyond three is no count.
+    """
+    channels = [{"activePower": 1.0}, {"activePower": 2.0}, {"activePower": 0.0}]
     reading = MeterReading.from_dict({"eid": 1, "channels": channels})
     assert reading is not None
-    config = MeterConfig.from_dict({"eid": 1, "state": "enabled", "measurementType": "load"})
-    assert config is not None
-    assert config.phase_count is None
-    assert [p.active_power for p in CTMeter(config, reading).phases] == [1.0, 2.0]
 
+    def meter(**extra: object) -> MeterConfig:
+        config = MeterConfig.from_dict(
+            {"eid": 1, "state": "enabled", "measurementType": "load", **extra}
+        )
+        assert config is not None
+        return config
+
+    assert meter().phase_count is None
+    assert CTMeter(meter(), reading).phases == ()
+    split = CTMeter(meter(phaseMode="split"), reading)
+    assert [p.active_power for p in split.phases] == [1.0, 2.0]
+    assert CTMeter(meter(phaseMode="single"), reading).phases == ()
+    assert meter(phaseMode="three").phase_count is None
+    assert meter(phaseCount=4).phase_count is None
+    assert meter(phaseCount=0, phaseMode="split").phase_count is None
     one = MeterReading.from_dict({"eid": 1, "channels": channels[:1]})
     assert one is not None
-    assert CTMeter(config, one).phases == ()
+    assert CTMeter(meter(phaseCount=3), one).phases[0].active_power == 1.0
+
+
+def test_duplicates_are_resolved_by_meaning_not_position() -> None:
+    """Two enabled meters of one type: the lowest eid; one eid read twice: neither."""
+    meters = [
+        {"eid": 9, "state": "enabled", "measurementType": "production"},
+        {"eid": 3, "state": "enabled", "measurementType": "production"},
+    ]
+    readings = [{"eid": 3, "activePower": 100.0}, {"eid": 9, "activePower": 9999.0}]
+    for order in (1, -1):
+        joined = join_meters(
+            meters_from_list(meters[::order]), readings_from_list(readings[::order])
+        )
+        assert joined["production"].config.eid == 3
+        assert joined["production"].values is not None
+        assert joined["production"].values.active_power == 100.0
+    twice = readings_from_list([{"eid": 3, "activePower": 1.0}, {"eid": 3, "activePower": -5.0}])
+    assert twice == {}
 
 
 # --------------------------------------------------------------------------- reports
@@ -623,5 +656,6 @@ def test_probe_result_polled_order_and_dict() -> None:
         "retry": ["/ivp/livedata/status"],
         "empty": [],
         "needs_production_json": False,
+        "enabled_cts": [],
     }
     json.dumps(probe.as_dict())  # JSON-friendly

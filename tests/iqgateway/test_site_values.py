@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from custom_components.enphase_iq_gateway.iqgateway import (
+    BatteryControl,
     Endpoint,
     EnergyCounters,
     GatewayData,
@@ -14,6 +17,7 @@ from custom_components.enphase_iq_gateway.iqgateway import (
 from custom_components.enphase_iq_gateway.iqgateway.models import (
     meters_from_list,
     readings_from_list,
+    reports_from_list,
 )
 
 INFO = GatewayInfo("1", None, "D8.2.127", True, True)
@@ -46,6 +50,10 @@ def test_total_consumption_ct() -> None:
     assert site_values.consumption_energy_lifetime(data) == 9000.0
     assert site_values.grid_import_energy(data) is None
     assert site_values.grid_export_energy(data) is None
+    missing = dataclasses.replace(data, readings={})
+    assert site_values.consumption_power(missing) is None
+    assert site_values.net_consumption_power(missing) is None
+    assert site_values.consumption_energy_lifetime(missing) is None
 
 
 def test_net_ct_without_energy_counters() -> None:
@@ -118,3 +126,100 @@ def test_live_data_battery_power() -> None:
     assert site_values.battery_soc(data) == 55.0
     assert site_values.battery_backup_reserve(data) == 20.0
     assert site_values.battery_available_energy(data) == 5000.0
+
+
+def test_a_ct_missing_from_one_poll_switches_no_source() -> None:
+    """A production CT whose readings are missing once is unknown, not the inverters' count.
+
+    Otherwise a lifetime counter would jump between two meters (of different totals) and
+    back, which the recorder would count as energy.
+    """
+    inverters = EnergyCounters(2000.0, 1.0, 2.0, 3_000_000.0)
+    full = with_cts(
+        ("production", {"activePower": 1000.0, "actEnergyDlvd": 1_000_000.0}),
+        ("net-consumption", {"activePower": -200.0, "actEnergyDlvd": 7.0, "actEnergyRcvd": 9.0}),
+        production=inverters,
+    )
+    assert site_values.production_energy_lifetime(full) == 1_000_000.0
+    # The readings answered without this CT (or with nothing at all) ...
+    no_readings = dataclasses.replace(full, readings={})
+    # ... or /ivp/meters failed, so readings were skipped: the probe's CTs stand.
+    no_meters = dataclasses.replace(
+        full, meters=None, readings=None, enabled_cts=frozenset({"production", "net-consumption"})
+    )
+    for data in (no_readings, no_meters):
+        assert site_values.production_power(data) is None
+        assert site_values.production_energy_lifetime(data) is None
+        assert site_values.net_consumption_power(data) is None
+        assert site_values.consumption_power(data) is None
+        assert site_values.consumption_energy_lifetime(data) is None
+        assert site_values.grid_import_energy(data) is None
+    # Only a CT that the gateway's configuration no longer enables gives way to the inverters.
+    disabled = dataclasses.replace(
+        full,
+        meters=meters_from_list(
+            [{"eid": 1, "state": "disabled", "measurementType": "production", "phaseCount": 1}]
+        ),
+    )
+    assert site_values.production_energy_lifetime(disabled) == 3_000_000.0
+
+
+def test_storage_ct_missing_from_one_poll() -> None:
+    """A storage CT without readings this poll: battery power unknown, not live data's."""
+    live = LiveData.from_dict({"meters": {"soc": 50, "storage": {"agg_p_mw": -1500000}}})
+    data = with_cts(("storage", {"activePower": 300.0}), livedata=live)
+    assert site_values.battery_power(data) == 300.0
+    assert site_values.battery_power(dataclasses.replace(data, readings={})) is None
+
+
+def test_drained_battery_keeps_its_power() -> None:
+    """At 0 % the storage controller still knows the batteries: live power stays theirs."""
+    live = LiveData.from_dict(
+        {
+            "meters": {
+                "soc": 0,
+                "enc_agg_soc": 0,
+                "enc_agg_energy": 0,
+                "storage": {"agg_p_mw": -1500000},
+            }
+        }
+    )
+    control = BatteryControl.from_dict(
+        {"agg_soc": 0, "Max_energy": 10080, "ENC_agg_avail_energy": 0}
+    )
+    data = GatewayData(info=INFO, livedata=live, battery_control=control)
+    assert site_values.has_batteries(data)
+    assert site_values.battery_soc(data) == 0.0
+    assert site_values.battery_power(data) == -1500.0
+    # Without the controller, zeros everywhere in live data cannot be told from no battery.
+    assert not site_values.has_batteries(dataclasses.replace(data, battery_control=None))
+    assert site_values.battery_power(dataclasses.replace(data, battery_control=None)) is None
+
+
+def test_report_lines_follow_the_consumption_ct_phases() -> None:
+    """A report's lines are phases only as far as the consumption CT's phase count goes."""
+    line = {"actPower": 1.0}
+    reports = reports_from_list(
+        [
+            {"reportType": "net-consumption", "cumulative": {}, "lines": [line] * 4},
+            {"reportType": "total-consumption", "cumulative": {}, "lines": [line] * 3},
+        ]
+    )
+
+    def data(phase_count: int | None) -> GatewayData:
+        meters = [{"eid": 1, "state": "enabled", "measurementType": "net-consumption"}]
+        if phase_count is not None:
+            meters[0]["phaseCount"] = phase_count
+        return GatewayData(
+            info=INFO,
+            polled=frozenset({Endpoint.METERS, Endpoint.METER_READINGS}),
+            meters=meters_from_list(meters),
+            readings=readings_from_list([{"eid": 1, "activePower": 5.0}]),
+            consumption_reports=reports,
+        )
+
+    assert site_values.report_line_count(data(3), "net-consumption") == 3
+    assert site_values.report_line_count(data(2), "total-consumption") == 2
+    assert site_values.report_line_count(data(1), "net-consumption") == 0
+    assert site_values.report_line_count(data(None), "net-consumption") == 0
+    assert site_values.report_line_count(data(3), "storage") == 0

@@ -53,6 +53,7 @@ from .models import (
     PdmEnergy,
     ProductionJson,
     RawBody,
+    enabled_ct_types,
     expect_dict,
     inverters_from_list,
     legacy_production_from_html,
@@ -104,6 +105,8 @@ class ProbeResult:
     retry: frozenset[Endpoint] = frozenset()
     needs_production_json: bool = False
     empty: frozenset[Endpoint] = frozenset()
+    enabled_cts: frozenset[str] = frozenset()
+    """Measurement types of the CTs ``/ivp/meters`` reported enabled."""
 
     def polled(self) -> tuple[Endpoint, ...]:
         """The endpoints a poll asks, in order."""
@@ -122,6 +125,7 @@ class ProbeResult:
             "retry": sorted(self.retry),
             "empty": sorted(self.empty),
             "needs_production_json": self.needs_production_json,
+            "enabled_cts": sorted(self.enabled_cts),
         }
 
 
@@ -360,7 +364,14 @@ class IQGateway:
             elif outcome is None:
                 retry.add(Endpoint.PRODUCTION_HTML)
         needs = self._needs_production_json(supported, bodies.get(Endpoint.PRODUCTION_JSON))
-        return ProbeResult(frozenset(supported), frozenset(retry), needs, frozenset(empty))
+        meters = bodies.get(Endpoint.METERS) if Endpoint.METERS in supported else None
+        return ProbeResult(
+            frozenset(supported),
+            frozenset(retry),
+            needs,
+            frozenset(empty),
+            enabled_ct_types(meters) if meters is not None else frozenset(),
+        )
 
     async def _probe_one(self, endpoint: Endpoint, bodies: dict[Endpoint, Any]) -> bool | None:
         """True: supported; False: not supported; None: failed for now, ask again later."""
@@ -426,7 +437,13 @@ class IQGateway:
             values[ENDPOINT_FIELDS[endpoint]] = body
             if endpoint is Endpoint.METERS:
                 meters = body
-        return GatewayData(info=info, polled=frozenset(probe.polled()), raw=raw, **values)
+        return GatewayData(
+            info=info,
+            polled=frozenset(probe.polled()),
+            enabled_cts=probe.enabled_cts,  # replaced by this poll's /ivp/meters if it answered
+            raw=raw,
+            **values,
+        )
 
     # ------------------------------------------------------------------ transport
 

@@ -321,12 +321,26 @@ class MeterConfig:
             enabled=_str(data, "state") == "enabled",
             measurement_type=measurement_type,
             phase_mode=_str(data, "phaseMode"),
-            phase_count=_int(data, "phaseCount"),
+            phase_count=_phase_count(data),
             metering_status=_str(data, "meteringStatus"),
             status_flags=tuple(f for f in flags if isinstance(f, str))
             if isinstance(flags, list)
             else (),
         )
+
+
+# Phases a meter measures when it does not give its phaseCount ("three" says nothing: a
+# three-phase site may have a CT on one phase only).
+_PHASES_BY_MODE = {"single": 1, "split": 2}
+
+
+def _phase_count(data: Mapping[str, JSON]) -> int | None:
+    """How many phases the meter measures (1-3), or None when it cannot be told."""
+    count = _int(data, "phaseCount")
+    if count is None:
+        mode = _str(data, "phaseMode")
+        return _PHASES_BY_MODE.get(mode) if mode is not None else None
+    return count if 1 <= count <= 3 else None
 
 
 def meters_from_list(body: JSON) -> tuple[MeterConfig, ...]:
@@ -397,13 +411,19 @@ class MeterReading:
 
 
 def readings_from_list(body: JSON) -> dict[int, MeterReading]:
-    """All readings of ``/ivp/meters/readings``, keyed by eid."""
+    """All readings of ``/ivp/meters/readings``, keyed by eid.
+
+    An eid reported twice is left out: which of the two is right cannot be told.
+    """
     readings: dict[int, MeterReading] = {}
+    twice: set[int] = set()
     for item in expect_list(body, Endpoint.METER_READINGS):
         reading = MeterReading.from_dict(item)
         if reading is not None:
+            if reading.eid in readings:
+                twice.add(reading.eid)
             readings[reading.eid] = reading
-    return readings
+    return {eid: reading for eid, reading in readings.items() if eid not in twice}
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,9 +455,7 @@ class CTMeter:
         if self.reading is None:
             return ()
         count = self.config.phase_count
-        if count is None:
-            count = len(self.reading.channels)
-        if count < 2:
+        if count is None or count < 2:
             return ()
         return self.reading.channels[:count]
 
@@ -447,13 +465,20 @@ def join_meters(
 ) -> dict[str, CTMeter]:
     """Enabled meters keyed by measurement type, each with the readings of its eid.
 
-    A disabled CT can report garbage, so it is left out entirely.
+    A disabled CT can report garbage, so it is left out entirely. Should two enabled
+    meters claim one measurement type, the one with the lowest eid is taken (whatever
+    their order in the list).
     """
     joined: dict[str, CTMeter] = {}
-    for meter in meters:
+    for meter in sorted(meters, key=lambda m: m.eid):
         if meter.enabled and meter.measurement_type not in joined:
             joined[meter.measurement_type] = CTMeter(meter, readings.get(meter.eid))
     return joined
+
+
+def enabled_ct_types(meters: Iterable[MeterConfig]) -> frozenset[str]:
+    """The measurement types of the enabled meters."""
+    return frozenset(meter.measurement_type for meter in meters if meter.enabled)
 
 
 # --------------------------------------------------------------------------- reports
@@ -860,6 +885,11 @@ class GatewayData:
     consumption_reports: Mapping[str, ConsumptionReport] | None = None
     production_json: ProductionJson | None = None
     legacy_production: EnergyCounters | None = None
+    enabled_cts: frozenset[str] | None = None
+    """Measurement types of the enabled CTs: this poll's ``/ivp/meters`` when it answered
+    (None: taken from it), else what the probe found. It decides which source a site value
+    comes from, so that one failed request cannot switch a lifetime counter to another
+    meter."""
     raw: Mapping[str, RawBody] = field(default_factory=dict, compare=False, repr=False)
     ct_meters: Mapping[str, CTMeter] = field(init=False, compare=False, repr=False)
     """Enabled CT meters, keyed by measurement type, joined with their readings (by eid)."""
@@ -868,6 +898,8 @@ class GatewayData:
         """Join meters and readings once; every sensor of a poll reads the result."""
         joined = join_meters(self.meters, self.readings or {}) if self.meters else {}
         object.__setattr__(self, "ct_meters", joined)
+        if self.enabled_cts is None or self.meters is not None:
+            object.__setattr__(self, "enabled_cts", enabled_ct_types(self.meters or ()))
 
     @property
     def answered(self) -> bool:

@@ -58,9 +58,19 @@ def _readings_polled(data: GatewayData) -> bool:
     return Endpoint.METER_READINGS in data.polled
 
 
+def _configured(data: GatewayData, kind: str) -> bool:
+    """An enabled CT of this type is installed and its readings are polled.
+
+    Decided by configuration (``/ivp/meters``, or the probe's when this poll's failed),
+    not by whether this poll got its readings: a CT whose readings are missing once makes
+    its values unknown for that poll instead of switching them to another source.
+    """
+    return kind in (data.enabled_cts or ()) and _readings_polled(data)
+
+
 def _has_production_ct(data: GatewayData) -> bool:
     """An enabled production CT is installed: it is the site's production meter."""
-    return _ct(data, MeasurementType.PRODUCTION) is not None
+    return _configured(data, MeasurementType.PRODUCTION)
 
 
 def _inverter_sources(data: GatewayData) -> list[EnergyCounters]:
@@ -113,8 +123,7 @@ def production_power(data: GatewayData) -> float | None:
     """Solar production now (W)."""
     if _has_production_ct(data):
         values = _ct(data, MeasurementType.PRODUCTION)
-        assert values is not None
-        return values.active_power
+        return values.active_power if values is not None else None
     json_meter = _json_meter(data, MeasurementType.PRODUCTION)
     if json_meter is not None and not _readings_polled(data):
         return json_meter.watts_now
@@ -126,8 +135,7 @@ def production_energy_lifetime(data: GatewayData) -> float | None:
     """Solar production since installation (Wh)."""
     if _has_production_ct(data):
         values = _ct(data, MeasurementType.PRODUCTION)
-        assert values is not None
-        return values.energy_delivered
+        return values.energy_delivered if values is not None else None
     json_meter = _json_meter(data, MeasurementType.PRODUCTION)
     if json_meter is not None and not _readings_polled(data):
         return json_meter.wh_lifetime
@@ -194,12 +202,14 @@ def total_report_copies_net(data: GatewayData) -> bool:
 
 def net_consumption_power(data: GatewayData) -> float | None:
     """Power from the grid now (W): positive imports, negative exports."""
-    net = _ct(data, MeasurementType.NET_CONSUMPTION)
-    if net is not None:
-        return net.active_power
-    total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
-    production = production_power(data)
-    if total is not None and total.active_power is not None and production is not None:
+    if _configured(data, MeasurementType.NET_CONSUMPTION):
+        net = _ct(data, MeasurementType.NET_CONSUMPTION)
+        return net.active_power if net is not None else None
+    if _configured(data, MeasurementType.TOTAL_CONSUMPTION):
+        total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
+        production = production_power(data)
+        if total is None or total.active_power is None or production is None:
+            return None
         return total.active_power - production
     if not _readings_polled(data) and (meter := _json_meter(data, MeasurementType.NET_CONSUMPTION)):
         return meter.watts_now
@@ -208,13 +218,15 @@ def net_consumption_power(data: GatewayData) -> float | None:
 
 def consumption_power(data: GatewayData) -> float | None:
     """Power used by the site now (W): production + net, or the total CT."""
-    total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
-    if total is not None:
-        return total.active_power
-    net = _ct(data, MeasurementType.NET_CONSUMPTION)
+    if _configured(data, MeasurementType.TOTAL_CONSUMPTION):
+        total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
+        return total.active_power if total is not None else None
     production = production_power(data)
-    if net is not None and net.active_power is not None:
-        return None if production is None else production + net.active_power
+    if _configured(data, MeasurementType.NET_CONSUMPTION):
+        net = _ct(data, MeasurementType.NET_CONSUMPTION)
+        if net is None or net.active_power is None or production is None:
+            return None
+        return production + net.active_power
     if not _readings_polled(data):
         total_meter = _json_meter(data, MeasurementType.TOTAL_CONSUMPTION)
         if total_meter is not None and not _json_total_is_net(data):
@@ -239,21 +251,41 @@ def grid_export_energy(data: GatewayData) -> float | None:
 
 def consumption_energy_lifetime(data: GatewayData) -> float | None:
     """Energy used by the site since installation (Wh): production + import - export."""
-    total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
-    if total is not None:
-        return total.energy_delivered
-    net = _ct(data, MeasurementType.NET_CONSUMPTION)
-    if net is not None:
+    if _configured(data, MeasurementType.TOTAL_CONSUMPTION):
+        total = _ct(data, MeasurementType.TOTAL_CONSUMPTION)
+        return total.energy_delivered if total is not None else None
+    if _configured(data, MeasurementType.NET_CONSUMPTION):
+        net = _ct(data, MeasurementType.NET_CONSUMPTION)
         production = production_energy_lifetime(data)
-        if production is None or net.energy_delivered is None or net.energy_received is None:
+        if net is None or production is None:
+            return None
+        if net.energy_delivered is None or net.energy_received is None:
             return None
         return production + net.energy_delivered - net.energy_received
     if not _readings_polled(data):
-        # /production.json's net lifetime counts imports only, so it cannot give a total.
+        # /production.json's net lifetime means imports on some firmware (4.x) and
+        # imports - exports on others (8.x): it cannot give a total either way.
         total_meter = _json_meter(data, MeasurementType.TOTAL_CONSUMPTION)
         if total_meter is not None and not _json_total_is_net(data):
             return total_meter.wh_lifetime
     return None
+
+
+def report_line_count(data: GatewayData, report_type: str) -> int:
+    """How many of a consumption report's lines are phases of this site (0: none apart).
+
+    A report lists a line per meter channel, whether or not a phase is wired to it; the
+    site's phases are those its consumption CT measures (its phase count), as for the
+    CT's own channels.
+    """
+    report = (data.consumption_reports or {}).get(report_type)
+    meter = data.ct_meters.get(MeasurementType.NET_CONSUMPTION) or data.ct_meters.get(
+        MeasurementType.TOTAL_CONSUMPTION
+    )
+    if report is None or meter is None or meter.config.phase_count is None:
+        return 0
+    count = min(meter.config.phase_count, len(report.lines))
+    return count if count > 1 else 0
 
 
 # --------------------------------------------------------------------------- battery
@@ -288,16 +320,23 @@ def has_batteries(data: GatewayData) -> bool:
         _battery_control(data) is not None
         or _live_batteries(data) is not None
         or _ac_batteries(data) is not None
-        or _ct(data, MeasurementType.STORAGE) is not None
+        or _configured(data, MeasurementType.STORAGE)
     )
 
 
 def battery_power(data: GatewayData) -> float | None:
     """Battery power now (W): positive discharging, negative charging."""
-    storage = _ct(data, MeasurementType.STORAGE)
-    if storage is not None:
-        return storage.active_power
-    if (live := _live_batteries(data)) is not None and (flow := live.flows.get("storage")):
+    if _configured(data, MeasurementType.STORAGE):
+        storage = _ct(data, MeasurementType.STORAGE)
+        return storage.active_power if storage is not None else None
+    live = data.livedata
+    if (
+        live is not None
+        and (flow := live.flows.get("storage")) is not None
+        # Live data reports a storage flow with or without batteries; it is theirs only
+        # where batteries are known (a drained battery reads 0 % in live data).
+        and (_battery_control(data) is not None or _live_batteries(data) is not None)
+    ):
         return flow.power
     if (acb := _ac_batteries(data)) is not None:
         return acb.watts_now
