@@ -2,7 +2,10 @@
 
 Production: an enabled production CT is the site's meter: power and lifetime energy come
 from its readings, today / last seven days from the CT's counters (``/ivp/pdm/energy``
-``eim``, then ``/production.json``'s eim). Without one, the microinverters' own counts:
+``eim``, or ``/production.json``'s eim where that is polled anyway), else from
+``/api/v1/production`` (on metered gateways usually the CT's own count, seconds older;
+these two have no state class, so they never enter long-term statistics). Without a
+production CT, the microinverters' own counts:
 ``/ivp/pdm/energy`` ``pcu``, then ``/api/v1/production``, then ``/production.json``'s
 inverters, then the legacy HTML page. Sources are chosen by what the gateway has (an
 endpoint that reports nothing measured is not even polled), never by one poll's values.
