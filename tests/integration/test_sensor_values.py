@@ -34,6 +34,12 @@ def _meters(capture: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def _iq_battery_watts(capture: str) -> float:
+    """The IQ Batteries' power in /ivp/ensemble/power (its list is named "devices:")."""
+    devices = _body(capture, "ivp_ensemble_power")["devices:"]
+    return sum(d["real_power_mw"] for d in devices) / 1000
+
+
 def _state(hass: HomeAssistant, entity_id: str) -> float | None:
     state = hass.states.get(entity_id)
     assert state is not None, f"{entity_id} missing"
@@ -162,8 +168,10 @@ async def test_iq_batteries_without_storage_ct(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
     assert _state(hass, "sensor.battery_backup_reserve") == control["adjusted_backup_soc"]
-    # Nothing measures its power or counts its energy here: no such entity is invented.
-    for entity_id in ("sensor.battery_power", "sensor.battery_charged_energy"):
+    # Power: each IQ Battery's (milliwatts), summed.
+    assert _state(hass, "sensor.battery_power") == pytest.approx(_iq_battery_watts(capture))
+    # Nothing counts its energy here: no such entity is invented.
+    for entity_id in ("sensor.battery_charged_energy", "sensor.battery_discharged_energy"):
         assert hass.states.get(entity_id) is None
 
 
@@ -191,7 +199,11 @@ async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFact
     assert _state(hass, "sensor.battery_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
-    assert _state(hass, "sensor.battery_power") == acb["wNow"]
+    # The IQ Battery's power (/ivp/ensemble/power) plus the AC Batteries' (production.json).
+    assert _iq_battery_watts(capture) != 0
+    assert _state(hass, "sensor.battery_power") == pytest.approx(
+        _iq_battery_watts(capture) + acb["wNow"]
+    )
 
 
 async def test_ac_battery_values_without_storage_controller(
@@ -199,7 +211,9 @@ async def test_ac_battery_values_without_storage_controller(
 ) -> None:
     """Without the storage controller, AC Batteries are only in /production.json."""
     capture = "8.2.4382_ACB"
-    await setup_capture(hass, start_gateway, capture, without=("/ivp/ensemble/secctrl",))
+    await setup_capture(
+        hass, start_gateway, capture, without=("/ivp/ensemble/secctrl", "/ivp/ensemble/power")
+    )
     acb = _body(capture, "production.json")["storage"][0]
     assert _state(hass, "sensor.battery_state_of_charge") == acb["percentFull"]
     assert _state(hass, "sensor.battery_available_energy") == _kwh(acb["whNow"])

@@ -26,6 +26,7 @@ METHODS: dict[Endpoint, Callable[[IQGateway], Awaitable[Any]]] = {
     Endpoint.PDM_ENERGY: IQGateway.pdm_energy,
     Endpoint.LIVEDATA: IQGateway.livedata,
     Endpoint.BATTERY_CONTROL: IQGateway.battery_control,
+    Endpoint.BATTERY_POWER: IQGateway.battery_power,
     Endpoint.CONSUMPTION_REPORTS: IQGateway.consumption_reports,
     Endpoint.PRODUCTION_JSON: IQGateway.production_json,
     Endpoint.PRODUCTION_HTML: IQGateway.legacy_production,

@@ -659,3 +659,13 @@ def test_probe_result_polled_order_and_dict() -> None:
         "enabled_cts": [],
     }
     json.dumps(probe.as_dict())  # JSON-friendly
+
+
+def test_battery_power_is_polled_only_where_nothing_else_measures_it() -> None:
+    """A storage CT or live data gives the site's battery power: the list is not asked."""
+    supported = frozenset({Endpoint.PRODUCTION, Endpoint.BATTERY_POWER})
+    assert Endpoint.BATTERY_POWER in ProbeResult(supported).polled()
+    with_ct = ProbeResult(supported, enabled_cts=frozenset({"storage"}))
+    assert Endpoint.BATTERY_POWER not in with_ct.polled()
+    with_live = ProbeResult(supported | {Endpoint.LIVEDATA})
+    assert Endpoint.BATTERY_POWER not in with_live.polled()

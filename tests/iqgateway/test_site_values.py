@@ -6,6 +6,7 @@ import dataclasses
 
 from custom_components.enphase_iq_gateway.iqgateway import (
     BatteryControl,
+    BatteryPower,
     Endpoint,
     EnergyCounters,
     GatewayData,
@@ -223,3 +224,20 @@ def test_report_lines_follow_the_consumption_ct_phases() -> None:
     assert site_values.report_line_count(data(1), "net-consumption") == 0
     assert site_values.report_line_count(data(None), "net-consumption") == 0
     assert site_values.report_line_count(data(3), "storage") == 0
+
+
+def test_battery_power_of_iq_and_ac_batteries() -> None:
+    """IQ Batteries (each listed) plus AC Batteries; a polled part missing makes it unknown."""
+    iq = BatteryPower.from_dict(
+        {"devices:": [{"serial_num": "1", "real_power_mw": 105000}, {"serial_num": "2"}]}
+    )
+    assert iq.total is None  # one battery without a reading: no partial sum
+    iq = BatteryPower.from_dict({"devices": [{"serial_num": "1", "real_power_mw": -2500}]})
+    assert iq.total == -2.5
+    assert BatteryPower.from_dict({"devices:": [{"real_power_mw": 5}]}).batteries == {}
+    assert BatteryPower.from_dict({}).total is None
+    polled = frozenset({Endpoint.BATTERY_POWER})
+    data = GatewayData(info=INFO, polled=polled, battery_power=iq)
+    assert site_values.has_batteries(data)
+    assert site_values.battery_power(data) == -2.5
+    assert site_values.battery_power(dataclasses.replace(data, battery_power=None)) is None

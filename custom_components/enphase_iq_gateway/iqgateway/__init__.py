@@ -20,6 +20,7 @@ from .exceptions import (
 )
 from .models import (
     BatteryControl,
+    BatteryPower,
     ConsumptionReport,
     CTMeter,
     Endpoint,
@@ -44,6 +45,7 @@ __all__ = [
     "ENLIGHTEN_URL",
     "ENTREZ_URL",
     "BatteryControl",
+    "BatteryPower",
     "CTMeter",
     "ConsumptionReport",
     "Endpoint",

@@ -41,6 +41,7 @@ from .models import (
     ENDPOINT_FIELDS,
     JSON,
     BatteryControl,
+    BatteryPower,
     ConsumptionReport,
     Endpoint,
     EnergyCounters,
@@ -48,6 +49,7 @@ from .models import (
     GatewayInfo,
     Inverter,
     LiveData,
+    MeasurementType,
     MeterConfig,
     MeterReading,
     PdmEnergy,
@@ -81,6 +83,7 @@ PROBED_ENDPOINTS: Final = (
     Endpoint.PDM_ENERGY,
     Endpoint.LIVEDATA,
     Endpoint.BATTERY_CONTROL,
+    Endpoint.BATTERY_POWER,
     Endpoint.PRODUCTION_JSON,
 )
 
@@ -98,7 +101,9 @@ class ProbeResult:
     so no value of theirs can stand in for a real source. Everything else (401/404,
     wrong body) is not supported.
     ``needs_production_json`` says whether ``/production.json`` carries data that no
-    cheaper endpoint has on this gateway (it is slow, so it is polled only then).
+    cheaper endpoint has on this gateway (it is slow, so it is polled only then);
+    ``/ivp/ensemble/power`` is not polled where a storage CT or live data gives the
+    battery power.
     """
 
     supported: frozenset[Endpoint]
@@ -111,12 +116,18 @@ class ProbeResult:
     def polled(self) -> tuple[Endpoint, ...]:
         """The endpoints a poll asks, in order."""
         order = (*PROBED_ENDPOINTS, Endpoint.PRODUCTION_HTML)
-        return tuple(
-            ep
-            for ep in order
-            if ep in self.supported
-            and (ep is not Endpoint.PRODUCTION_JSON or self.needs_production_json)
-        )
+        return tuple(ep for ep in order if ep in self.supported and not self._redundant(ep))
+
+    def _redundant(self, endpoint: Endpoint) -> bool:
+        """Supported, but what it has comes from a cheaper or better source here."""
+        if endpoint is Endpoint.PRODUCTION_JSON:
+            return not self.needs_production_json
+        if endpoint is Endpoint.BATTERY_POWER:
+            # Battery power: a storage CT or live data measures it for the whole site.
+            return (
+                MeasurementType.STORAGE in self.enabled_cts or Endpoint.LIVEDATA in self.supported
+            )
+        return False
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-friendly form, for diagnostics and storage."""
@@ -310,6 +321,10 @@ class IQGateway:
     async def battery_control(self) -> BatteryControl:
         """``GET /ivp/ensemble/secctrl``: charge and capacity of all batteries together."""
         return await self._get(Endpoint.BATTERY_CONTROL, parse_battery_control)
+
+    async def battery_power(self) -> BatteryPower:
+        """``GET /ivp/ensemble/power``: each IQ Battery's power."""
+        return await self._get(Endpoint.BATTERY_POWER, parse_battery_power)
 
     async def consumption_reports(self) -> dict[str, ConsumptionReport]:
         """``GET /ivp/meters/reports/consumption``: reports keyed by ``reportType``."""
@@ -548,6 +563,8 @@ def _reports_nothing(body: object) -> bool:
         return body.counts_nothing
     if isinstance(body, BatteryControl):
         return not body.has_batteries
+    if isinstance(body, BatteryPower):
+        return not body.batteries
     return False
 
 
@@ -587,6 +604,7 @@ parse_readings = _json_parser(Endpoint.METER_READINGS, readings_from_list)
 parse_pdm_energy = _object_parser(Endpoint.PDM_ENERGY, PdmEnergy.from_dict)
 parse_livedata = _object_parser(Endpoint.LIVEDATA, LiveData.from_dict)
 parse_battery_control = _object_parser(Endpoint.BATTERY_CONTROL, BatteryControl.from_dict)
+parse_battery_power = _object_parser(Endpoint.BATTERY_POWER, BatteryPower.from_dict)
 parse_reports = _json_parser(Endpoint.CONSUMPTION_REPORTS, reports_from_list)
 parse_production_json = _object_parser(Endpoint.PRODUCTION_JSON, ProductionJson.from_dict)
 
@@ -598,6 +616,7 @@ PARSERS: Final[dict[Endpoint, Callable[[RawBody], Any]]] = {
     Endpoint.PDM_ENERGY: parse_pdm_energy,
     Endpoint.LIVEDATA: parse_livedata,
     Endpoint.BATTERY_CONTROL: parse_battery_control,
+    Endpoint.BATTERY_POWER: parse_battery_power,
     Endpoint.CONSUMPTION_REPORTS: parse_reports,
     Endpoint.PRODUCTION_JSON: parse_production_json,
     Endpoint.PRODUCTION_HTML: parse_legacy_production,

@@ -34,6 +34,7 @@ class Endpoint(StrEnum):
     PDM_ENERGY = "/ivp/pdm/energy"
     LIVEDATA = "/ivp/livedata/status"
     BATTERY_CONTROL = "/ivp/ensemble/secctrl"
+    BATTERY_POWER = "/ivp/ensemble/power"
     CONSUMPTION_REPORTS = "/ivp/meters/reports/consumption"
     PRODUCTION_JSON = "/production.json"
     PRODUCTION_HTML = "/production"
@@ -694,6 +695,35 @@ class BatteryControl:
         return sum(parts) if parts else None
 
 
+@dataclass(frozen=True, slots=True)
+class BatteryPower:
+    """``GET /ivp/ensemble/power``: each IQ Battery's power (AC Batteries are not listed).
+
+    Keyed by battery serial; W, positive = discharging (milliwatts in the body).
+    """
+
+    batteries: Mapping[str, float | None]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read the device list (firmware names it ``devices:``, colon included)."""
+        devices = data.get("devices:", data.get("devices"))
+        batteries: dict[str, float | None] = {}
+        for device in _dicts(devices):
+            serial = _str(device, "serial_num")
+            if serial:
+                batteries[serial] = _milli(_num(device, "real_power_mw"))
+        return cls(batteries=batteries)
+
+    @property
+    def total(self) -> float | None:
+        """All IQ Batteries together (W); unknown if any battery's power is."""
+        values = list(self.batteries.values())
+        if not values or any(v is None for v in values):
+            return None
+        return sum(v for v in values if v is not None)
+
+
 # --------------------------------------------------------------------------- production.json
 
 
@@ -858,6 +888,7 @@ ENDPOINT_FIELDS: dict[Endpoint, str] = {
     Endpoint.PDM_ENERGY: "pdm_energy",
     Endpoint.LIVEDATA: "livedata",
     Endpoint.BATTERY_CONTROL: "battery_control",
+    Endpoint.BATTERY_POWER: "battery_power",
     Endpoint.CONSUMPTION_REPORTS: "consumption_reports",
     Endpoint.PRODUCTION_JSON: "production_json",
     Endpoint.PRODUCTION_HTML: "legacy_production",
@@ -882,6 +913,7 @@ class GatewayData:
     pdm_energy: PdmEnergy | None = None
     livedata: LiveData | None = None
     battery_control: BatteryControl | None = None
+    battery_power: BatteryPower | None = None
     consumption_reports: Mapping[str, ConsumptionReport] | None = None
     production_json: ProductionJson | None = None
     legacy_production: EnergyCounters | None = None

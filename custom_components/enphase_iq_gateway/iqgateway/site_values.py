@@ -18,7 +18,9 @@ entries are used; a total that merely repeats the net (a firmware 8.3.5433 bug) 
 trusted and the power is recomputed as production + net.
 
 Battery: a storage CT measures battery power (positive = discharging) and the energy
-discharged (delivered) and charged (received). State of charge, backup reserve, stored
+discharged (delivered) and charged (received). Without one, battery power is live data's
+storage flow, else the IQ Batteries' (``/ivp/ensemble/power``) plus the AC Batteries'
+(``/production.json``) power. State of charge, backup reserve, stored
 energy and capacity come from the storage controller (``/ivp/ensemble/secctrl``), which
 counts IQ Batteries and AC Batteries together; without it, from live data (IQ Batteries),
 then ``/production.json`` (AC Batteries).
@@ -324,6 +326,7 @@ def has_batteries(data: GatewayData) -> bool:
         or _live_batteries(data) is not None
         or _ac_batteries(data) is not None
         or _configured(data, MeasurementType.STORAGE)
+        or (data.battery_power is not None and bool(data.battery_power.batteries))
     )
 
 
@@ -341,9 +344,17 @@ def battery_power(data: GatewayData) -> float | None:
         and (_battery_control(data) is not None or _live_batteries(data) is not None)
     ):
         return flow.power
+    # Else each kind as its own endpoint reports it: IQ Batteries in /ivp/ensemble/power,
+    # AC Batteries in /production.json. A polled part missing this poll makes the sum
+    # unknown rather than a part of it.
+    parts: list[float | None] = []
+    if data.battery_power is not None or Endpoint.BATTERY_POWER in data.polled:
+        parts.append(data.battery_power.total if data.battery_power is not None else None)
     if (acb := _ac_batteries(data)) is not None:
-        return acb.watts_now
-    return None
+        parts.append(acb.watts_now)
+    if not parts or any(part is None for part in parts):
+        return None
+    return sum(part for part in parts if part is not None)
 
 
 def battery_charged_energy(data: GatewayData) -> float | None:
