@@ -2,8 +2,9 @@
 
 Setup (``_async_setup``): read ``/info`` (finding HTTPS or HTTP), make sure the gateway at
 the stored host is the configured one, and probe which endpoints it answers. Each poll:
-keep the token fresh, re-read ``/info`` a few times a day (a firmware update re-probes the
-endpoints without a restart), then fetch what the probe found in one serialized pass.
+keep the token fresh, re-read ``/info`` a few times a day (a firmware update, or an endpoint
+that failed or had nothing to report at the last probe, re-probes the endpoints without a
+restart), then fetch what the probe found in one serialized pass.
 """
 
 from __future__ import annotations
@@ -164,8 +165,11 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             dr.async_get(self.hass).async_update_device(
                 self.config_entry.runtime_data.gateway_device_id, sw_version=info.firmware
             )
-        elif self.probe is not None and not self.probe.retry:
+        elif self.probe is not None and not self.probe.retry and not self.probe.empty:
             return
+        # Re-probe: after a firmware update, when an endpoint failed during the last probe,
+        # or when one answered with nothing measured yet (batteries commissioned later, a
+        # CT enabled later): what they start to report appears without a restart.
         self.probe = await self._call(self.client.probe)
 
     def _check_serial(self, info: GatewayInfo) -> None:

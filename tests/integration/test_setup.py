@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+import json
 import logging
 
 from freezegun.api import FrozenDateTimeFactory
@@ -283,6 +284,29 @@ async def test_shaky_probe_is_asked_again(
     assert Endpoint.LIVEDATA in coordinator.probe.polled()
     assert coordinator.info is not None
     assert coordinator.info.firmware == gateway.capture.firmware  # no firmware change
+
+
+async def test_batteries_commissioned_later_appear_without_restart(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, start_gateway: GatewayFactory
+) -> None:
+    """An endpoint with nothing to report at setup is probed again with /info."""
+    gateway = await start_gateway("7.6.175_with_cts")
+    secctrl = str(Endpoint.BATTERY_CONTROL)
+    entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
+    coordinator = entry.runtime_data.coordinator
+    assert coordinator.probe is not None
+    assert Endpoint.BATTERY_CONTROL in coordinator.probe.empty
+    assert hass.states.get("sensor.battery_state_of_charge") is None
+
+    captured = gateway.capture.get(secctrl)
+    assert captured is not None
+    body = json.loads(captured.body)
+    body.update({"agg_soc": 40, "Max_energy": 5000, "ENC_agg_avail_energy": 2000})
+    gateway.capture.set(secctrl, json.dumps(body))
+    await fire(hass, freezer, timedelta(hours=6))
+    assert Endpoint.BATTERY_CONTROL in coordinator.probe.polled()
+    assert hass.states.get("sensor.battery_state_of_charge").state == "40.0"
+    assert entry.runtime_data.coordinator is coordinator  # no restart
 
 
 @pytest.mark.parametrize(
