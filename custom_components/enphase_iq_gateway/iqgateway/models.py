@@ -661,10 +661,8 @@ class BatteryControl:
 
     soc: float | None
     capacity: float | None
-    encharge_soc: float | None
     encharge_energy: float | None
     encharge_capacity: float | None
-    acb_soc: float | None
     acb_energy: float | None
     backup_reserve_soc: float | None
 
@@ -674,10 +672,8 @@ class BatteryControl:
         return cls(
             soc=_num(data, "agg_soc"),
             capacity=_num(data, "Max_energy"),
-            encharge_soc=_num(data, "ENC_agg_soc"),
             encharge_energy=_num(data, "ENC_agg_avail_energy"),
             encharge_capacity=_num(data, "Enc_max_available_capacity", "Enc_commissioned_capacity"),
-            acb_soc=_num(data, "ACB_agg_soc"),
             acb_energy=_num(data, "ACB_agg_energy"),
             # The reserve in force (the configured one, unless the gateway adjusted it).
             backup_reserve_soc=_num(data, "adjusted_backup_soc", "configured_backup_soc"),

@@ -20,10 +20,10 @@ trusted and the power is recomputed as production + net.
 Battery: a storage CT measures battery power (positive = discharging) and the energy
 discharged (delivered) and charged (received). Without one, battery power is live data's
 storage flow, else the IQ Batteries' (``/ivp/ensemble/power``) plus the AC Batteries'
-(``/production.json``) power. State of charge, backup reserve, stored
-energy and capacity come from the storage controller (``/ivp/ensemble/secctrl``), which
-counts IQ Batteries and AC Batteries together; without it, from live data (IQ Batteries),
-then ``/production.json`` (AC Batteries).
+(``/production.json``) power. State of charge, backup reserve, stored energy and capacity
+come from the storage controller (``/ivp/ensemble/secctrl``), which counts IQ Batteries
+and AC Batteries together; without it, from live data (IQ Batteries), then
+``/production.json`` (AC Batteries).
 """
 
 from __future__ import annotations
