@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 import dataclasses
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 import json
 import ssl
@@ -15,22 +15,7 @@ import aiohttp
 import pytest
 
 from custom_components.enphase_iq_gateway.iqgateway import IQGateway, IQGatewayError
-from custom_components.enphase_iq_gateway.iqgateway.models import Endpoint
-
-# Which client method asks each endpoint alone (the poll fills ENDPOINT_FIELDS).
-METHODS: dict[Endpoint, Callable[[IQGateway], Awaitable[Any]]] = {
-    Endpoint.PRODUCTION: IQGateway.production,
-    Endpoint.INVERTERS: IQGateway.inverters,
-    Endpoint.METERS: IQGateway.meters,
-    Endpoint.METER_READINGS: IQGateway.meter_readings,
-    Endpoint.PDM_ENERGY: IQGateway.pdm_energy,
-    Endpoint.LIVEDATA: IQGateway.livedata,
-    Endpoint.BATTERY_CONTROL: IQGateway.battery_control,
-    Endpoint.BATTERY_POWER: IQGateway.battery_power,
-    Endpoint.CONSUMPTION_REPORTS: IQGateway.consumption_reports,
-    Endpoint.PRODUCTION_JSON: IQGateway.production_json,
-    Endpoint.PRODUCTION_HTML: IQGateway.legacy_production,
-}
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import Endpoint
 
 # Exception types the client must never let out: its callers catch IQGatewayError only.
 FOREIGN_ERRORS: tuple[type[BaseException], ...] = (
@@ -64,9 +49,12 @@ async def raises[E: IQGatewayError](kind: type[E], awaitable: Awaitable[Any]) ->
 def plain(value: Any) -> Any:
     """A JSON-like form of a model, stable across Python versions (for snapshots).
 
-    Dataclasses become dicts of their fields (``raw`` left out), mappings dicts with
-    string keys in sorted order, sets sorted lists, datetimes ISO strings, enums values.
+    Endpoints become their paths, dataclasses dicts of their fields (``raw`` left out),
+    mappings dicts with string keys in sorted order, sets sorted lists, datetimes ISO
+    strings, enums values.
     """
+    if isinstance(value, Endpoint):
+        return str(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {
             f.name: plain(getattr(value, f.name))
@@ -85,3 +73,26 @@ def plain(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+async def opened(client: IQGateway) -> IQGateway:
+    """The client once it knows its gateway's scheme and holds a cookie session."""
+    await client.detect()
+    await client.check_jwt()
+    return client
+
+
+class Clock:
+    """A clock the test moves by hand (seconds), for the client's slow cadences."""
+
+    def __init__(self) -> None:
+        """Start at an arbitrary time."""
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        """The time now."""
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the time on."""
+        self.now += delta.total_seconds()

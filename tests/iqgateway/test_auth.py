@@ -14,6 +14,7 @@ import pytest
 
 from custom_components.enphase_iq_gateway.iqgateway import (
     EnlightenClient,
+    EnlightenConnectionError,
     EnlightenError,
     EnlightenInvalidCredentialsError,
     EnlightenInvalidResponseError,
@@ -87,6 +88,15 @@ def test_pasted_token_with_whitespace(authority: TokenAuthority) -> None:
 
     info = parse_token(pasted)
 
+    assert info.token == token
+    assert info == parse_token(token)
+
+
+@pytest.mark.parametrize("prefix", ["Bearer ", "bearer", "BEARER\n  "])
+def test_pasted_token_with_its_header_name(authority: TokenAuthority, prefix: str) -> None:
+    """A token copied with its header name ("Bearer eyJ...") is the token alone."""
+    token = authority.issue(SERIAL)
+    info = parse_token(prefix + token)
     assert info.token == token
     assert info == parse_token(token)
 
@@ -228,13 +238,22 @@ async def test_serial_not_on_account(cloud: CloudSimulator, enlighten: Enlighten
     assert cloud.stats["issued"] == 0
 
 
-@pytest.mark.parametrize("mode", ["503", "reset"])
-async def test_cloud_outage(cloud: CloudSimulator, enlighten: EnlightenClient, mode: str) -> None:
-    """A 503 page or a dropped connection: the cloud is unavailable."""
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [("503", EnlightenUnavailableError), ("reset", EnlightenConnectionError)],
+)
+async def test_cloud_outage(
+    cloud: CloudSimulator,
+    enlighten: EnlightenClient,
+    mode: str,
+    kind: type[EnlightenUnavailableError],
+) -> None:
+    """A 503 page or a dropped connection: the cloud is unavailable (the latter unreached)."""
     cloud.add_account(EMAIL, PASSWORD, {SERIAL})
     cloud.outage = True
     cloud.outage_mode = mode
-    await cloud_error(EnlightenUnavailableError, enlighten)
+    error = await cloud_error(kind, enlighten)
+    assert isinstance(error, EnlightenUnavailableError)
     cloud.outage = False
     assert (await enlighten.fetch_token(EMAIL, PASSWORD, SERIAL)).serial == SERIAL
 
@@ -296,7 +315,8 @@ async def test_system_trust_refuses_the_simulators_certificate(
     """Without the test CA the simulated cloud is not trusted: verification is on."""
     cloud.add_account(EMAIL, PASSWORD, {SERIAL})
     client = EnlightenClient(http_session, enlighten_url=cloud.url, entrez_url=cloud.url)
-    error = await cloud_error(EnlightenUnavailableError, client)
+    error = await cloud_error(EnlightenConnectionError, client)
+    assert isinstance(error, EnlightenUnavailableError)
     assert isinstance(error.__cause__, aiohttp.ClientConnectorCertificateError)
     assert cloud.stats["login"] == 0
 
@@ -396,7 +416,8 @@ async def test_cloud_timeout(apps: Apps, http_session: aiohttp.ClientSession) ->
         ssl_context=shared_certificate().client_context(),
         timeout=0.1,
     )
-    error = await cloud_error(EnlightenUnavailableError, client)
+    error = await cloud_error(EnlightenConnectionError, client)
+    assert isinstance(error, EnlightenUnavailableError)
     assert isinstance(error.__cause__, TimeoutError)
 
 
@@ -404,4 +425,5 @@ async def test_cloud_unreachable(http_session: aiohttp.ClientSession, free_port:
     """Nothing listening: unavailable."""
     url = f"https://127.0.0.1:{free_port}"
     client = EnlightenClient(http_session, enlighten_url=url, entrez_url=url)
-    await cloud_error(EnlightenUnavailableError, client)
+    error = await cloud_error(EnlightenConnectionError, client)
+    assert isinstance(error, EnlightenUnavailableError)

@@ -1,8 +1,8 @@
 """Every real capture, through the real client over loopback: detect, probe, poll.
 
 The parsed models (without the raw bodies), the probe result and the site values derived
-from them are snapshotted; each endpoint method the probe found is then asked alone and
-must give what the poll gave.
+from them are snapshotted; each endpoint the probe found is then asked alone and must give
+what the poll gave.
 """
 
 from __future__ import annotations
@@ -10,11 +10,22 @@ from __future__ import annotations
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.enphase_iq_gateway.iqgateway import Endpoint, site_values
-from custom_components.enphase_iq_gateway.iqgateway.models import ENDPOINT_FIELDS
+from custom_components.enphase_iq_gateway.iqgateway import site_values
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
+    BATTERY_POWER,
+    CONSUMPTION_REPORTS,
+    INFO,
+    LIVEDATA,
+    METER_READINGS,
+    METERS,
+    POLLED,
+    PRODUCTION,
+    PRODUCTION_JSON,
+)
+from custom_components.enphase_iq_gateway.iqgateway.models import MeasurementType
 from tests.conftest import CAPTURES, TOKEN_CAPTURES, GatewayFactory
 
-from .common import METHODS, plain
+from .common import plain
 from .conftest import ClientFactory
 
 SITE_VALUES = (
@@ -27,7 +38,6 @@ SITE_VALUES = (
     "consumption_energy_lifetime",
     "grid_import_energy",
     "grid_export_energy",
-    "total_report_copies_net",
     "has_batteries",
     "battery_power",
     "battery_soc",
@@ -37,6 +47,7 @@ SITE_VALUES = (
     "battery_charged_energy",
     "battery_discharged_energy",
 )
+TOTAL = MeasurementType.TOTAL_CONSUMPTION
 
 
 @pytest.mark.parametrize("capture", CAPTURES)
@@ -52,60 +63,78 @@ async def test_capture(
     client = make_client(simulator)
     assert (client.token is not None) is token_firmware
 
-    info = await client.detect()
+    data = await client.poll()  # the first poll identifies and probes the gateway
+
+    info = client.info
+    probe = client.probe_result
+    assert info is not None
+    assert probe is not None
     assert client.scheme == ("https" if token_firmware else "http")
     assert info.serial == simulator.serial
     assert info.tokens_required is token_firmware
-    assert client.info == info
-    assert client.info_raw is not None
-    assert client.info_raw.status == 200
-
-    probe = await client.probe()
-    data = await client.poll(probe, info)
-
     assert data.info == info
-    assert data.polled == frozenset(probe.polled())
+
+    polled = client.polled()
+    assert data.polled == frozenset(polled)
+    assert polled == tuple(endpoint for endpoint in POLLED if endpoint in data.polled)
     assert probe.supported, "every capture answers at least one production endpoint"
     assert not probe.retry, "nothing failed, so nothing is left to ask again"
     assert not (probe.supported & probe.empty)
-    # The raw body of every field that was read is kept, and only those.
-    read = {ep for ep, name in ENDPOINT_FIELDS.items() if getattr(data, name) is not None}
-    assert set(data.raw) == read
-    assert read <= set(probe.polled())
+    assert set(data.bodies) == data.polled  # nothing failed: every polled endpoint answered
+    # The latest raw body of every endpoint that answered readably is kept, and only those.
+    raw = client.raw_bodies()
+    assert set(raw) == {str(endpoint) for endpoint in {INFO, *probe.supported, *probe.empty}}
+    assert raw[INFO.path].status == 200
+    assert INFO.parse(raw[INFO.path]) == info
+    for endpoint, body in data.bodies.items():
+        assert raw[endpoint.path].path == endpoint.path
+        assert endpoint.parse(raw[endpoint.path]) == body, endpoint
 
     assert {
         "scheme": client.scheme,
         "info": plain(info),
         "firmware_version": list(info.firmware_version),
         "probe": plain(probe.as_dict()),
-        "polled": [str(ep) for ep in probe.polled()],
+        "polled": [str(endpoint) for endpoint in polled],
         "data": plain(data),
         "ct_meters": plain(data.ct_meters),
     } == snapshot(name="parsed")
-    assert {name: getattr(site_values, name)(data) for name in SITE_VALUES} == snapshot(name="site")
+    site = {name: getattr(site_values, name)(data) for name in SITE_VALUES}
+    reports = data.get(CONSUMPTION_REPORTS) or {}
+    site["total_report_copies_net"] = site_values.consumption_report(data, TOTAL) != reports.get(
+        TOTAL
+    )
+    site["report_lines"] = {
+        report_type: len(site_values.report_lines(data, report_type)) for report_type in reports
+    }
+    assert site == snapshot(name="site")
 
     # Each endpoint the probe found, asked alone, gives what the poll gave.
-    enabled_meters = any(m.enabled for m in data.meters or ())
+    enabled_meters = any(m.enabled for m in data.get(METERS) or ())
     requests_so_far = dict(simulator.stats.requests)
-    for endpoint in sorted(probe.supported):
-        alone = await METHODS[endpoint](client)
-        polled = getattr(data, ENDPOINT_FIELDS[endpoint])
-        if endpoint not in probe.polled():
-            # Found, but with nothing of its own here: not polled.
-            if endpoint is Endpoint.BATTERY_POWER:
-                assert "storage" in probe.enabled_cts or Endpoint.LIVEDATA in probe.supported
-            else:
-                assert endpoint is Endpoint.PRODUCTION_JSON
-                assert not probe.needs_production_json
-            assert polled is None
-        elif polled is None:
-            # No enabled CT: the poll does not read what the meters would measure.
-            assert endpoint in (Endpoint.METER_READINGS, Endpoint.CONSUMPTION_REPORTS)
-            assert not enabled_meters
-            assert requests_so_far[endpoint] == 1  # the probe's request only
-        else:
-            assert alone == polled, endpoint
+    for endpoint in (endpoint for endpoint in POLLED if endpoint in probe.supported):
+        alone = await client.get(endpoint)
         assert alone is not None
+        if endpoint in polled:
+            assert alone == data.get(endpoint), endpoint
+            continue
+        # Found, but not polled: something else has what it would give.
+        assert data.get(endpoint) is None
+        if endpoint is BATTERY_POWER:
+            assert "storage" in data.enabled_cts or LIVEDATA in probe.supported
+        elif endpoint in (METER_READINGS, CONSUMPTION_REPORTS):
+            # No enabled CT: the poll does not read what the meters would measure.
+            assert not enabled_meters
+            assert requests_so_far[endpoint.path] == 1  # the probe's request only
+        else:
+            # /production.json, slow, with nothing of its own here: no AC Batteries, and
+            # any active CT in it is read from the meter readings.
+            assert endpoint is PRODUCTION_JSON
+            assert PRODUCTION in probe.supported
+            assert not alone.has_batteries
+            assert METER_READINGS in probe.supported or all(
+                meter.active_count == 0 for meter in alone.meters.values()
+            )
 
     # One token validation for everything above (the cookie session carries the rest).
     assert sum(simulator.stats.jwt_validations.values()) == (1 if token_firmware else 0)

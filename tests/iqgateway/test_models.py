@@ -13,26 +13,38 @@ from typing import Any
 import pytest
 
 from custom_components.enphase_iq_gateway.iqgateway import (
-    CTMeter,
-    Endpoint,
-    EnergyCounters,
     GatewayData,
-    GatewayInfo,
     IQGatewayResponseError,
     IQGatewayUnsupportedError,
-    LiveData,
-    PdmEnergy,
     ProbeResult,
-    ProductionJson,
-    RawBody,
 )
-from custom_components.enphase_iq_gateway.iqgateway.client import PARSERS
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
+    BATTERY_CONTROL,
+    BATTERY_POWER,
+    CONSUMPTION_REPORTS,
+    INVERTERS,
+    LIVEDATA,
+    METER_READINGS,
+    METERS,
+    PDM_ENERGY,
+    PRODUCTION,
+    PRODUCTION_HTML,
+    PRODUCTION_JSON,
+    Endpoint,
+)
 from custom_components.enphase_iq_gateway.iqgateway.models import (
     ConsumptionReport,
+    CTMeter,
+    EnergyCounters,
+    GatewayInfo,
     Inverter,
+    LiveData,
     MeterConfig,
     MeterReading,
     MeterValues,
+    PdmEnergy,
+    ProductionJson,
+    RawBody,
     inverters_from_list,
     join_meters,
     legacy_production_from_html,
@@ -58,14 +70,21 @@ def data_for(capture: str) -> GatewayData:
     """The meters and readings of a capture, parsed into one poll's data."""
     return GatewayData(
         info=GatewayInfo.from_xml(text(capture, "info")),
-        meters=meters_from_list(raw(capture, "ivp_meters")),
-        readings=readings_from_list(raw(capture, "ivp_meters_readings")),
+        bodies={
+            METERS: meters_from_list(raw(capture, "ivp_meters")),
+            METER_READINGS: readings_from_list(raw(capture, "ivp_meters_readings")),
+        },
     )
 
 
-def body(text: str, content_type: str | None = "application/json") -> RawBody:
-    """A raw body as the client receives it."""
-    return RawBody(status=200, content_type=content_type, body=text)
+def body(endpoint: Endpoint[Any], text: str) -> RawBody:
+    """A raw body as the client receives it from ``endpoint``."""
+    return RawBody(path=endpoint.path, status=200, content_type="application/json", body=text)
+
+
+def parsed[T](endpoint: Endpoint[T], document: Any) -> T:
+    """``document``, sent as JSON by ``endpoint``, as the endpoint's parser reads it."""
+    return endpoint.parse(body(endpoint, json.dumps(document)))
 
 
 # --------------------------------------------------------------------------- CT meters
@@ -106,8 +125,10 @@ def test_disabled_meter_is_left_out(capture: str) -> None:
     data = data_for(capture)
 
     assert set(data.ct_meters) == {m["measurementType"] for m in enabled}
-    assert data.meters is not None
-    assert {m.eid for m in data.meters if not m.enabled} == {m["eid"] for m in disabled}
+    assert data.enabled_cts == {m["measurementType"] for m in enabled}
+    parsed = data.get(METERS)
+    assert parsed is not None
+    assert {m.eid for m in parsed if not m.enabled} == {m["eid"] for m in disabled}
 
 
 def test_enabled_meter_without_readings() -> None:
@@ -232,27 +253,30 @@ def test_consumption_reports_keyed_by_report_type(capture: str, name: str) -> No
         report = reports[item["reportType"]]
         cumulative = item["cumulative"]
         assert report.cumulative.active_power == cumulative.get("actPower", cumulative["currW"])
-        assert report.cumulative.wh_delivered == cumulative["whDlvdCum"]
-        assert report.cumulative.wh_received == cumulative["whRcvdCum"]
+        assert report.cumulative.energy_delivered == cumulative["whDlvdCum"]
+        assert report.cumulative.energy_received == cumulative["whRcvdCum"]
         assert report.cumulative.voltage == cumulative["rmsVoltage"]
+        assert report.cumulative.eid is None
         assert len(report.lines) == len(item["lines"])
-        assert report.created_at == datetime.fromtimestamp(item["createdAt"], tz=UTC)
+        for line, values in zip(report.lines, item["lines"], strict=True):
+            assert line.current == values["rmsCurrent"]
+            assert line.energy_delivered == values["whDlvdCum"]
 
 
 def test_reports_keep_the_first_of_a_type_and_skip_untyped() -> None:
     """A second report of a type is ignored; one without reportType is skipped."""
-    reports = reports_from_list(
+    reports = parsed(
+        CONSUMPTION_REPORTS,
         [
             {"reportType": "net-consumption", "cumulative": {"currW": 1}},
             {"reportType": "net-consumption", "cumulative": {"currW": 2}},
             {"cumulative": {"currW": 3}},
             "not a report",
-        ]
+        ],
     )
     assert list(reports) == ["net-consumption"]
     assert reports["net-consumption"].cumulative.active_power == 1.0
     assert reports["net-consumption"].lines == ()
-    assert reports["net-consumption"].created_at is None
 
 
 # --------------------------------------------------------------------------- live data
@@ -268,11 +292,7 @@ def test_livedata_milliwatts_to_watts() -> None:
     assert set(live.flows) == {"pv", "grid", "load", "storage", "generator"}
     for name, flow in live.flows.items():
         assert flow.power == meters[name]["agg_p_mw"] / 1000
-        assert flow.apparent_power == meters[name]["agg_s_mva"] / 1000
-        assert flow.phases == tuple(
-            (meters[name][f"agg_p_ph_{p}_mw"] / 1000, meters[name][f"agg_s_ph_{p}_mva"] / 1000)
-            for p in "abc"
-        )
+        assert flow.phases == tuple(meters[name][f"agg_p_ph_{p}_mw"] / 1000 for p in "abc")
     assert live.flows["storage"].power == -220.8
     assert live.soc == meters["soc"]
     assert live.backup_soc == meters["backup_soc"]
@@ -302,7 +322,7 @@ def test_livedata_tolerates_missing_and_wrong_sections() -> None:
     )
     assert set(odd.flows) == {"pv"}
     assert odd.flows["pv"].power is None
-    assert odd.flows["pv"].phases == ((None, None),) * 3
+    assert odd.flows["pv"].phases == (None,) * 3
     assert odd.is_split_phase is False
     assert odd.connection == {"mqtt_state": "connected"}
     assert odd.counters == {"a": 1}
@@ -455,7 +475,6 @@ def test_pdm_energy_from_capture_and_tolerance() -> None:
     body = raw("8.3.5169_ACB_inventory", "ivp_pdm_energy")
     pdm = PdmEnergy.from_dict(body)
     assert set(pdm.production) == set(body["production"])
-    assert set(pdm.consumption) == set(body["consumption"])
     assert pdm.microinverters is not None
     assert pdm.microinverters.wh_lifetime == body["production"]["pcu"]["wattHoursLifetime"]
     assert pdm.production["eim"].watts_now == body["production"]["eim"]["wattsNow"]
@@ -463,7 +482,6 @@ def test_pdm_energy_from_capture_and_tolerance() -> None:
     old = PdmEnergy.from_dict({"production": {"pou": {"wattsNow": 3}, "x": 1}, "consumption": []})
     assert old.microinverters == EnergyCounters(3.0, None, None, None)
     assert set(old.production) == {"pou"}
-    assert old.consumption == {}
     assert PdmEnergy.from_dict({}).microinverters is None
 
 
@@ -479,7 +497,8 @@ def test_inverters_from_capture_and_tolerance() -> None:
     assert inverter.last_report == datetime.fromtimestamp(first["lastReportDate"], tz=UTC)
     assert inverter.device_type == first["devType"]
 
-    odd = inverters_from_list(
+    odd = parsed(
+        INVERTERS,
         [
             {"serialNumber": 1234, "lastReportDate": 0},
             {"serialNumber": ""},
@@ -487,7 +506,7 @@ def test_inverters_from_capture_and_tolerance() -> None:
             {"lastReportWatts": 3},
             [],
             {"serialNumber": "9", "lastReportDate": 10**12},
-        ]
+        ],
     )
     assert set(odd) == {"1234", "9"}
     assert odd["1234"].last_report is None  # 0 means never
@@ -519,7 +538,8 @@ def test_ac_batteries_are_not_microinverters(capture: str) -> None:
 
 def test_meters_and_readings_tolerate_bad_entries() -> None:
     """Entries without eid (or type) are skipped; odd flags and channels are ignored."""
-    meters = meters_from_list(
+    meters = parsed(
+        METERS,
         [
             {
                 "eid": 1,
@@ -532,19 +552,21 @@ def test_meters_and_readings_tolerate_bad_entries() -> None:
             {"eid": "3", "measurementType": "storage"},
             {"eid": 4, "measurementType": "storage", "statusFlags": "x"},
             7,
-        ]
+        ],
     )
     assert [(m.eid, m.enabled, m.status_flags) for m in meters] == [
         (1, True, ("a",)),
         (4, False, ()),
     ]
-    readings = readings_from_list(
-        [{"eid": 1, "channels": "none", "activePower": 5}, {"channels": []}, None]
+    readings = parsed(
+        METER_READINGS, [{"eid": 1, "channels": "none", "activePower": 5}, {"channels": []}, None]
     )
     assert set(readings) == {1}
     assert readings[1].channels == ()
     assert readings[1].values.active_power == 5.0
     assert MeterValues.from_dict({"instantaneousDemand": 7}).active_power == 7.0
+    assert MeterValues.from_report({"currW": 7, "actPower": "x"}).active_power == 7.0
+    assert MeterValues.from_report({}) == MeterValues()
     assert ConsumptionReport.from_dict({"reportType": ""}) is None
 
 
@@ -595,21 +617,25 @@ def test_production_json_tolerates_wrong_shapes() -> None:
 @pytest.mark.parametrize(
     ("endpoint", "wrong"),
     [
-        (Endpoint.PRODUCTION, "[]"),
-        (Endpoint.INVERTERS, "{}"),
-        (Endpoint.METERS, '{"eid": 1}'),
-        (Endpoint.METER_READINGS, "null"),
-        (Endpoint.PDM_ENERGY, "[1]"),
-        (Endpoint.LIVEDATA, "1"),
-        (Endpoint.CONSUMPTION_REPORTS, '"text"'),
-        (Endpoint.PRODUCTION_JSON, "[]"),
+        (PRODUCTION, "[]"),
+        (INVERTERS, "{}"),
+        (METERS, '{"eid": 1}'),
+        (METER_READINGS, "null"),
+        (PDM_ENERGY, "[1]"),
+        (LIVEDATA, "1"),
+        (BATTERY_CONTROL, "[]"),
+        (BATTERY_POWER, "true"),
+        (CONSUMPTION_REPORTS, '"text"'),
+        (PRODUCTION_JSON, "[]"),
     ],
+    ids=str,
 )
-def test_body_of_the_wrong_json_type(endpoint: Endpoint, wrong: str) -> None:
+def test_body_of_the_wrong_json_type(endpoint: Endpoint[Any], wrong: str) -> None:
     """A list where an object belongs (or the reverse) is a response error, not a crash."""
     with pytest.raises(IQGatewayResponseError) as caught:
-        PARSERS[endpoint](body(wrong))
+        endpoint.parse(body(endpoint, wrong))
     assert caught.value.status is None
+    assert endpoint.path in str(caught.value)  # the message says which endpoint
 
 
 @pytest.mark.parametrize(
@@ -619,16 +645,17 @@ def test_body_of_the_wrong_json_type(endpoint: Endpoint, wrong: str) -> None:
 def test_body_that_is_not_json(text: str, kind: str) -> None:
     """HTML or broken JSON is a response error naming what came instead."""
     with pytest.raises(IQGatewayResponseError, match=kind) as caught:
-        PARSERS[Endpoint.PRODUCTION](body(text))
+        PRODUCTION.parse(body(PRODUCTION, text))
     assert not isinstance(caught.value.__cause__, IQGatewayResponseError)
+    assert PRODUCTION.path in str(caught.value)
 
 
 def test_bodies_that_break_a_json_decoder() -> None:
     """Nesting too deep for the decoder is a response error; an overflowing number is none."""
     with pytest.raises(IQGatewayResponseError, match="not JSON"):
-        PARSERS[Endpoint.METERS](body("[" * 100_000 + "]" * 100_000))
-    huge = PARSERS[Endpoint.PRODUCTION](
-        body('{"wattsNow": 1' + "0" * 400 + ', "wattHoursToday": 5}')
+        METERS.parse(body(METERS, "[" * 100_000 + "]" * 100_000))
+    huge = PRODUCTION.parse(
+        body(PRODUCTION, '{"wattsNow": 1' + "0" * 400 + ', "wattHoursToday": 5}')
     )
     assert huge.watts_now is None
     assert huge.wh_today == 5.0
@@ -637,35 +664,34 @@ def test_bodies_that_break_a_json_decoder() -> None:
 # --------------------------------------------------------------------------- probe result
 
 
-def test_probe_result_polled_order_and_dict() -> None:
-    """Polled in the probe's order; /production.json only when needed."""
-    supported = frozenset(
-        {Endpoint.PRODUCTION_JSON, Endpoint.METERS, Endpoint.PRODUCTION, Endpoint.PRODUCTION_HTML}
-    )
-    probe = ProbeResult(supported, retry=frozenset({Endpoint.LIVEDATA}))
-    assert probe.polled() == (Endpoint.PRODUCTION, Endpoint.METERS, Endpoint.PRODUCTION_HTML)
-    needs = ProbeResult(supported, needs_production_json=True)
-    assert needs.polled() == (
-        Endpoint.PRODUCTION,
-        Endpoint.METERS,
-        Endpoint.PRODUCTION_JSON,
-        Endpoint.PRODUCTION_HTML,
-    )
+def test_probe_result_settled_and_dict() -> None:
+    """Settled when nothing is left to ask again; paths sorted, JSON-friendly."""
+    supported = frozenset({PRODUCTION_JSON, METERS, PRODUCTION, PRODUCTION_HTML})
+    probe = ProbeResult(supported, retry=frozenset({LIVEDATA}))
     assert probe.as_dict() == {
         "supported": ["/api/v1/production", "/ivp/meters", "/production", "/production.json"],
         "retry": ["/ivp/livedata/status"],
         "empty": [],
-        "needs_production_json": False,
-        "enabled_cts": [],
     }
     json.dumps(probe.as_dict())  # JSON-friendly
+    assert not probe.settled
+    assert not ProbeResult(supported, empty=frozenset({BATTERY_POWER})).settled
+    assert ProbeResult(supported).settled
+    assert str(PRODUCTION) == "/api/v1/production"  # as logs and diagnostics show it
 
 
-def test_battery_power_is_polled_only_where_nothing_else_measures_it() -> None:
-    """A storage CT or live data gives the site's battery power: the list is not asked."""
-    supported = frozenset({Endpoint.PRODUCTION, Endpoint.BATTERY_POWER})
-    assert Endpoint.BATTERY_POWER in ProbeResult(supported).polled()
-    with_ct = ProbeResult(supported, enabled_cts=frozenset({"storage"}))
-    assert Endpoint.BATTERY_POWER not in with_ct.polled()
-    with_live = ProbeResult(supported | {Endpoint.LIVEDATA})
-    assert Endpoint.BATTERY_POWER not in with_live.polled()
+def test_poll_data_by_endpoint() -> None:
+    """A poll's bodies are found by endpoint; one that did not answer is None."""
+    info = GatewayInfo("1", None, "D8.2.127", True, True)
+    counters = EnergyCounters(1.0, 2.0, 3.0, 4.0)
+    data = GatewayData(
+        info=info, polled=frozenset({PRODUCTION, INVERTERS}), bodies={PRODUCTION: counters}
+    )
+    assert data.get(PRODUCTION) is counters
+    assert data.get(INVERTERS) is None
+    assert data.answered
+    assert data.enabled_cts == frozenset()
+    assert data.ct_meters == {}
+    nothing = GatewayData(info=info, polled=data.polled)
+    assert not nothing.answered
+    assert nothing.get(PRODUCTION) is None

@@ -2,41 +2,75 @@
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
+from typing import Any
 
-from custom_components.enphase_iq_gateway.iqgateway import (
-    BatteryControl,
-    BatteryPower,
+from custom_components.enphase_iq_gateway.iqgateway import GatewayData, site_values
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
+    BATTERY_CONTROL,
+    BATTERY_POWER,
+    CONSUMPTION_REPORTS,
+    LIVEDATA,
+    METER_READINGS,
+    METERS,
+    PDM_ENERGY,
+    PRODUCTION,
+    PRODUCTION_JSON,
     Endpoint,
-    EnergyCounters,
-    GatewayData,
-    GatewayInfo,
-    LiveData,
-    PdmEnergy,
-    site_values,
 )
 from custom_components.enphase_iq_gateway.iqgateway.models import (
+    BatteryControl,
+    BatteryPower,
+    ConsumptionReport,
+    EnergyCounters,
+    GatewayInfo,
+    LiveData,
+    MeterValues,
+    PdmEnergy,
+    ProductionJson,
     meters_from_list,
     readings_from_list,
     reports_from_list,
 )
 
 INFO = GatewayInfo("1", None, "D8.2.127", True, True)
+type Bodies = Mapping[Endpoint[Any], Any]
 
 
-def with_cts(*cts: tuple[str, dict[str, float]], **fields: object) -> GatewayData:
-    """Poll data with these enabled CTs (measurement type, readings) and other fields."""
+def poll_data(bodies: Bodies) -> GatewayData:
+    """One poll's data: these endpoints are polled, and answered with these bodies."""
+    return GatewayData(info=INFO, polled=frozenset(bodies), bodies=bodies)
+
+
+def with_cts(*cts: tuple[str, dict[str, float]], others: Bodies | None = None) -> GatewayData:
+    """Poll data with these enabled CTs (measurement type, readings) and other bodies."""
     meters = [
         {"eid": eid, "state": "enabled", "measurementType": kind, "phaseCount": 1}
         for eid, (kind, _) in enumerate(cts, start=1)
     ]
     readings = [{"eid": eid, **values} for eid, (_, values) in enumerate(cts, start=1)]
+    return poll_data(
+        {
+            METERS: meters_from_list(meters),
+            METER_READINGS: readings_from_list(readings),
+            **(others or {}),
+        }
+    )
+
+
+def changed(
+    data: GatewayData, bodies: Mapping[Endpoint[Any], Any | None], **kwargs: Any
+) -> GatewayData:
+    """The same poll with some bodies replaced (None: that endpoint did not answer).
+
+    ``enabled_cts`` is read from the new bodies unless given, as the client passes it.
+    """
+    merged = {**data.bodies, **bodies}
     return GatewayData(
-        info=INFO,
-        polled=frozenset({Endpoint.METERS, Endpoint.METER_READINGS}),
-        meters=meters_from_list(meters),
-        readings=readings_from_list(readings),
-        **fields,  # type: ignore[arg-type]
+        info=data.info,
+        polled=data.polled,
+        bodies={endpoint: body for endpoint, body in merged.items() if body is not None},
+        **kwargs,
     )
 
 
@@ -51,7 +85,7 @@ def test_total_consumption_ct() -> None:
     assert site_values.consumption_energy_lifetime(data) == 9000.0
     assert site_values.grid_import_energy(data) is None
     assert site_values.grid_export_energy(data) is None
-    missing = dataclasses.replace(data, readings={})
+    missing = changed(data, {METER_READINGS: {}})
     assert site_values.consumption_power(missing) is None
     assert site_values.net_consumption_power(missing) is None
     assert site_values.consumption_energy_lifetime(missing) is None
@@ -70,8 +104,6 @@ def test_net_ct_without_energy_counters() -> None:
 
 def test_production_json_net_meter_without_readings() -> None:
     """No readings polled: production + /production.json's net eim."""
-    from custom_components.enphase_iq_gateway.iqgateway import ProductionJson
-
     production_json = ProductionJson.from_dict(
         {
             "production": [
@@ -88,7 +120,7 @@ def test_production_json_net_meter_without_readings() -> None:
             ],
         }
     )
-    data = GatewayData(info=INFO, production_json=production_json)
+    data = poll_data({PRODUCTION_JSON: production_json})
     assert site_values.production_power(data) == 1000.0
     assert site_values.net_consumption_power(data) == 250.0
     assert site_values.consumption_power(data) == 1250.0
@@ -96,12 +128,11 @@ def test_production_json_net_meter_without_readings() -> None:
 
 def test_microinverter_counters_from_pdm_energy() -> None:
     """Without a production CT, /ivp/pdm/energy's pcu counts first."""
-    data = GatewayData(
-        info=INFO,
-        pdm_energy=PdmEnergy(
-            production={"pcu": EnergyCounters(10.0, 20.0, 30.0, 40.0)}, consumption={}
-        ),
-        production=EnergyCounters(11.0, 21.0, 31.0, 41.0),
+    data = poll_data(
+        {
+            PDM_ENERGY: PdmEnergy(production={"pcu": EnergyCounters(10.0, 20.0, 30.0, 40.0)}),
+            PRODUCTION: EnergyCounters(11.0, 21.0, 31.0, 41.0),
+        }
     )
     assert site_values.production_power(data) == 10.0
     assert site_values.production_energy_lifetime(data) == 40.0
@@ -121,7 +152,7 @@ def test_live_data_battery_power() -> None:
             }
         }
     )
-    data = GatewayData(info=INFO, livedata=live)
+    data = poll_data({LIVEDATA: live})
     assert site_values.has_batteries(data)
     assert site_values.battery_power(data) == -1500.0
     assert site_values.battery_soc(data) == 55.0
@@ -139,14 +170,16 @@ def test_a_ct_missing_from_one_poll_switches_no_source() -> None:
     full = with_cts(
         ("production", {"activePower": 1000.0, "actEnergyDlvd": 1_000_000.0}),
         ("net-consumption", {"activePower": -200.0, "actEnergyDlvd": 7.0, "actEnergyRcvd": 9.0}),
-        production=inverters,
+        others={PRODUCTION: inverters},
     )
     assert site_values.production_energy_lifetime(full) == 1_000_000.0
     # The readings answered without this CT (or with nothing at all) ...
-    no_readings = dataclasses.replace(full, readings={})
-    # ... or /ivp/meters failed, so readings were skipped: the probe's CTs stand.
-    no_meters = dataclasses.replace(
-        full, meters=None, readings=None, enabled_cts=frozenset({"production", "net-consumption"})
+    no_readings = changed(full, {METER_READINGS: {}})
+    # ... or /ivp/meters failed, so readings were skipped: the earlier meter list stands.
+    no_meters = changed(
+        full,
+        {METERS: None, METER_READINGS: None},
+        enabled_cts=frozenset({"production", "net-consumption"}),
     )
     for data in (no_readings, no_meters):
         assert site_values.production_power(data) is None
@@ -156,11 +189,13 @@ def test_a_ct_missing_from_one_poll_switches_no_source() -> None:
         assert site_values.consumption_energy_lifetime(data) is None
         assert site_values.grid_import_energy(data) is None
     # Only a CT that the gateway's configuration no longer enables gives way to the inverters.
-    disabled = dataclasses.replace(
+    disabled = changed(
         full,
-        meters=meters_from_list(
-            [{"eid": 1, "state": "disabled", "measurementType": "production", "phaseCount": 1}]
-        ),
+        {
+            METERS: meters_from_list(
+                [{"eid": 1, "state": "disabled", "measurementType": "production", "phaseCount": 1}]
+            )
+        },
     )
     assert site_values.production_energy_lifetime(disabled) == 3_000_000.0
 
@@ -168,9 +203,9 @@ def test_a_ct_missing_from_one_poll_switches_no_source() -> None:
 def test_storage_ct_missing_from_one_poll() -> None:
     """A storage CT without readings this poll: battery power unknown, not live data's."""
     live = LiveData.from_dict({"meters": {"soc": 50, "storage": {"agg_p_mw": -1500000}}})
-    data = with_cts(("storage", {"activePower": 300.0}), livedata=live)
+    data = with_cts(("storage", {"activePower": 300.0}), others={LIVEDATA: live})
     assert site_values.battery_power(data) == 300.0
-    assert site_values.battery_power(dataclasses.replace(data, readings={})) is None
+    assert site_values.battery_power(changed(data, {METER_READINGS: {}})) is None
 
 
 def test_drained_battery_keeps_its_power() -> None:
@@ -188,22 +223,29 @@ def test_drained_battery_keeps_its_power() -> None:
     control = BatteryControl.from_dict(
         {"agg_soc": 0, "Max_energy": 10080, "ENC_agg_avail_energy": 0}
     )
-    data = GatewayData(info=INFO, livedata=live, battery_control=control)
+    data = poll_data({LIVEDATA: live, BATTERY_CONTROL: control})
     assert site_values.has_batteries(data)
     assert site_values.battery_soc(data) == 0.0
     assert site_values.battery_power(data) == -1500.0
     # Without the controller, zeros everywhere in live data cannot be told from no battery.
-    assert not site_values.has_batteries(dataclasses.replace(data, battery_control=None))
-    assert site_values.battery_power(dataclasses.replace(data, battery_control=None)) is None
+    assert not site_values.has_batteries(changed(data, {BATTERY_CONTROL: None}))
+    assert site_values.battery_power(changed(data, {BATTERY_CONTROL: None})) is None
 
 
 def test_report_lines_follow_the_consumption_ct_phases() -> None:
     """A report's lines are phases only as far as the consumption CT's phase count goes."""
-    line = {"actPower": 1.0}
     reports = reports_from_list(
         [
-            {"reportType": "net-consumption", "cumulative": {}, "lines": [line] * 4},
-            {"reportType": "total-consumption", "cumulative": {}, "lines": [line] * 3},
+            {
+                "reportType": "net-consumption",
+                "cumulative": {},
+                "lines": [{"actPower": float(n)} for n in range(4)],
+            },
+            {
+                "reportType": "total-consumption",
+                "cumulative": {},
+                "lines": [{"actPower": float(n)} for n in range(10, 13)],
+            },
         ]
     )
 
@@ -211,19 +253,22 @@ def test_report_lines_follow_the_consumption_ct_phases() -> None:
         meters = [{"eid": 1, "state": "enabled", "measurementType": "net-consumption"}]
         if phase_count is not None:
             meters[0]["phaseCount"] = phase_count
-        return GatewayData(
-            info=INFO,
-            polled=frozenset({Endpoint.METERS, Endpoint.METER_READINGS}),
-            meters=meters_from_list(meters),
-            readings=readings_from_list([{"eid": 1, "activePower": 5.0}]),
-            consumption_reports=reports,
+        return poll_data(
+            {
+                METERS: meters_from_list(meters),
+                METER_READINGS: readings_from_list([{"eid": 1, "activePower": 5.0}]),
+                CONSUMPTION_REPORTS: reports,
+            }
         )
 
-    assert site_values.report_line_count(data(3), "net-consumption") == 3
-    assert site_values.report_line_count(data(2), "total-consumption") == 2
-    assert site_values.report_line_count(data(1), "net-consumption") == 0
-    assert site_values.report_line_count(data(None), "net-consumption") == 0
-    assert site_values.report_line_count(data(3), "storage") == 0
+    def powers(lines: tuple[MeterValues, ...]) -> list[float | None]:
+        return [line.active_power for line in lines]
+
+    assert powers(site_values.report_lines(data(3), "net-consumption")) == [0.0, 1.0, 2.0]
+    assert powers(site_values.report_lines(data(2), "total-consumption")) == [10.0, 11.0]
+    assert site_values.report_lines(data(1), "net-consumption") == ()
+    assert site_values.report_lines(data(None), "net-consumption") == ()
+    assert site_values.report_lines(data(3), "storage") == ()
 
 
 def test_battery_power_of_iq_and_ac_batteries() -> None:
@@ -236,8 +281,75 @@ def test_battery_power_of_iq_and_ac_batteries() -> None:
     assert iq.total == -2.5
     assert BatteryPower.from_dict({"devices:": [{"real_power_mw": 5}]}).batteries == {}
     assert BatteryPower.from_dict({}).total is None
-    polled = frozenset({Endpoint.BATTERY_POWER})
-    data = GatewayData(info=INFO, polled=polled, battery_power=iq)
+    data = poll_data({BATTERY_POWER: iq})
     assert site_values.has_batteries(data)
     assert site_values.battery_power(data) == -2.5
-    assert site_values.battery_power(dataclasses.replace(data, battery_power=None)) is None
+    assert site_values.battery_power(changed(data, {BATTERY_POWER: None})) is None
+
+
+def test_total_report_that_copies_the_net_is_rebuilt() -> None:
+    """Firmware 8.3.5433's total report repeats the net: the total is derived instead.
+
+    From the CTs: consumption = production + net, for power and lifetime energy. The copied
+    lines mean nothing for the total, so it has none.
+    """
+    cumulative = {"actPower": 200.0, "whDlvdCum": 7000.0, "rmsVoltage": 240.0}
+    line = {"actPower": 100.0}
+    copied = reports_from_list(
+        [
+            {"reportType": "net-consumption", "cumulative": cumulative, "lines": [line] * 2},
+            {"reportType": "total-consumption", "cumulative": cumulative, "lines": [line] * 2},
+        ]
+    )
+    data = with_cts(
+        ("production", {"activePower": 1000.0, "actEnergyDlvd": 5000.0}),
+        (
+            "net-consumption",
+            {"activePower": 200.0, "actEnergyDlvd": 7000.0, "actEnergyRcvd": 2000.0},
+        ),
+        others={CONSUMPTION_REPORTS: copied},
+    )
+    total = site_values.consumption_report(data, "total-consumption")
+    assert total == ConsumptionReport(
+        "total-consumption",
+        cumulative=MeterValues(active_power=1200.0, energy_delivered=10_000.0),
+        lines=(),
+    )
+    assert site_values.report_lines(data, "total-consumption") == ()
+    # The net report is the gateway's own.
+    assert site_values.consumption_report(data, "net-consumption") == copied["net-consumption"]
+
+    # A total that differs from the net is the gateway's own too.
+    own = reports_from_list(
+        [
+            {"reportType": "net-consumption", "cumulative": cumulative},
+            {"reportType": "total-consumption", "cumulative": {**cumulative, "actPower": 1200.0}},
+        ]
+    )
+    data = changed(data, {CONSUMPTION_REPORTS: own})
+    assert site_values.consumption_report(data, "total-consumption") == own["total-consumption"]
+    assert site_values.consumption_report(data, "storage") is None
+    assert (
+        site_values.consumption_report(
+            changed(data, {CONSUMPTION_REPORTS: None}), "net-consumption"
+        )
+        is None
+    )
+
+
+def test_ac_batteries_alone() -> None:
+    """Without a storage controller or live data, /production.json's AC Batteries count."""
+    production_json = ProductionJson.from_dict(
+        {
+            "production": [{"type": "inverters", "activeCount": 10, "wNow": 900}],
+            "storage": [
+                {"type": "acb", "activeCount": 2, "wNow": -150, "whNow": 1800, "percentFull": 45}
+            ],
+        }
+    )
+    data = poll_data({PRODUCTION_JSON: production_json})
+    assert site_values.has_batteries(data)
+    assert site_values.battery_soc(data) == 45.0
+    assert site_values.battery_available_energy(data) == 1800.0
+    assert site_values.battery_power(data) == -150.0
+    assert site_values.battery_backup_reserve(data) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 import time
+from typing import NamedTuple
 
 import aiohttp
 from aiohttp import web
@@ -16,9 +17,7 @@ import pytest
 from yarl import URL
 
 from custom_components.enphase_iq_gateway.iqgateway import (
-    Endpoint,
     GatewayData,
-    GatewayInfo,
     IQGateway,
     IQGatewayAuthenticationError,
     IQGatewayConnectionError,
@@ -27,20 +26,33 @@ from custom_components.enphase_iq_gateway.iqgateway import (
     IQGatewayUnsupportedError,
     ProbeResult,
 )
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
+    CHECK_JWT,
+    INFO,
+    INVERTERS,
+    LIVEDATA,
+    METER_READINGS,
+    METERS,
+    PDM_ENERGY,
+    POLLED,
+    PRODUCTION,
+    PRODUCTION_HTML,
+    PRODUCTION_JSON,
+)
 from simulator import GatewaySimulator, TokenAuthority
-from tests.conftest import RICH_CAPTURE, GatewayFactory
+from tests.conftest import FIXTURES, RICH_CAPTURE, GatewayFactory
 
-from .common import raises
+from .common import opened, raises
 from .conftest import Apps, ClientFactory
 
-PRODUCTION = Endpoint.PRODUCTION
-READINGS = Endpoint.METER_READINGS
+CHECK = CHECK_JWT.path
 
 
-async def ready(client: IQGateway) -> tuple[GatewayInfo, ProbeResult]:
-    """Detect and probe, as a setup does."""
-    info = await client.detect()
-    return info, await client.probe()
+async def ready(client: IQGateway) -> ProbeResult:
+    """Detect and probe, as a setup does; the probe's result."""
+    await client.setup()
+    assert client.probe_result is not None
+    return client.probe_result
 
 
 def validations(simulator: GatewaySimulator) -> int:
@@ -83,14 +95,14 @@ async def test_one_validation_for_probe_and_polls(
 ) -> None:
     """The cookie session carries a probe and several polls: the token is checked once."""
     client = make_client(gateway)
-    info, probe = await ready(client)
+    await ready(client)
     for _ in range(3):
-        data = await client.poll(probe, info)
-        assert data.production is not None
+        data = await client.poll()
+        assert data.get(PRODUCTION) is not None
 
-    assert gateway.stats.jwt_validations == {"/auth/check_jwt": 1}
-    assert requests(gateway) > 3 * len(probe.polled())
-    assert gateway.stats.requests["/auth/check_jwt"] == 1
+    assert gateway.stats.jwt_validations == {CHECK: 1}
+    assert requests(gateway) > 3 * len(client.polled())
+    assert gateway.stats.requests[CHECK] == 1
 
 
 async def test_lapsed_session_is_reopened_once(
@@ -98,18 +110,18 @@ async def test_lapsed_session_is_reopened_once(
 ) -> None:
     """The gateway forgot the session: one 401, one new session, then the cookie again."""
     client = make_client(gateway)
-    info, probe = await ready(client)
+    await ready(client)
     gateway.expire_sessions()
     gateway.stats.requests.clear()
 
-    first = await client.poll(probe, info)
-    second = await client.poll(probe, info)
+    first = await client.poll()
+    second = await client.poll()
 
     assert first == second
     assert validations(gateway) == 2  # the probe's session and the reopened one
-    assert gateway.stats.jwt_validations == {"/auth/check_jwt": 2}
-    assert gateway.stats.requests[PRODUCTION] == 3  # refused, retried, next poll
-    assert gateway.stats.requests["/auth/check_jwt"] == 1
+    assert gateway.stats.jwt_validations == {CHECK: 2}
+    assert gateway.stats.requests[PRODUCTION.path] == 3  # refused, retried, next poll
+    assert gateway.stats.requests[CHECK] == 1
 
 
 async def test_idle_session_lapses_and_is_reopened(
@@ -119,11 +131,11 @@ async def test_idle_session_lapses_and_is_reopened(
     simulator = await start_gateway(RICH_CAPTURE, session_idle=0.1)
     client = make_client(simulator)
     await client.detect()
-    await client.production()
+    await client.get(PRODUCTION)
     await asyncio.sleep(0.15)
-    await client.production()
-    await client.inverters()
-    assert simulator.stats.jwt_validations == {"/auth/check_jwt": 2}
+    await client.get(PRODUCTION)
+    await client.get(INVERTERS)
+    assert simulator.stats.jwt_validations == {CHECK: 2}
 
 
 async def test_401_storm_does_not_loop(
@@ -131,42 +143,40 @@ async def test_401_storm_does_not_loop(
 ) -> None:
     """Refused whatever happens: one retry with a new session, then an error."""
     client = make_client(gateway)
-    info, probe = await ready(client)
+    await ready(client)
     gateway.add_fault("unauthorized", count=None)
     gateway.stats.reset()
 
-    error = await raises(IQGatewayAuthenticationError, client.poll(probe, info))
+    error = await raises(IQGatewayAuthenticationError, client.poll())
     assert error.status == 401
-    assert gateway.stats.requests == {PRODUCTION: 1, "/auth/check_jwt": 1}
+    assert gateway.stats.requests == {PRODUCTION.path: 1, CHECK: 1}
 
     gateway.stats.reset()
-    await raises(IQGatewayAuthenticationError, client.inverters())
-    assert gateway.stats.requests == {"/auth/check_jwt": 1}  # no session: none to use
+    await raises(IQGatewayAuthenticationError, client.get(INVERTERS))
+    assert gateway.stats.requests == {CHECK: 1}  # no session: none to use
 
     gateway.stats.reset()
     await raises(IQGatewayAuthenticationError, client.probe())  # no "nothing supported"
     await raises(IQGatewayAuthenticationError, client.check_jwt())
-    assert gateway.stats.requests == {"/auth/check_jwt": 2}
+    assert gateway.stats.requests == {CHECK: 2}
 
 
 async def test_refused_once_then_accepted(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
     """A single 401 costs one new session, not an error."""
-    client = make_client(gateway)
-    await client.detect()
-    await client.check_jwt()
-    gateway.add_fault("unauthorized", count=1, path=PRODUCTION)
-    assert (await client.production()).wh_lifetime is not None
-    assert gateway.stats.jwt_validations == {"/auth/check_jwt": 2}
+    client = await opened(make_client(gateway))
+    gateway.add_fault("unauthorized", count=1, path=PRODUCTION.path)
+    assert (await client.get(PRODUCTION)).wh_lifetime is not None
+    assert gateway.stats.jwt_validations == {CHECK: 2}
 
 
 async def test_forbidden_endpoint(gateway: GatewaySimulator, make_client: ClientFactory) -> None:
     """A 403 the token cannot change is an authentication error with that status."""
-    gateway.capture.set(PRODUCTION, "{}", status=403)
+    gateway.capture.set(PRODUCTION.path, "{}", status=403)
     client = make_client(gateway)
     await client.detect()
-    error = await raises(IQGatewayAuthenticationError, client.production())
+    error = await raises(IQGatewayAuthenticationError, client.get(PRODUCTION))
     assert error.status == 403
 
 
@@ -174,11 +184,10 @@ async def test_endpoint_for_other_credentials_is_not_supported(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
     """An endpoint refusing an accepted token (installer-only) is left out of the probe."""
-    gateway.capture.set(Endpoint.LIVEDATA, "{}", status=401)
-    client = make_client(gateway)
-    _, probe = await ready(client)
-    assert Endpoint.LIVEDATA not in probe.supported
-    assert Endpoint.LIVEDATA not in probe.retry
+    gateway.capture.set(LIVEDATA.path, "{}", status=401)
+    probe = await ready(make_client(gateway))
+    assert LIVEDATA not in probe.supported
+    assert LIVEDATA not in probe.retry
     assert PRODUCTION in probe.supported
 
 
@@ -189,24 +198,24 @@ async def test_without_cookies_every_request_carries_the_token(
 
     The probe still tells an endpoint for other credentials from a refused token.
     """
-    gateway.capture.set(Endpoint.LIVEDATA, "{}", status=401)
+    gateway.capture.set(LIVEDATA.path, "{}", status=401)
     async with aiohttp.ClientSession() as strict:  # the default jar drops IP cookies
         client = make_client(gateway, session=strict)
-        info, probe = await ready(client)
-        await client.poll(probe, info)
-        assert Endpoint.LIVEDATA not in probe.supported
+        probe = await ready(client)
+        await client.poll()
+        assert LIVEDATA not in probe.supported
         assert PRODUCTION in probe.supported
-        assert gateway.stats.requests["/auth/check_jwt"] == 1  # tried once, then not again
-        assert gateway.stats.requests[Endpoint.LIVEDATA] == 2  # refused, retried
+        assert gateway.stats.requests[CHECK] == 1  # tried once, then not again
+        assert gateway.stats.requests[LIVEDATA.path] == 2  # refused, retried
         # Every request for a path the gateway has (not /info, not the absent pdm/energy)
         # validated its token.
         for path, count in gateway.stats.requests.items():
-            expected = 0 if path in ("/info", Endpoint.PDM_ENERGY) else count
+            expected = 0 if path in (INFO.path, PDM_ENERGY.path) else count
             assert gateway.stats.jwt_validations[path] == expected, path
 
         # A later probe asks /auth/check_jwt again: the token is proven, not assumed.
         assert await client.probe() == probe
-        assert gateway.stats.requests["/auth/check_jwt"] == 2
+        assert gateway.stats.requests[CHECK] == 2
         client.set_token(gateway.issue_token(lifetime=-1))
         await raises(IQGatewayAuthenticationError, client.probe())
 
@@ -217,12 +226,12 @@ async def test_firmware_without_check_jwt(
     """Where /auth/check_jwt is absent (404), requests simply carry the token."""
     simulator = await start_gateway("4.10.35")
     client = make_client(simulator, token=simulator.issue_token())
-    info, probe = await ready(client)
-    data = await client.poll(probe, info)
-    assert data.production is not None
-    assert simulator.stats.requests["/auth/check_jwt"] == 1
+    await ready(client)
+    data = await client.poll()
+    assert data.get(PRODUCTION) is not None
+    assert simulator.stats.requests[CHECK] == 1
     await client.check_jwt()  # asked again, still absent: nothing to open, no error
-    assert simulator.stats.requests["/auth/check_jwt"] == 2
+    assert simulator.stats.requests[CHECK] == 2
     assert simulator.stats.jwt_validations == {}
 
 
@@ -230,32 +239,30 @@ async def test_set_token_drops_the_session(
     gateway: GatewaySimulator, make_client: ClientFactory, http_session: aiohttp.ClientSession
 ) -> None:
     """Another token opens a new session on the next request; the same one does not."""
-    client = make_client(gateway)
-    await client.detect()
-    await client.check_jwt()
+    client = await opened(make_client(gateway))
     cookies = http_session.cookie_jar.filter_cookies(URL(gateway.url))
     assert "sessionId" in cookies
 
     client.set_token(client.token)
-    await client.production()
+    await client.get(PRODUCTION)
     assert validations(gateway) == 1
 
     new = gateway.issue_token(role="installer")
     client.set_token(new)
     assert client.token == new
     assert "sessionId" not in http_session.cookie_jar.filter_cookies(URL(gateway.url))
-    await client.production()
+    await client.get(PRODUCTION)
     assert validations(gateway) == 2
 
     client.set_token(gateway.authority.issue("999999999999"))
-    await raises(IQGatewayAuthenticationError, client.production())
+    await raises(IQGatewayAuthenticationError, client.get(PRODUCTION))
 
     client.set_token(None)
     assert client.token is None
     gateway.stats.reset()
-    await raises(IQGatewayAuthenticationError, client.production())
-    assert gateway.stats.requests == {PRODUCTION: 1}  # no session to reopen without a token
-    assert (await client.get_info()).serial == gateway.serial  # /info needs no token
+    await raises(IQGatewayAuthenticationError, client.get(PRODUCTION))
+    assert gateway.stats.requests == {PRODUCTION.path: 1}  # no session to reopen without a token
+    assert (await client.get(INFO)).serial == gateway.serial  # /info needs no token
 
 
 @pytest.mark.parametrize("which", ["other serial", "expired", "other authority", "garbage"])
@@ -288,94 +295,97 @@ async def test_requests_are_serialized(
     await asyncio.gather(*(http_session.get(f"{gateway.url}/info", ssl=False) for _ in range(3)))
     assert gateway.stats.max_in_flight >= 2
 
-    client = make_client(gateway)
-    await client.detect()
-    await client.check_jwt()
+    client = await opened(make_client(gateway))
     gateway.stats.reset()
     results = await asyncio.gather(
-        client.production(),
-        client.inverters(),
-        client.meters(),
-        client.meter_readings(),
-        client.livedata(),
-        client.get_info(),
+        client.get(PRODUCTION),
+        client.get(INVERTERS),
+        client.get(METERS),
+        client.get(METER_READINGS),
+        client.get(LIVEDATA),
+        client.get(INFO),
     )
     assert gateway.stats.max_in_flight == 1
     assert requests(gateway) == 6
     gateway.latency = 0
-    assert results[0] == await client.production()
-    assert results[3] == await client.meter_readings()
+    assert results[0] == await client.get(PRODUCTION)
+    assert results[3] == await client.get(METER_READINGS)
 
 
 # --------------------------------------------------------------------------- retries
 
 
-async def test_reset_is_retried_once(gateway: GatewaySimulator, make_client: ClientFactory) -> None:
-    """One dropped connection: the retry answers. Two: a connection error, no third try."""
-    client = make_client(gateway)
-    await client.detect()
-    await client.check_jwt()
+class Transient(NamedTuple):
+    """A failure worth one retry: the simulator's fault, the error raised, its cause."""
 
-    gateway.add_fault("reset", count=1, path=PRODUCTION)
-    assert (await client.production()).wh_lifetime is not None
-    assert gateway.stats.requests[PRODUCTION] == 2
-
-    gateway.stats.reset()
-    gateway.add_fault("reset", count=2, path=PRODUCTION)
-    error = await raises(IQGatewayConnectionError, client.production())
-    assert isinstance(error.__cause__, aiohttp.ClientError)
-    assert gateway.stats.requests[PRODUCTION] == 2
-    assert not gateway.faults
-
-    gateway.stats.reset()
-    gateway.add_fault("reset", count=None, path=PRODUCTION)
-    await raises(IQGatewayConnectionError, client.production())
-    assert gateway.stats.requests[PRODUCTION] == 2
+    fault: str
+    error: type[IQGatewayConnectionError]
+    cause: type[BaseException]
 
 
-async def test_timeout_is_retried_once(
-    gateway: GatewaySimulator, make_client: ClientFactory
+TRANSIENT = pytest.mark.parametrize(
+    "transient",
+    [
+        Transient("reset", IQGatewayConnectionError, aiohttp.ClientError),
+        Transient("timeout", IQGatewayTimeoutError, TimeoutError),
+    ],
+    ids=lambda transient: transient.fault,
+)
+TIMEOUT = 0.2
+
+
+@TRANSIENT
+async def test_transient_failure_is_retried_once(
+    gateway: GatewaySimulator, make_client: ClientFactory, transient: Transient
 ) -> None:
-    """A hanging request is retried once after the timeout, then the timeout is raised."""
-    client = make_client(gateway, request_timeout=0.2)
-    await client.detect()
-    await client.check_jwt()
+    """One dropped connection or hanging request: the retry answers."""
+    client = await opened(make_client(gateway, request_timeout=TIMEOUT))
+    gateway.add_fault(transient.fault, count=1, path=PRODUCTION.path)
+    assert (await client.get(PRODUCTION)).wh_lifetime is not None
+    assert gateway.stats.requests[PRODUCTION.path] == 2
 
-    gateway.add_fault("timeout", count=1, path=PRODUCTION)
-    assert (await client.production()).wh_lifetime is not None
-    assert gateway.stats.requests[PRODUCTION] == 2
 
-    gateway.stats.reset()
-    gateway.add_fault("timeout", count=2, path=PRODUCTION)
+@TRANSIENT
+@pytest.mark.parametrize("count", [2, None])
+async def test_transient_failure_is_raised_after_one_retry(
+    gateway: GatewaySimulator, make_client: ClientFactory, transient: Transient, count: int | None
+) -> None:
+    """Failing twice (or for good): that error, after exactly two tries, no third."""
+    client = await opened(make_client(gateway, request_timeout=TIMEOUT))
+    gateway.add_fault(transient.fault, count=count, path=PRODUCTION.path)
     started = time.monotonic()
-    await raises(IQGatewayTimeoutError, client.production())
-    assert 0.4 <= time.monotonic() - started < 2
-    assert gateway.stats.requests[PRODUCTION] == 2
+    caught = await raises(transient.error, client.get(PRODUCTION))
+    elapsed = time.monotonic() - started
+    assert isinstance(caught.__cause__, transient.cause)
+    assert gateway.stats.requests[PRODUCTION.path] == 2
+    assert len(gateway.faults) == (0 if count else 1)
+    assert elapsed < 2
+    if transient.fault == "timeout":
+        assert elapsed >= 2 * TIMEOUT  # each try waited its full timeout
 
 
 async def test_retry_waits_the_retry_delay(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
     """The one retry comes after ``retry_delay``."""
-    client = make_client(gateway, request_timeout=0.1, retry_delay=0.2)
-    await client.detect()
-    await client.check_jwt()
-    gateway.add_fault("timeout", count=1, path=PRODUCTION)
+    client = await opened(make_client(gateway, request_timeout=0.1, retry_delay=0.2))
+    gateway.add_fault("timeout", count=1, path=PRODUCTION.path)
     started = time.monotonic()
-    await client.production()
+    await client.get(PRODUCTION)
     assert time.monotonic() - started >= 0.3
 
 
 async def test_slow_endpoints_get_the_long_timeout(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """/production.json may take long; other endpoints may not."""
-    client = make_client(gateway, request_timeout=0.1, slow_request_timeout=2)
-    await client.detect()
-    await client.check_jwt()
-    gateway.latency = 0.15
-    assert (await client.production_json()).inverters_active is not None
-    await raises(IQGatewayTimeoutError, client.production())
+    """/production.json and the HTML page may take long; other endpoints may not."""
+    gateway.capture.set(PRODUCTION_HTML.path, (FIXTURES / "3.7.0" / "production").read_text())
+    client = await opened(make_client(gateway, request_timeout=0.05, slow_request_timeout=2))
+    gateway.latency = 0.1
+    assert {endpoint for endpoint in POLLED if endpoint.slow} == {PRODUCTION_JSON, PRODUCTION_HTML}
+    assert (await client.get(PRODUCTION_JSON)).inverters_active is not None
+    assert (await client.get(PRODUCTION_HTML)).wh_lifetime is not None
+    await raises(IQGatewayTimeoutError, client.get(PRODUCTION))
 
 
 async def test_body_cut_off_mid_read_is_retried_once(
@@ -406,15 +416,15 @@ async def test_body_cut_off_mid_read_is_retried_once(
             request.transport.close()
         return response
 
-    url = await apps.start({str(PRODUCTION): cut, str(Endpoint.INVERTERS): stuck})
+    url = await apps.start({PRODUCTION.path: cut, INVERTERS.path: stuck})
     client = IQGateway(url.removeprefix("http://"), http_session, scheme="http", retry_delay=0)
-    assert (await client.production()).watts_now == 1
-    assert served == [PRODUCTION, PRODUCTION]
+    assert (await client.get(PRODUCTION)).watts_now == 1
+    assert served == [PRODUCTION.path, PRODUCTION.path]
 
     served.clear()
-    error = await raises(IQGatewayConnectionError, client.inverters())
+    error = await raises(IQGatewayConnectionError, client.get(INVERTERS))
     assert isinstance(error.__cause__, aiohttp.ClientPayloadError)
-    assert served == [Endpoint.INVERTERS, Endpoint.INVERTERS]
+    assert served == [INVERTERS.path, INVERTERS.path]
 
 
 async def test_refused_connection_is_not_retried(
@@ -423,7 +433,7 @@ async def test_refused_connection_is_not_retried(
     """Nothing listens: one connection attempt, then a connection error."""
     session, attempts = counting_session
     client = IQGateway(f"127.0.0.1:{free_port}", session, scheme="http", retry_delay=30)
-    error = await raises(IQGatewayConnectionError, client.production())
+    error = await raises(IQGatewayConnectionError, client.get(PRODUCTION))
     assert isinstance(error.__cause__, aiohttp.ClientConnectorError)
     assert attempts == ["connect"]
 
@@ -431,14 +441,14 @@ async def test_refused_connection_is_not_retried(
     token_client = IQGateway(
         f"127.0.0.1:{free_port}", session, token="x", scheme="https", retry_delay=30
     )
-    await raises(IQGatewayConnectionError, token_client.production())
+    await raises(IQGatewayConnectionError, token_client.get(PRODUCTION))
     assert attempts == ["connect"]  # the session could not even be opened
 
 
 async def test_no_scheme_before_detect(http_session: aiohttp.ClientSession) -> None:
     """Endpoints cannot be asked before detect() found the scheme."""
     client = IQGateway("127.0.0.1:1", http_session)
-    await raises(IQGatewayConnectionError, client.production())
+    await raises(IQGatewayConnectionError, client.get(PRODUCTION))
 
 
 # --------------------------------------------------------------------------- bad answers
@@ -449,21 +459,19 @@ async def test_server_error(
     gateway: GatewaySimulator, make_client: ClientFactory, status: int
 ) -> None:
     """A 5xx is a response error with its status, and is not retried."""
-    client = make_client(gateway)
-    await client.detect()
-    await client.check_jwt()
-    gateway.add_fault("server_error", path=PRODUCTION, status=status)
-    error = await raises(IQGatewayResponseError, client.production())
+    client = await opened(make_client(gateway))
+    gateway.add_fault("server_error", path=PRODUCTION.path, status=status)
+    error = await raises(IQGatewayResponseError, client.get(PRODUCTION))
     assert error.status == status
-    assert gateway.stats.requests[PRODUCTION] == 1
+    assert gateway.stats.requests[PRODUCTION.path] == 1
 
 
 async def test_absent_endpoint(gateway: GatewaySimulator, make_client: ClientFactory) -> None:
     """A 404 is a response error with that status."""
-    gateway.capture.remove(PRODUCTION)
+    gateway.capture.remove(PRODUCTION.path)
     client = make_client(gateway)
     await client.detect()
-    error = await raises(IQGatewayResponseError, client.production())
+    error = await raises(IQGatewayResponseError, client.get(PRODUCTION))
     assert error.status == 404
 
 
@@ -472,19 +480,12 @@ async def test_unreadable_bodies(
     gateway: GatewaySimulator, make_client: ClientFactory, kind: str
 ) -> None:
     """Half a JSON body, or an HTML page where JSON belongs: a response error."""
-    client = make_client(gateway)
-    await client.detect()
-    await client.check_jwt()
-    for endpoint, method in (
-        (PRODUCTION, client.production),
-        (Endpoint.INVERTERS, client.inverters),
-        (READINGS, client.meter_readings),
-        (Endpoint.PRODUCTION_JSON, client.production_json),
-    ):
-        gateway.add_fault(kind, path=endpoint)
-        error = await raises(IQGatewayResponseError, method())
+    client = await opened(make_client(gateway))
+    for endpoint in (PRODUCTION, INVERTERS, METER_READINGS, PRODUCTION_JSON):
+        gateway.add_fault(kind, path=endpoint.path)
+        error = await raises(IQGatewayResponseError, client.get(endpoint))
         assert error.status is None
-        assert gateway.stats.requests[endpoint] == 1  # a bad body is not retried
+        assert gateway.stats.requests[endpoint.path] == 1  # a bad body is not retried
 
 
 @pytest.mark.parametrize("kind", ["truncated", "html"])
@@ -493,31 +494,42 @@ async def test_unreadable_info(
 ) -> None:
     """/info that is not a whole envoy_info document: not a gateway we can talk to."""
     client = make_client(gateway, scheme="https")
-    gateway.add_fault(kind, path="/info")
-    await raises(IQGatewayUnsupportedError, client.get_info())
+    gateway.add_fault(kind, path=INFO.path)
+    await raises(IQGatewayUnsupportedError, client.detect())
+    assert client.info is None
 
 
 async def test_poll_goes_on_after_a_bad_endpoint(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """A 5xx or a bad body leaves that field None; every other field is read."""
+    """A 5xx or a bad body leaves that endpoint out; every other endpoint is read.
+
+    The client keeps the last readable body of each endpoint (for diagnostics): a failure
+    does not replace it.
+    """
     client = make_client(gateway)
-    info, probe = await ready(client)
-    full = await client.poll(probe, info)
+    await ready(client)
+    full = await client.poll()
+    before = client.raw_bodies()
 
-    gateway.add_fault("server_error", path=READINGS)
-    gateway.add_fault("html", path=Endpoint.LIVEDATA)
-    partial = await client.poll(probe, info)
+    gateway.add_fault("server_error", path=METER_READINGS.path)
+    gateway.add_fault("html", path=LIVEDATA.path)
+    partial = await client.poll()
 
-    assert partial.readings is None
-    assert partial.livedata is None
+    assert partial.get(METER_READINGS) is None
+    assert partial.get(LIVEDATA) is None
     assert partial.polled == full.polled
-    assert READINGS not in partial.raw
-    assert partial.production == full.production
-    assert partial.inverters == full.inverters
-    assert partial.meters == full.meters
-    assert partial.consumption_reports == full.consumption_reports
+    assert {METER_READINGS, LIVEDATA} <= partial.polled
+    assert set(partial.bodies) == set(full.bodies) - {METER_READINGS, LIVEDATA}
+    for endpoint in partial.bodies:
+        assert partial.get(endpoint) == full.get(endpoint), endpoint
+    assert partial.answered
     assert partial.ct_meters["production"].reading is None
+    after = client.raw_bodies()
+    assert after[METER_READINGS.path] is before[METER_READINGS.path]
+    assert after[LIVEDATA.path] is before[LIVEDATA.path]
+    assert after[PRODUCTION.path] is not before[PRODUCTION.path]  # read again this poll
+    assert after[PRODUCTION.path] == before[PRODUCTION.path]
 
 
 @pytest.mark.parametrize(
@@ -532,29 +544,32 @@ async def test_poll_ends_on_a_connection_failure(
 ) -> None:
     """A timeout or a dropped connection ends the poll: no more requests are sent."""
     client = make_client(gateway, request_timeout=0.2)
-    info, probe = await ready(client)
+    await ready(client)
     gateway.stats.reset()
-    gateway.add_fault(fault, count=2, path=Endpoint.INVERTERS)
+    gateway.add_fault(fault, count=2, path=INVERTERS.path)
 
-    await raises(error, client.poll(probe, info))
+    await raises(error, client.poll())
 
-    assert gateway.stats.requests[Endpoint.INVERTERS] == 2
-    assert gateway.stats.requests[Endpoint.METERS] == 0  # the poll ended there
+    assert gateway.stats.requests[INVERTERS.path] == 2
+    assert gateway.stats.requests[METERS.path] == 0  # the poll ended there
 
 
-async def test_poll_skips_readings_when_meters_fail(
+async def test_poll_keeps_the_meter_list_when_it_fails(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """Without this poll's meter list there is no enabled CT to read."""
+    """The meter list failing once: the last one stands, and the CTs are read as usual."""
     client = make_client(gateway)
-    info, probe = await ready(client)
+    await ready(client)
+    before = await client.poll()
     gateway.stats.reset()
-    gateway.add_fault("server_error", path=Endpoint.METERS)
-    data = await client.poll(probe, info)
-    assert data.meters is None
-    assert data.readings is None
-    assert gateway.stats.requests[READINGS] == 0
-    assert data.production is not None
+    gateway.add_fault("server_error", path=METERS.path)
+    data = await client.poll()
+    assert gateway.stats.requests[METERS.path] == 1
+    assert gateway.stats.requests[METER_READINGS.path] == 1
+    assert data.get(METERS) == before.get(METERS)
+    assert data.ct_meters == before.ct_meters
+    assert data.ct_meters
+    assert data.get(PRODUCTION) is not None
 
 
 async def test_probe_marks_failing_endpoints_for_later(
@@ -563,16 +578,20 @@ async def test_probe_marks_failing_endpoints_for_later(
     """A 5xx or a timeout during the probe: asked again by a later probe, not polled."""
     client = make_client(gateway, request_timeout=0.2)
     await client.detect()
-    gateway.add_fault("server_error", path=Endpoint.LIVEDATA)
-    gateway.add_fault("timeout", count=2, path=READINGS)
+    gateway.add_fault("server_error", path=LIVEDATA.path)
+    gateway.add_fault("timeout", count=2, path=METER_READINGS.path)
     probe = await client.probe()
-    assert probe.retry == {Endpoint.LIVEDATA, READINGS}
+    assert probe.retry == {LIVEDATA, METER_READINGS}
     assert not probe.retry & probe.supported
-    assert Endpoint.LIVEDATA not in probe.polled()
+    assert not probe.settled
+    assert LIVEDATA not in client.polled()
 
     again = await client.probe()
     assert again.retry == frozenset()
-    assert {Endpoint.LIVEDATA, READINGS} <= again.supported
+    assert {LIVEDATA, METER_READINGS} <= again.supported
+    assert again.settled
+    assert client.probe_result == again
+    assert LIVEDATA in client.polled()
 
 
 async def test_probe_raises_on_connection_failure(
@@ -581,7 +600,7 @@ async def test_probe_raises_on_connection_failure(
     """A gateway that drops connections cannot be probed: the error is raised."""
     client = make_client(gateway)
     await client.detect()
-    gateway.add_fault("reset", count=2, path=Endpoint.INVERTERS)
+    gateway.add_fault("reset", count=2, path=INVERTERS.path)
     await raises(IQGatewayConnectionError, client.probe())
 
 
@@ -592,11 +611,11 @@ async def test_legacy_page_probe_failure_is_retried_later(
     simulator = await start_gateway("3.7.0")
     client = make_client(simulator)
     await client.detect()
-    simulator.add_fault("server_error", path=Endpoint.PRODUCTION_HTML)
+    simulator.add_fault("server_error", path=PRODUCTION_HTML.path)
     probe = await client.probe()
     assert probe.supported == frozenset()
-    assert probe.retry == {Endpoint.PRODUCTION_HTML}
-    assert (await client.probe()).supported == {Endpoint.PRODUCTION_HTML}
+    assert probe.retry == {PRODUCTION_HTML}
+    assert (await client.probe()).supported == {PRODUCTION_HTML}
 
 
 async def test_poll_without_enabled_meters_reads_no_readings(
@@ -605,16 +624,37 @@ async def test_poll_without_enabled_meters_reads_no_readings(
     """Disabled CTs report garbage: their readings are not even asked for."""
     simulator = await start_gateway("7.3.466_metered_disabled_cts")
     client = make_client(simulator)
-    info, probe = await ready(client)
-    assert READINGS in probe.supported
+    probe = await ready(client)
+    assert METER_READINGS in probe.supported
     assert PRODUCTION in probe.empty  # its counters are all zero: not polled
     simulator.stats.reset()
-    data = await client.poll(probe, info)
+    data = await client.poll()
     assert isinstance(data, GatewayData)
-    assert data.readings is None
-    assert data.production is None
-    assert simulator.stats.requests[READINGS] == 0
-    assert simulator.stats.requests[PRODUCTION] == 0
+    assert data.get(METER_READINGS) is None
+    assert data.get(PRODUCTION) is None
+    assert simulator.stats.requests[METER_READINGS.path] == 0
+    assert simulator.stats.requests[PRODUCTION.path] == 0
+
+
+async def test_meters_disabled_since_the_probe_stop_the_readings_at_once(
+    gateway: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    """This poll's meter list, read first, decides whether this poll asks the readings."""
+    client = make_client(gateway)
+    await ready(client)
+    assert METER_READINGS in client.polled()
+    meters = gateway.capture.get(METERS.path)
+    assert meters is not None
+    gateway.capture.set(METERS.path, meters.body.replace(b'"enabled"', b'"disabled"'))
+    gateway.stats.reset()
+
+    data = await client.poll()
+
+    assert data.get(METERS) is not None
+    assert not data.enabled_cts
+    assert data.get(METER_READINGS) is None
+    assert gateway.stats.requests[METER_READINGS.path] == 0
+    assert METER_READINGS not in client.polled()
 
 
 # --------------------------------------------------------------------------- detect
@@ -632,11 +672,11 @@ async def test_detect_https_and_http(
     old = make_client(legacy)
     assert (await old.detect()).serial == legacy.serial
     assert old.scheme == "http"
-    assert legacy.stats.requests == {"/info": 1}  # the HTTPS attempt never reached it
+    assert legacy.stats.requests == {INFO.path: 1}  # the HTTPS attempt never reached it
     # A known scheme is used as it is.
     again = make_client(legacy, scheme="http")
     await again.detect()
-    assert legacy.stats.requests == {"/info": 2}
+    assert legacy.stats.requests == {INFO.path: 2}
 
 
 async def test_detect_token_firmware_over_http_uses_https(
@@ -661,7 +701,7 @@ async def test_detect_not_a_gateway(
     async def other_xml(request: web.Request) -> web.Response:
         return web.Response(text="<router><sn>1</sn></router>", content_type="text/xml")
 
-    for routes in ({}, {"/info": json_info}, {"/info": other_xml}):
+    for routes in ({}, {INFO.path: json_info}, {INFO.path: other_xml}):
         url = await apps.start(routes)
         client = IQGateway(url.removeprefix("http://"), http_session, retry_delay=0)
         await raises(IQGatewayUnsupportedError, client.detect())
@@ -679,11 +719,11 @@ async def test_detect_nothing_listening(
 
 async def test_detect_timeout(gateway: GatewaySimulator, make_client: ClientFactory) -> None:
     """Something accepts but never answers: a timeout, without trying plain HTTP."""
-    gateway.add_fault("timeout", count=2, path="/info")
+    gateway.add_fault("timeout", count=2, path=INFO.path)
     client = make_client(gateway, request_timeout=0.1)
     await raises(IQGatewayTimeoutError, client.detect())
     assert client.scheme is None
-    assert gateway.stats.requests["/info"] == 2
+    assert gateway.stats.requests[INFO.path] == 2
 
 
 async def test_check_jwt_server_error(
@@ -692,11 +732,11 @@ async def test_check_jwt_server_error(
     """/auth/check_jwt failing with a 5xx is that error, not 'no sessions here'."""
     client = make_client(gateway)
     await client.detect()
-    gateway.add_fault("server_error", path="/auth/check_jwt", status=500)
+    gateway.add_fault("server_error", path=CHECK, status=500)
     error = await raises(IQGatewayResponseError, client.check_jwt())
     assert error.status == 500
     await client.check_jwt()  # sessions still work afterwards
-    assert "/auth/check_jwt" in gateway.stats.jwt_validations
+    assert CHECK in gateway.stats.jwt_validations
 
 
 async def test_probe_without_check_jwt_cannot_tell_refusals_apart(
@@ -704,7 +744,7 @@ async def test_probe_without_check_jwt_cannot_tell_refusals_apart(
 ) -> None:
     """No /auth/check_jwt to prove the token: a refused endpoint fails the probe."""
     simulator = await start_gateway("4.10.35")
-    simulator.capture.set(Endpoint.INVERTERS, "[]", status=401)
+    simulator.capture.set(INVERTERS.path, "[]", status=401)
     client = make_client(simulator, token=simulator.issue_token())
     await client.detect()
     await raises(IQGatewayAuthenticationError, client.probe())
@@ -715,60 +755,11 @@ async def test_probe_with_no_production_source(
 ) -> None:
     """Neither JSON endpoint nor the HTML page (refused, 401): nothing to poll."""
     simulator = await start_gateway("5.0.62")
-    simulator.capture.remove(PRODUCTION)
-    simulator.capture.remove(Endpoint.PRODUCTION_JSON)
+    simulator.capture.remove(PRODUCTION.path)
+    simulator.capture.remove(PRODUCTION_JSON.path)
     client = make_client(simulator)
     await client.detect()
     probe = await client.probe()
-    assert Endpoint.PRODUCTION_HTML not in probe.supported | probe.retry
-    assert simulator.stats.requests[Endpoint.PRODUCTION_HTML] == 1
-    assert probe.supported == {Endpoint.INVERTERS, Endpoint.METERS, READINGS}
-
-
-def test_production_json_needed_only_with_something_of_its_own(
-    http_session: aiohttp.ClientSession,
-) -> None:
-    """Without its parsed body the probe cannot tell: /production.json is not polled."""
-    client = IQGateway("127.0.0.1", http_session)
-    both = {PRODUCTION, Endpoint.PRODUCTION_JSON}
-    assert not client._needs_production_json(both, None)
-    assert client._needs_production_json({Endpoint.PRODUCTION_JSON}, None)
-    assert not client._needs_production_json({PRODUCTION}, None)
-
-
-async def test_refresh_info_follows_a_gateway_that_moved_to_https(
-    start_gateway, http_session
-) -> None:
-    """After a firmware update to 7+, plain HTTP stops answering: HTTPS is found again."""
-    legacy = await start_gateway("4.10.35")
-    client = IQGateway(legacy.address, http_session, retry_delay=0)
-    await client.detect()
-    assert client.scheme == "http"
-    port = legacy.port
-    await legacy.stop()
-    updated = await start_gateway("8.2.127_with_3cts_and_battery_split", port=port)
-    info = await client.refresh_info()
-    assert client.scheme == "https"
-    assert info.firmware == updated.capture.firmware
-
-
-async def test_refresh_info_switches_to_https_when_info_asks_for_tokens(
-    start_gateway, http_session
-) -> None:
-    """An /info read over HTTP that says tokens are now required moves the client to HTTPS."""
-    gateway = await start_gateway("8.2.127_with_3cts_and_battery_split", tls=False)
-    client = IQGateway(gateway.address, http_session, scheme="http")
-    info = await client.refresh_info()
-    assert info.tokens_required
-    assert client.scheme == "https"
-
-
-async def test_refresh_info_on_https_does_not_look_elsewhere(start_gateway, http_session) -> None:
-    """A gateway on HTTPS that stops answering is down: no second scheme is tried."""
-    gateway = await start_gateway("8.2.127_with_3cts_and_battery_split")
-    client = IQGateway(gateway.address, http_session, retry_delay=0)
-    await client.detect()
-    await gateway.stop()
-    with pytest.raises(IQGatewayConnectionError):
-        await client.refresh_info()
-    assert client.scheme == "https"
+    assert PRODUCTION_HTML not in probe.supported | probe.retry
+    assert simulator.stats.requests[PRODUCTION_HTML.path] == 1
+    assert probe.supported == {INVERTERS, METERS, METER_READINGS}

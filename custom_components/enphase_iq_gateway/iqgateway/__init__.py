@@ -1,9 +1,12 @@
 """HA-free asynchronous client for the Enphase IQ Gateway's local REST API."""
 
-from . import site_values
+from . import endpoints, site_values
 from .auth import ENLIGHTEN_URL, ENTREZ_URL, EnlightenClient, TokenInfo, parse_token
 from .client import IQGateway, ProbeResult
+from .data import GatewayData
+from .endpoints import Endpoint
 from .exceptions import (
+    EnlightenConnectionError,
     EnlightenError,
     EnlightenInvalidCredentialsError,
     EnlightenInvalidResponseError,
@@ -17,40 +20,29 @@ from .exceptions import (
     IQGatewayResponseError,
     IQGatewayTimeoutError,
     IQGatewayUnsupportedError,
+    IQGatewayWrongGatewayError,
 )
 from .models import (
-    BatteryControl,
-    BatteryPower,
     ConsumptionReport,
     CTMeter,
-    Endpoint,
-    EnergyCounters,
-    GatewayData,
     GatewayInfo,
     Inverter,
     LiveData,
     LivePower,
     MeasurementType,
     MeterConfig,
-    MeterReading,
     MeterValues,
-    PdmEnergy,
-    ProductionJson,
     RawBody,
-    ReportValues,
-    StorageSummary,
 )
 
 __all__ = [
     "ENLIGHTEN_URL",
     "ENTREZ_URL",
-    "BatteryControl",
-    "BatteryPower",
     "CTMeter",
     "ConsumptionReport",
     "Endpoint",
-    "EnergyCounters",
     "EnlightenClient",
+    "EnlightenConnectionError",
     "EnlightenError",
     "EnlightenInvalidCredentialsError",
     "EnlightenInvalidResponseError",
@@ -66,21 +58,18 @@ __all__ = [
     "IQGatewayResponseError",
     "IQGatewayTimeoutError",
     "IQGatewayUnsupportedError",
+    "IQGatewayWrongGatewayError",
     "InvalidTokenError",
     "Inverter",
     "LiveData",
     "LivePower",
     "MeasurementType",
     "MeterConfig",
-    "MeterReading",
     "MeterValues",
-    "PdmEnergy",
     "ProbeResult",
-    "ProductionJson",
     "RawBody",
-    "ReportValues",
-    "StorageSummary",
     "TokenInfo",
+    "endpoints",
     "parse_token",
     "site_values",
 ]

@@ -25,6 +25,7 @@ import aiohttp
 import jwt
 
 from .exceptions import (
+    EnlightenConnectionError,
     EnlightenInvalidCredentialsError,
     EnlightenInvalidResponseError,
     EnlightenMFARequiredError,
@@ -75,6 +76,8 @@ def parse_token(token: str) -> TokenInfo:
     Raises InvalidTokenError for anything that is not a JWT with an expiry.
     """
     token = "".join(token.split())  # pasted tokens often carry line breaks or spaces
+    if token[:6].lower() == "bearer":  # copied with its header name ("Bearer eyJ...")
+        token = token[6:]
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
@@ -206,8 +209,8 @@ class EnlightenClient:
             ) as response:
                 return response.status, await response.text(errors="replace")
         except TimeoutError as err:
-            raise EnlightenUnavailableError("the Enphase cloud did not answer in time") from err
+            raise EnlightenConnectionError("the Enphase cloud did not answer in time") from err
         except aiohttp.ClientError as err:
-            raise EnlightenUnavailableError(
+            raise EnlightenConnectionError(
                 f"the Enphase cloud could not be reached ({type(err).__name__})"
             ) from err

@@ -1,4 +1,4 @@
-"""The IQ Gateway client: one ``_request()`` owning transport, and a method per endpoint.
+"""The IQ Gateway client: one ``_request()`` owning transport, then probe and poll.
 
 Transport rules, all in this file:
 
@@ -15,20 +15,27 @@ Transport rules, all in this file:
   when the connection drops before the answer starts: that resend is the retry).
 * A 401/403 drops the session cookie and retries once with the same token (the cookie may
   have expired on the gateway); a second refusal raises IQGatewayAuthenticationError.
+
+The client owns what it learns about its gateway: ``/info`` (read again every few hours,
+to notice a firmware update), which endpoints answer (the probe), and the latest body of
+each. ``poll()`` needs nothing handed to it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-import json
+from datetime import timedelta
 import logging
-from typing import Any, Final, TypeVar
+import time
+from typing import Any, Final
 
 import aiohttp
 from yarl import URL
 
+from .data import GatewayData
+from .endpoints import CHECK_JWT, INFO, POLLED, Endpoint, enabled_cts
 from .exceptions import (
     IQGatewayAuthenticationError,
     IQGatewayConnectionError,
@@ -36,33 +43,9 @@ from .exceptions import (
     IQGatewayResponseError,
     IQGatewayTimeoutError,
     IQGatewayUnsupportedError,
+    IQGatewayWrongGatewayError,
 )
-from .models import (
-    ENDPOINT_FIELDS,
-    JSON,
-    BatteryControl,
-    BatteryPower,
-    ConsumptionReport,
-    Endpoint,
-    EnergyCounters,
-    GatewayData,
-    GatewayInfo,
-    Inverter,
-    LiveData,
-    MeasurementType,
-    MeterConfig,
-    MeterReading,
-    PdmEnergy,
-    ProductionJson,
-    RawBody,
-    enabled_ct_types,
-    expect_dict,
-    inverters_from_list,
-    legacy_production_from_html,
-    meters_from_list,
-    readings_from_list,
-    reports_from_list,
-)
+from .models import GatewayInfo, RawBody
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,24 +53,8 @@ REQUEST_TIMEOUT: Final = 45.0
 SLOW_REQUEST_TIMEOUT: Final = 90.0
 RETRY_DELAY: Final = 2.0
 SESSION_COOKIE: Final = "sessionId"
-SLOW_ENDPOINTS: Final = frozenset({Endpoint.PRODUCTION_JSON, Endpoint.PRODUCTION_HTML})
-
-# What the probe asks, in the order a poll asks it. /production (HTML) is only probed when
-# neither JSON production endpoint answers: it exists for firmware 3.x.
-PROBED_ENDPOINTS: Final = (
-    Endpoint.PRODUCTION,
-    Endpoint.INVERTERS,
-    Endpoint.METERS,
-    Endpoint.METER_READINGS,
-    Endpoint.CONSUMPTION_REPORTS,
-    Endpoint.PDM_ENERGY,
-    Endpoint.LIVEDATA,
-    Endpoint.BATTERY_CONTROL,
-    Endpoint.BATTERY_POWER,
-    Endpoint.PRODUCTION_JSON,
-)
-
-_T = TypeVar("_T")
+INFO_REFRESH: Final = timedelta(hours=6)
+"""How often ``/info`` is read again during polls, to notice a firmware update."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,45 +65,25 @@ class ProbeResult:
     with a server error during the probe: they are neither polled nor given up, and a
     later probe asks again. ``empty`` answered, but with nothing measured (every counter
     zero, as ``/api/v1/production`` does when its CT is disabled): they are not polled,
-    so no value of theirs can stand in for a real source. Everything else (401/404,
-    wrong body) is not supported.
-    ``needs_production_json`` says whether ``/production.json`` carries data that no
-    cheaper endpoint has on this gateway (it is slow, so it is polled only then);
-    ``/ivp/ensemble/power`` is not polled where a storage CT or live data gives the
-    battery power.
+    so no value of theirs can stand in for a real source, and a later probe asks again.
+    Everything else (401/404, wrong body) is not supported.
     """
 
-    supported: frozenset[Endpoint]
-    retry: frozenset[Endpoint] = frozenset()
-    needs_production_json: bool = False
-    empty: frozenset[Endpoint] = frozenset()
-    enabled_cts: frozenset[str] = frozenset()
-    """Measurement types of the CTs ``/ivp/meters`` reported enabled."""
+    supported: frozenset[Endpoint[Any]]
+    retry: frozenset[Endpoint[Any]] = frozenset()
+    empty: frozenset[Endpoint[Any]] = frozenset()
 
-    def polled(self) -> tuple[Endpoint, ...]:
-        """The endpoints a poll asks, in order."""
-        order = (*PROBED_ENDPOINTS, Endpoint.PRODUCTION_HTML)
-        return tuple(ep for ep in order if ep in self.supported and not self._redundant(ep))
+    @property
+    def settled(self) -> bool:
+        """Nothing is left to ask again."""
+        return not self.retry and not self.empty
 
-    def _redundant(self, endpoint: Endpoint) -> bool:
-        """Supported, but what it has comes from a cheaper or better source here."""
-        if endpoint is Endpoint.PRODUCTION_JSON:
-            return not self.needs_production_json
-        if endpoint is Endpoint.BATTERY_POWER:
-            # Battery power: a storage CT or live data measures it for the whole site.
-            return (
-                MeasurementType.STORAGE in self.enabled_cts or Endpoint.LIVEDATA in self.supported
-            )
-        return False
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-friendly form, for diagnostics and storage."""
+    def as_dict(self) -> dict[str, list[str]]:
+        """A JSON-friendly form, for diagnostics."""
         return {
-            "supported": sorted(self.supported),
-            "retry": sorted(self.retry),
-            "empty": sorted(self.empty),
-            "needs_production_json": self.needs_production_json,
-            "enabled_cts": sorted(self.enabled_cts),
+            "supported": sorted(map(str, self.supported)),
+            "retry": sorted(map(str, self.retry)),
+            "empty": sorted(map(str, self.empty)),
         }
 
 
@@ -149,29 +96,42 @@ class IQGateway:
         session: aiohttp.ClientSession,
         *,
         token: str | None = None,
+        serial: str | None = None,
         scheme: str | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         slow_request_timeout: float = SLOW_REQUEST_TIMEOUT,
         retry_delay: float = RETRY_DELAY,
+        retry: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Prepare a client; nothing is sent until a method is called.
 
-        ``host`` is a hostname or IP address, with an optional ``:port``. ``scheme`` is
-        found by ``detect()`` when not given.
+        ``host`` is a hostname or IP address, with an optional ``:port``. ``serial``, when
+        given, is the gateway expected there: ``/info`` naming another raises
+        IQGatewayWrongGatewayError. ``scheme`` is found by ``detect()`` when not given.
+        ``retry``: give a reset or timed-out request its one quick retry (off where an
+        answer is wanted soon, such as a form a user waits on). ``clock`` (seconds) times
+        the slow cadences.
         """
         self.host = host
+        self.serial = serial
+        self.scheme = scheme
         self._session = session
         self._token = token
-        self.scheme = scheme
         self._request_timeout = request_timeout
         self._slow_request_timeout = slow_request_timeout
         self._retry_delay = retry_delay
+        self._retry = retry
+        self._clock = clock
         self._lock = asyncio.Lock()
         self._session_open = False
         self._sessions_usable = True
         self._token_accepted = False  # /auth/check_jwt accepted the current token
         self.info: GatewayInfo | None = None
-        self.info_raw: RawBody | None = None
+        self.probe_result: ProbeResult | None = None
+        self._known: dict[Endpoint[Any], Any] = {}
+        self._raw: dict[Endpoint[Any], RawBody] = {}
+        self._read_at: dict[Endpoint[Any], float] = {}
 
     # ------------------------------------------------------------------ token
 
@@ -195,70 +155,6 @@ class IQGateway:
         cookies = self._session.cookie_jar.filter_cookies(URL(self._base_url()))
         return SESSION_COOKIE in cookies
 
-    # ------------------------------------------------------------------ info
-
-    async def detect(self) -> GatewayInfo:
-        """Read ``/info``, finding whether the gateway speaks HTTPS or only HTTP.
-
-        Raises IQGatewayUnsupportedError when the host answers but is not an IQ Gateway,
-        IQGatewayConnectionError when nothing answers.
-        """
-        if self.scheme is not None:
-            return await self.get_info()
-        refused: IQGatewayConnectionError | None = None
-        answered: IQGatewayError | None = None
-        for scheme in ("https", "http"):
-            self.scheme = scheme
-            try:
-                info = await self.get_info()
-            except IQGatewayTimeoutError:
-                self.scheme = None
-                raise  # something listens but does not answer: no use trying the other
-            except IQGatewayConnectionError as err:
-                refused = err
-                continue
-            except IQGatewayError as err:
-                answered = err
-                continue
-            if scheme == "http" and info.tokens_required:
-                # Token firmware serves its API over HTTPS only; port 80 at best redirects.
-                self.scheme = "https"
-            return info
-        self.scheme = None
-        if answered is not None:
-            raise IQGatewayUnsupportedError(
-                "the host answers, but not as an IQ Gateway"
-            ) from answered
-        assert refused is not None
-        raise refused
-
-    async def get_info(self) -> GatewayInfo:
-        """``GET /info``: serial, part number, firmware, metered, token auth."""
-        raw = await self._request(Endpoint.INFO, authenticated=False)
-        self.info = GatewayInfo.from_xml(raw.body)
-        self.info_raw = raw
-        return self.info
-
-    async def refresh_info(self) -> GatewayInfo:
-        """Read ``/info`` again, following a gateway that moved from HTTP to HTTPS.
-
-        A firmware update to 7 or newer turns token authentication on and closes (or
-        redirects) plain HTTP: the scheme found at setup no longer works. Only then is the
-        scheme looked for again; a gateway on HTTPS that does not answer is just down.
-        """
-        try:
-            info = await self.get_info()
-        except IQGatewayConnectionError:
-            if self.scheme != "http":
-                raise
-            self.scheme = None
-            return await self.detect()
-        if self.scheme == "http" and info.tokens_required:
-            self.scheme = "https"
-        return info
-
-    # ------------------------------------------------------------------ auth
-
     async def check_jwt(self) -> None:
         """Have the gateway validate the token now and open a cookie session.
 
@@ -279,7 +175,7 @@ class IQGateway:
             return
         self._token_accepted = False
         try:
-            await self._send(Endpoint.CHECK_JWT, authenticated=True)
+            await self._send(CHECK_JWT, authenticated=True)
         except IQGatewayResponseError as err:
             if err.status != 404:
                 raise
@@ -292,180 +188,212 @@ class IQGateway:
             return
         self._session_open = True
 
+    # ------------------------------------------------------------------ /info
+
+    async def detect(self) -> GatewayInfo:
+        """Read ``/info``, finding whether the gateway speaks HTTPS or only HTTP.
+
+        Raises IQGatewayUnsupportedError when the host answers but is not an IQ Gateway,
+        IQGatewayConnectionError when nothing answers.
+        """
+        if self.scheme is not None:
+            return await self._read_info()
+        refused: IQGatewayConnectionError | None = None
+        answered: IQGatewayError | None = None
+        for scheme in ("https", "http"):
+            self.scheme = scheme
+            try:
+                info = await self._read_info()
+            except IQGatewayTimeoutError:
+                self.scheme = None
+                raise  # something listens but does not answer: no use trying the other
+            except IQGatewayWrongGatewayError:
+                raise
+            except IQGatewayConnectionError as err:
+                refused = err
+                continue
+            except IQGatewayError as err:
+                answered = err
+                continue
+            if scheme == "http" and info.tokens_required:
+                # Token firmware serves its API over HTTPS only; port 80 at best redirects.
+                self.scheme = "https"
+            return info
+        self.scheme = None
+        if answered is not None:
+            raise IQGatewayUnsupportedError(
+                "the host answers, but not as an IQ Gateway"
+            ) from answered
+        assert refused is not None
+        raise refused
+
+    async def _read_info(self) -> GatewayInfo:
+        info = await self.get(INFO)
+        if self.serial is not None and info.serial != self.serial:
+            del self._read_at[INFO]  # not ours: read it again at the next poll
+            raise IQGatewayWrongGatewayError(expected=self.serial, found=info.serial)
+        self.info = info
+        return info
+
+    async def _refresh_info(self) -> None:
+        """Read ``/info`` again; probe again after a firmware update or a shaky probe.
+
+        A firmware update to 7 or newer turns token authentication on and closes (or
+        redirects) plain HTTP: the scheme found at setup no longer works. Only then is the
+        scheme looked for again; a gateway on HTTPS that does not answer is just down.
+        """
+        previous = self.info
+        if self.scheme is None:  # lost while looking for it last time
+            info = await self.detect()
+        else:
+            try:
+                info = await self._read_info()
+            except IQGatewayConnectionError:
+                if self.scheme != "http":
+                    raise
+                self.scheme = None
+                info = await self.detect()
+        if self.scheme == "http" and info.tokens_required:
+            self.scheme = "https"
+        if previous is not None and previous.firmware != info.firmware:
+            _LOGGER.info(
+                "IQ Gateway %s updated its firmware from %s to %s: probing its endpoints again",
+                info.serial,
+                previous.firmware,
+                info.firmware,
+            )
+            self.probe_result = None  # should the probe fail, the next poll probes again
+        elif self.probe_result is not None and self.probe_result.settled:
+            return
+        # Probe again: after a firmware update, when an endpoint failed during the last
+        # probe, or when one answered with nothing measured yet (batteries commissioned
+        # later, a CT enabled later): what they start to report appears without a restart.
+        await self.probe()
+
     # ------------------------------------------------------------------ endpoints
 
-    async def production(self) -> EnergyCounters:
-        """``GET /api/v1/production``: production now, today, 7 days, lifetime."""
-        return await self._get(Endpoint.PRODUCTION, parse_production)
+    async def get[T](self, endpoint: Endpoint[T]) -> T:
+        """Request one endpoint and parse its body."""
+        raw = await self._request(endpoint, authenticated=endpoint is not INFO)
+        body = endpoint.parse(raw)
+        self._raw[endpoint] = raw
+        self._read_at[endpoint] = self._clock()
+        return body
 
-    async def inverters(self) -> dict[str, Inverter]:
-        """``GET /api/v1/production/inverters``: each microinverter's last report."""
-        return await self._get(Endpoint.INVERTERS, parse_inverters)
-
-    async def meters(self) -> tuple[MeterConfig, ...]:
-        """``GET /ivp/meters``: which CT meters exist, enabled or not, and their phases."""
-        return await self._get(Endpoint.METERS, parse_meters)
-
-    async def meter_readings(self) -> dict[int, MeterReading]:
-        """``GET /ivp/meters/readings``: each CT's readings, with one channel per phase."""
-        return await self._get(Endpoint.METER_READINGS, parse_readings)
-
-    async def pdm_energy(self) -> PdmEnergy:
-        """``GET /ivp/pdm/energy``: production and consumption counters per source."""
-        return await self._get(Endpoint.PDM_ENERGY, parse_pdm_energy)
-
-    async def livedata(self) -> LiveData:
-        """``GET /ivp/livedata/status``: live power flows, battery and relay state."""
-        return await self._get(Endpoint.LIVEDATA, parse_livedata)
-
-    async def battery_control(self) -> BatteryControl:
-        """``GET /ivp/ensemble/secctrl``: charge and capacity of all batteries together."""
-        return await self._get(Endpoint.BATTERY_CONTROL, parse_battery_control)
-
-    async def battery_power(self) -> BatteryPower:
-        """``GET /ivp/ensemble/power``: each IQ Battery's power."""
-        return await self._get(Endpoint.BATTERY_POWER, parse_battery_power)
-
-    async def consumption_reports(self) -> dict[str, ConsumptionReport]:
-        """``GET /ivp/meters/reports/consumption``: reports keyed by ``reportType``."""
-        return await self._get(Endpoint.CONSUMPTION_REPORTS, parse_reports)
-
-    async def production_json(self) -> ProductionJson:
-        """``GET /production.json``: inverter, CT and AC battery summaries (slow)."""
-        return await self._get(Endpoint.PRODUCTION_JSON, parse_production_json)
-
-    async def legacy_production(self) -> EnergyCounters:
-        """``GET /production``: the HTML page firmware 3.x publishes its production on."""
-        return await self._get(Endpoint.PRODUCTION_HTML, parse_legacy_production)
-
-    async def _get(
-        self,
-        endpoint: Endpoint,
-        parser: Callable[[RawBody], _T],
-        raw: dict[str, RawBody] | None = None,
-    ) -> _T:
-        """Request one endpoint and parse it; keep the raw body in ``raw`` if given."""
-        body = await self._request(endpoint)
-        if raw is not None:
-            raw[endpoint] = body
-        return parser(body)
+    def raw_bodies(self) -> dict[str, RawBody]:
+        """The latest body of every endpoint that answered, by path (for diagnostics)."""
+        return {str(endpoint): raw for endpoint, raw in self._raw.items()}
 
     # ------------------------------------------------------------------ probe and poll
 
-    async def probe(self) -> ProbeResult:
-        """Ask every endpoint once and keep those that answer with the right shape.
+    async def setup(self) -> GatewayInfo:
+        """Identify the gateway and find which endpoints it answers."""
+        info = await self.detect()
+        await self.probe()
+        return info
 
-        Run at setup (and again when the firmware changes), so that polls ask only for
-        what this gateway has. Authentication failures are raised: a probe with a bad
-        token would wrongly conclude that nothing is supported.
+    async def probe(self) -> ProbeResult:
+        """Ask every endpoint a poll may need once, and keep those that answer.
+
+        Run at setup (and again after a firmware update), so that polls ask only for what
+        this gateway has. Authentication failures are raised: a probe with a bad token
+        would wrongly conclude that nothing is supported.
         """
-        supported: set[Endpoint] = set()
-        retry: set[Endpoint] = set()
-        bodies: dict[Endpoint, Any] = {}
         if self._token is not None:
             await self.check_jwt()  # a refused token is an error, not "nothing supported"
-        for endpoint in PROBED_ENDPOINTS:
-            outcome = await self._probe_one(endpoint, bodies)
-            if outcome is True:
-                supported.add(endpoint)
-            elif outcome is None:
-                retry.add(endpoint)
-        empty = {endpoint for endpoint in supported if _reports_nothing(bodies.get(endpoint))}
-        supported -= empty
-        if not supported & {Endpoint.PRODUCTION, Endpoint.PRODUCTION_JSON}:
-            outcome = await self._probe_one(Endpoint.PRODUCTION_HTML, bodies)
-            if outcome is True:
-                supported.add(Endpoint.PRODUCTION_HTML)
-            elif outcome is None:
-                retry.add(Endpoint.PRODUCTION_HTML)
-        needs = self._needs_production_json(supported, bodies.get(Endpoint.PRODUCTION_JSON))
-        meters = bodies.get(Endpoint.METERS) if Endpoint.METERS in supported else None
-        return ProbeResult(
-            frozenset(supported),
-            frozenset(retry),
-            needs,
-            frozenset(empty),
-            enabled_ct_types(meters) if meters is not None else frozenset(),
-        )
-
-    async def _probe_one(self, endpoint: Endpoint, bodies: dict[Endpoint, Any]) -> bool | None:
-        """True: supported; False: not supported; None: failed for now, ask again later."""
-        try:
-            bodies[endpoint] = await self._get(endpoint, PARSERS[endpoint])
-        except IQGatewayAuthenticationError:
-            if self._token is not None and not self._token_accepted:
-                raise  # /auth/check_jwt did not accept it: the token itself is refused
-            # Refused although the token was accepted (or none is used): the endpoint
-            # needs other credentials (installer, digest) and is not for us.
-            return False
-        except IQGatewayTimeoutError:
-            return None
-        except IQGatewayConnectionError:
-            raise
-        except IQGatewayResponseError as err:
-            if err.status is not None and err.status >= 500:
-                return None
-            return False
-        return True
-
-    def _needs_production_json(self, supported: set[Endpoint], production_json: Any) -> bool:
-        """``/production.json`` is slow: poll it only where it has something unique.
-
-        That is: no other production endpoint answers; or AC Batteries are installed
-        (their power is only there); or it reports active CT meters that no meter
-        readings endpoint covers.
-        """
-        if Endpoint.PRODUCTION_JSON not in supported:
-            return False
-        if Endpoint.PRODUCTION not in supported:
-            return True
-        if not isinstance(production_json, ProductionJson):
-            return False
-        if production_json.has_batteries:
-            return True
-        return Endpoint.METER_READINGS not in supported and any(
-            meter.active_count != 0 for meter in production_json.meters.values()
-        )
-
-    async def poll(self, probe: ProbeResult, info: GatewayInfo) -> GatewayData:
-        """Fetch every endpoint the probe found, in one pass, and parse them.
-
-        A connection failure or timeout ends the poll with that error: the gateway is
-        down or overloaded and further requests would only add load. An endpoint that
-        answers badly this time (server error, wrong body) is None in the result and the
-        rest of the poll goes on. Authentication errors are raised.
-        """
-        values: dict[str, Any] = {}
-        raw: dict[str, RawBody] = {}
-        meters: tuple[MeterConfig, ...] | None = None
-        for endpoint in probe.polled():
-            if endpoint in (Endpoint.METER_READINGS, Endpoint.CONSUMPTION_REPORTS) and (
-                Endpoint.METERS in probe.supported
-                and (meters is None or not any(m.enabled for m in meters))
-            ):
-                continue  # no enabled CT: nothing to read
+        elif self.info is not None and self.info.tokens_required:
+            # Updated to token firmware since it was set up without one: every endpoint
+            # would refuse, which is not "nothing supported" either.
+            raise IQGatewayAuthenticationError("the gateway now wants a token")
+        found: dict[Endpoint[Any], Any] = {}
+        retry: set[Endpoint[Any]] = set()
+        empty: set[Endpoint[Any]] = set()
+        for endpoint in POLLED:
+            if endpoint.last_resort and not endpoint.wanted(found):
+                continue
             try:
-                body = await self._get(endpoint, PARSERS[endpoint], raw)
+                body = await self.get(endpoint)
+            except IQGatewayAuthenticationError:
+                if self._token is not None and not self._token_accepted:
+                    raise  # /auth/check_jwt did not accept it: the token itself is refused
+                # Refused although the token was accepted (or none is used): the endpoint
+                # needs other credentials (installer, digest) and is not for us.
+                continue
+            except IQGatewayTimeoutError:
+                retry.add(endpoint)
+                continue
+            except IQGatewayConnectionError:
+                raise
+            except IQGatewayResponseError as err:
+                if err.status is not None and err.status >= 500:
+                    retry.add(endpoint)
+                continue
+            if endpoint.reports_nothing(body):
+                empty.add(endpoint)
+            else:
+                found[endpoint] = body
+        self._known = found
+        self.probe_result = ProbeResult(frozenset(found), frozenset(retry), frozenset(empty))
+        return self.probe_result
+
+    def polled(self) -> tuple[Endpoint[Any], ...]:
+        """The endpoints a poll asks (or reuses, on a slow cadence), in order."""
+        if self.probe_result is None:
+            return ()
+        supported = self.probe_result.supported
+        return tuple(ep for ep in POLLED if ep in supported and ep.wanted(self._known))
+
+    async def poll(self) -> GatewayData:
+        """Read every endpoint this gateway is polled for, in one pass, and parse them.
+
+        The first poll identifies the gateway and probes it; ``/info`` is read again every
+        few hours. A connection failure or timeout ends the poll with that error: the
+        gateway is down or overloaded and further requests would only add load. An
+        endpoint that answers badly this time (server error, wrong body) is missing from
+        the result and the rest of the poll goes on. Authentication errors are raised.
+        """
+        if self.info is None or self.probe_result is None:
+            await self.setup()
+        elif self._due(INFO, INFO_REFRESH):
+            await self._refresh_info()
+        assert self.info is not None
+        polled = self.polled()
+        bodies: dict[Endpoint[Any], Any] = {}
+        read: set[Endpoint[Any]] = set()
+        for endpoint in polled:
+            if not endpoint.wanted(self._known):
+                continue  # an answer earlier in this poll says it is of no use now
+            if endpoint in self._known and not self._due(endpoint, endpoint.refresh):
+                bodies[endpoint] = self._known[endpoint]
+                continue
+            try:
+                bodies[endpoint] = self._known[endpoint] = await self.get(endpoint)
+                read.add(endpoint)
             except IQGatewayResponseError as err:
                 _LOGGER.debug("%s failed this poll: %s", endpoint, err)
-                continue
-            values[ENDPOINT_FIELDS[endpoint]] = body
-            if endpoint is Endpoint.METERS:
-                meters = body
+                if (endpoint.sticky or endpoint.refresh) and endpoint in self._known:
+                    bodies[endpoint] = self._known[endpoint]
         return GatewayData(
-            info=info,
-            polled=frozenset(probe.polled()),
-            enabled_cts=probe.enabled_cts,  # replaced by this poll's /ivp/meters if it answered
-            raw=raw,
-            **values,
+            info=self.info,
+            polled=frozenset(polled),
+            bodies=bodies,
+            enabled_cts=enabled_cts(self._known),
+            read=frozenset(read),
         )
+
+    def _due(self, endpoint: Endpoint[Any], every: timedelta | None) -> bool:
+        """Whether ``endpoint`` is to be read now (``every`` None: at every poll)."""
+        read_at = self._read_at.get(endpoint)
+        if every is None or read_at is None:
+            return True
+        return self._clock() - read_at >= every.total_seconds()
 
     # ------------------------------------------------------------------ transport
 
     def _base_url(self) -> str:
         return f"{self.scheme or 'https'}://{self.host}"
 
-    async def _request(self, endpoint: Endpoint, *, authenticated: bool = True) -> RawBody:
+    async def _request(self, endpoint: Endpoint[Any], *, authenticated: bool) -> RawBody:
         """GET ``endpoint`` in turn with every other request to this gateway.
 
         With a token: opens the cookie session first if needed, and after a refusal drops
@@ -486,29 +414,29 @@ class IQGateway:
                 await self._open_session()
                 return await self._send(endpoint, authenticated=True)
 
-    async def _send(self, endpoint: Endpoint, *, authenticated: bool) -> RawBody:
+    async def _send(self, endpoint: Endpoint[Any], *, authenticated: bool) -> RawBody:
         """One request, with one quick retry on a connection reset or timeout."""
         try:
             return await self._send_once(endpoint, authenticated=authenticated)
         except IQGatewayConnectionError as err:
-            if not _is_transient(err, resent=_resends_dropped_requests(self._session)):
+            if not self._retry or not _is_transient(
+                err, resent=_resends_dropped_requests(self._session)
+            ):
                 raise
             _LOGGER.debug("Retrying %s once after %s", endpoint, type(err.__cause__).__name__)
             await asyncio.sleep(self._retry_delay)
             return await self._send_once(endpoint, authenticated=authenticated)
 
-    async def _send_once(self, endpoint: Endpoint, *, authenticated: bool) -> RawBody:
+    async def _send_once(self, endpoint: Endpoint[Any], *, authenticated: bool) -> RawBody:
         if self.scheme is None:
             raise IQGatewayConnectionError("call detect() first: the gateway's scheme is unknown")
-        headers = {"Accept": "application/json" if endpoint is not Endpoint.INFO else "*/*"}
+        headers = {"Accept": "*/*" if endpoint is INFO else "application/json"}
         if authenticated and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
-        timeout = (
-            self._slow_request_timeout if endpoint in SLOW_ENDPOINTS else self._request_timeout
-        )
+        timeout = self._slow_request_timeout if endpoint.slow else self._request_timeout
         try:
             async with self._session.get(
-                f"{self._base_url()}{endpoint}",
+                f"{self._base_url()}{endpoint.path}",
                 headers=headers,
                 ssl=False,
                 allow_redirects=False,
@@ -529,7 +457,7 @@ class IQGateway:
             )
         if status != 200:
             raise IQGatewayResponseError(f"{endpoint} answered HTTP {status}", status=status)
-        return RawBody(status=status, content_type=content_type, body=body)
+        return RawBody(path=endpoint.path, status=status, content_type=content_type, body=body)
 
 
 def _is_transient(err: IQGatewayConnectionError, *, resent: bool) -> bool:
@@ -555,69 +483,3 @@ def _resends_dropped_requests(session: aiohttp.ClientSession) -> bool:
     The flag is private to aiohttp: read, never changed (the session may be shared).
     """
     return bool(getattr(session, "_retry_connection", False))
-
-
-def _reports_nothing(body: object) -> bool:
-    """A probe answer with nothing measured: counters all zero, or no battery counted."""
-    if isinstance(body, EnergyCounters):
-        return body.counts_nothing
-    if isinstance(body, BatteryControl):
-        return not body.has_batteries
-    if isinstance(body, BatteryPower):
-        return not body.batteries
-    return False
-
-
-def _decode_json(raw: RawBody, endpoint: Endpoint) -> JSON:
-    try:
-        return json.loads(raw.body)
-    except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
-        kind = "an HTML page" if raw.body.lstrip().startswith("<") else "a body that is not JSON"
-        raise IQGatewayResponseError(f"{endpoint} answered with {kind}") from err
-
-
-def _json_parser[T](endpoint: Endpoint, factory: Callable[[JSON], T]) -> Callable[[RawBody], T]:
-    def parse(raw: RawBody) -> T:
-        return factory(_decode_json(raw, endpoint))
-
-    return parse
-
-
-def _object_parser[T](
-    endpoint: Endpoint, factory: Callable[[Mapping[str, JSON]], T]
-) -> Callable[[RawBody], T]:
-    def parse(raw: RawBody) -> T:
-        return factory(expect_dict(_decode_json(raw, endpoint), endpoint))
-
-    return parse
-
-
-def parse_legacy_production(raw: RawBody) -> EnergyCounters:
-    """The production table of firmware 3.x's HTML page."""
-    return legacy_production_from_html(raw.body)
-
-
-parse_production = _object_parser(Endpoint.PRODUCTION, EnergyCounters.from_dict)
-parse_inverters = _json_parser(Endpoint.INVERTERS, inverters_from_list)
-parse_meters = _json_parser(Endpoint.METERS, meters_from_list)
-parse_readings = _json_parser(Endpoint.METER_READINGS, readings_from_list)
-parse_pdm_energy = _object_parser(Endpoint.PDM_ENERGY, PdmEnergy.from_dict)
-parse_livedata = _object_parser(Endpoint.LIVEDATA, LiveData.from_dict)
-parse_battery_control = _object_parser(Endpoint.BATTERY_CONTROL, BatteryControl.from_dict)
-parse_battery_power = _object_parser(Endpoint.BATTERY_POWER, BatteryPower.from_dict)
-parse_reports = _json_parser(Endpoint.CONSUMPTION_REPORTS, reports_from_list)
-parse_production_json = _object_parser(Endpoint.PRODUCTION_JSON, ProductionJson.from_dict)
-
-PARSERS: Final[dict[Endpoint, Callable[[RawBody], Any]]] = {
-    Endpoint.PRODUCTION: parse_production,
-    Endpoint.INVERTERS: parse_inverters,
-    Endpoint.METERS: parse_meters,
-    Endpoint.METER_READINGS: parse_readings,
-    Endpoint.PDM_ENERGY: parse_pdm_energy,
-    Endpoint.LIVEDATA: parse_livedata,
-    Endpoint.BATTERY_CONTROL: parse_battery_control,
-    Endpoint.BATTERY_POWER: parse_battery_power,
-    Endpoint.CONSUMPTION_REPORTS: parse_reports,
-    Endpoint.PRODUCTION_JSON: parse_production_json,
-    Endpoint.PRODUCTION_HTML: parse_legacy_production,
-}

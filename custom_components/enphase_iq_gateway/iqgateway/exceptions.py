@@ -9,9 +9,11 @@ Nothing from aiohttp, json or xml ever escapes the client; callers catch these.
     │                                     is not what the endpoint returns (HTML for JSON)
     ├── IQGatewayAuthenticationError      it refused the token (401/403)
     ├── IQGatewayUnsupportedError         not an IQ Gateway, or firmware we cannot talk to
+    ├── IQGatewayWrongGatewayError        another gateway (serial) answers at the address
     ├── InvalidTokenError                 a string that is not an Enphase JWT
     └── EnlightenError                    the Enphase cloud (Enlighten / Entrez)
-        ├── EnlightenUnavailableError     unreachable, timed out or failing (5xx)
+        ├── EnlightenUnavailableError     failing (5xx, a maintenance page)
+        │   └── EnlightenConnectionError  unreachable from here (DNS, refused, timed out)
         ├── EnlightenInvalidCredentialsError
         ├── EnlightenMFARequiredError     sign-in needs a second factor: paste a token
         ├── EnlightenSerialNotOnAccountError
@@ -55,6 +57,16 @@ class IQGatewayUnsupportedError(IQGatewayError):
     """The host is not an IQ Gateway, or runs firmware the client cannot talk to."""
 
 
+class IQGatewayWrongGatewayError(IQGatewayError):
+    """The gateway at the address is not the one expected (another serial number)."""
+
+    def __init__(self, *, expected: str, found: str) -> None:
+        """Keep both serials."""
+        super().__init__(f"the gateway at this address is {found}, not {expected}")
+        self.expected = expected
+        self.found = found
+
+
 class InvalidTokenError(IQGatewayError):
     """A token that is not a readable Enphase JWT."""
 
@@ -64,7 +76,11 @@ class EnlightenError(IQGatewayError):
 
 
 class EnlightenUnavailableError(EnlightenError):
-    """The Enphase cloud could not be reached, timed out, or failed (5xx)."""
+    """The Enphase cloud failed (5xx, a maintenance page), or could not be reached."""
+
+
+class EnlightenConnectionError(EnlightenUnavailableError):
+    """The Enphase cloud could not be reached from here (DNS, refused, timed out)."""
 
 
 class EnlightenInvalidCredentialsError(EnlightenError):

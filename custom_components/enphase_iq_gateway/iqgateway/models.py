@@ -9,7 +9,7 @@ meaning (measurement types, phase counts, report types), never by list position.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 import math
@@ -20,24 +20,6 @@ from xml.etree import ElementTree as ET
 from .exceptions import IQGatewayResponseError, IQGatewayUnsupportedError
 
 JSON = Any
-
-
-class Endpoint(StrEnum):
-    """Gateway paths the client knows."""
-
-    INFO = "/info"
-    CHECK_JWT = "/auth/check_jwt"
-    PRODUCTION = "/api/v1/production"
-    INVERTERS = "/api/v1/production/inverters"
-    METERS = "/ivp/meters"
-    METER_READINGS = "/ivp/meters/readings"
-    PDM_ENERGY = "/ivp/pdm/energy"
-    LIVEDATA = "/ivp/livedata/status"
-    BATTERY_CONTROL = "/ivp/ensemble/secctrl"
-    BATTERY_POWER = "/ivp/ensemble/power"
-    CONSUMPTION_REPORTS = "/ivp/meters/reports/consumption"
-    PRODUCTION_JSON = "/production.json"
-    PRODUCTION_HTML = "/production"
 
 
 class MeasurementType(StrEnum):
@@ -100,17 +82,17 @@ def _dicts(value: JSON) -> list[Mapping[str, JSON]]:
     return [item for item in value if isinstance(item, Mapping)]
 
 
-def expect_list(body: JSON, endpoint: Endpoint) -> list[Mapping[str, JSON]]:
+def expect_list(body: JSON, path: str) -> list[Mapping[str, JSON]]:
     """A body that must be a JSON list of objects."""
     if not isinstance(body, list):
-        raise IQGatewayResponseError(f"{endpoint} did not return a list")
+        raise IQGatewayResponseError(f"{path} did not return a list")
     return _dicts(body)
 
 
-def expect_dict(body: JSON, endpoint: Endpoint) -> Mapping[str, JSON]:
+def expect_dict(body: JSON, path: str) -> Mapping[str, JSON]:
     """A body that must be a JSON object."""
     if not isinstance(body, Mapping):
-        raise IQGatewayResponseError(f"{endpoint} did not return an object")
+        raise IQGatewayResponseError(f"{path} did not return an object")
     return body
 
 
@@ -223,25 +205,23 @@ class EnergyCounters:
 
 @dataclass(frozen=True, slots=True)
 class PdmEnergy:
-    """``GET /ivp/pdm/energy``: counters per source (pcu = microinverters, rgm, eim = CT)."""
+    """``GET /ivp/pdm/energy``: production counters per source.
+
+    Sources: pcu = microinverters, rgm = revenue-grade meter, eim = CT. Its consumption
+    section is not used: the CT readings have it.
+    """
 
     production: Mapping[str, EnergyCounters]
-    consumption: Mapping[str, EnergyCounters]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Self:
-        """Read both sections; sources are kept by their own names."""
-
-        def section(value: JSON) -> dict[str, EnergyCounters]:
-            return {
+        """Read the production section; sources are kept by their own names."""
+        return cls(
+            production={
                 str(name): EnergyCounters.from_dict(counters)
-                for name, counters in _dict(value).items()
+                for name, counters in _dict(data.get("production")).items()
                 if isinstance(counters, Mapping)
             }
-
-        return cls(
-            production=section(data.get("production")),
-            consumption=section(data.get("consumption")),
         )
 
     @property
@@ -284,10 +264,10 @@ class Inverter:
 MICROINVERTER_DEVICE_TYPE = 1
 
 
-def inverters_from_list(body: JSON) -> dict[str, Inverter]:
+def inverters_from_list(items: Iterable[Mapping[str, JSON]]) -> dict[str, Inverter]:
     """The microinverters of the list, keyed by serial (other device kinds left out)."""
     inverters: dict[str, Inverter] = {}
-    for item in expect_list(body, Endpoint.INVERTERS):
+    for item in items:
         inverter = Inverter.from_dict(item)
         if inverter is not None and inverter.device_type in (None, MICROINVERTER_DEVICE_TYPE):
             inverters[inverter.serial] = inverter
@@ -304,7 +284,6 @@ class MeterConfig:
     eid: int
     enabled: bool
     measurement_type: str
-    phase_mode: str | None
     phase_count: int | None
     metering_status: str | None
     status_flags: tuple[str, ...]
@@ -321,7 +300,6 @@ class MeterConfig:
             eid=eid,
             enabled=_str(data, "state") == "enabled",
             measurement_type=measurement_type,
-            phase_mode=_str(data, "phaseMode"),
             phase_count=_phase_count(data),
             metering_status=_str(data, "meteringStatus"),
             status_flags=tuple(f for f in flags if isinstance(f, str))
@@ -344,9 +322,9 @@ def _phase_count(data: Mapping[str, JSON]) -> int | None:
     return count if 1 <= count <= 3 else None
 
 
-def meters_from_list(body: JSON) -> tuple[MeterConfig, ...]:
+def meters_from_list(items: Iterable[Mapping[str, JSON]]) -> tuple[MeterConfig, ...]:
     """All meters of ``/ivp/meters`` (enabled or not)."""
-    meters = (MeterConfig.from_dict(item) for item in expect_list(body, Endpoint.METERS))
+    meters = (MeterConfig.from_dict(item) for item in items)
     return tuple(meter for meter in meters if meter is not None)
 
 
@@ -354,20 +332,20 @@ def meters_from_list(body: JSON) -> tuple[MeterConfig, ...]:
 class MeterValues:
     """The readings of a CT meter or of one of its phase channels."""
 
-    eid: int | None
-    timestamp: datetime | None
-    active_power: float | None
-    apparent_power: float | None
-    reactive_power: float | None
-    energy_delivered: float | None
-    energy_received: float | None
-    apparent_energy: float | None
-    reactive_energy_lagging: float | None
-    reactive_energy_leading: float | None
-    voltage: float | None
-    current: float | None
-    frequency: float | None
-    power_factor: float | None
+    eid: int | None = None
+    timestamp: datetime | None = None
+    active_power: float | None = None
+    apparent_power: float | None = None
+    reactive_power: float | None = None
+    energy_delivered: float | None = None
+    energy_received: float | None = None
+    apparent_energy: float | None = None
+    reactive_energy_lagging: float | None = None
+    reactive_energy_leading: float | None = None
+    voltage: float | None = None
+    current: float | None = None
+    frequency: float | None = None
+    power_factor: float | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Self:
@@ -386,6 +364,26 @@ class MeterValues:
             voltage=_num(data, "voltage"),
             current=_num(data, "current"),
             frequency=_num(data, "freq"),
+            power_factor=_num(data, "pwrFactor"),
+        )
+
+    @classmethod
+    def from_report(cls, data: Mapping[str, JSON]) -> Self:
+        """Read a consumption report's ``cumulative`` or one of its ``lines``."""
+        return cls(
+            eid=None,
+            timestamp=None,
+            active_power=_num(data, "actPower", "currW"),
+            apparent_power=_num(data, "apprntPwr"),
+            reactive_power=_num(data, "reactPwr"),
+            energy_delivered=_num(data, "whDlvdCum"),
+            energy_received=_num(data, "whRcvdCum"),
+            apparent_energy=_num(data, "vahCum"),
+            reactive_energy_lagging=_num(data, "varhLagCum"),
+            reactive_energy_leading=_num(data, "varhLeadCum"),
+            voltage=_num(data, "rmsVoltage"),
+            current=_num(data, "rmsCurrent"),
+            frequency=_num(data, "freqHz"),
             power_factor=_num(data, "pwrFactor"),
         )
 
@@ -411,14 +409,14 @@ class MeterReading:
         )
 
 
-def readings_from_list(body: JSON) -> dict[int, MeterReading]:
+def readings_from_list(items: Iterable[Mapping[str, JSON]]) -> dict[int, MeterReading]:
     """All readings of ``/ivp/meters/readings``, keyed by eid.
 
     An eid reported twice is left out: which of the two is right cannot be told.
     """
     readings: dict[int, MeterReading] = {}
     twice: set[int] = set()
-    for item in expect_list(body, Endpoint.METER_READINGS):
+    for item in items:
         reading = MeterReading.from_dict(item)
         if reading is not None:
             if reading.eid in readings:
@@ -486,49 +484,16 @@ def enabled_ct_types(meters: Iterable[MeterConfig]) -> frozenset[str]:
 
 
 @dataclass(frozen=True, slots=True)
-class ReportValues:
-    """Cumulative or per-line values of a consumption report."""
-
-    active_power: float | None
-    apparent_power: float | None
-    reactive_power: float | None
-    wh_delivered: float | None
-    wh_received: float | None
-    varh_lagging: float | None
-    varh_leading: float | None
-    vah: float | None
-    voltage: float | None
-    current: float | None
-    power_factor: float | None
-    frequency: float | None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
-        """Read one ``cumulative`` or ``lines`` entry."""
-        return cls(
-            active_power=_num(data, "actPower", "currW"),
-            apparent_power=_num(data, "apprntPwr"),
-            reactive_power=_num(data, "reactPwr"),
-            wh_delivered=_num(data, "whDlvdCum"),
-            wh_received=_num(data, "whRcvdCum"),
-            varh_lagging=_num(data, "varhLagCum"),
-            varh_leading=_num(data, "varhLeadCum"),
-            vah=_num(data, "vahCum"),
-            voltage=_num(data, "rmsVoltage"),
-            current=_num(data, "rmsCurrent"),
-            power_factor=_num(data, "pwrFactor"),
-            frequency=_num(data, "freqHz"),
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class ConsumptionReport:
-    """One report of ``GET /ivp/meters/reports/consumption``."""
+    """One report of ``GET /ivp/meters/reports/consumption``: totals and a line per channel.
+
+    The report's fields mean what a CT reading's do, under other names, so they are read
+    into the same ``MeterValues``.
+    """
 
     report_type: str
-    created_at: datetime | None
-    cumulative: ReportValues
-    lines: tuple[ReportValues, ...]
+    cumulative: MeterValues
+    lines: tuple[MeterValues, ...]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Self | None:
@@ -538,16 +503,15 @@ class ConsumptionReport:
             return None
         return cls(
             report_type=report_type,
-            created_at=_time(data, "createdAt"),
-            cumulative=ReportValues.from_dict(_dict(data.get("cumulative"))),
-            lines=tuple(ReportValues.from_dict(line) for line in _dicts(data.get("lines"))),
+            cumulative=MeterValues.from_report(_dict(data.get("cumulative"))),
+            lines=tuple(MeterValues.from_report(line) for line in _dicts(data.get("lines"))),
         )
 
 
-def reports_from_list(body: JSON) -> dict[str, ConsumptionReport]:
+def reports_from_list(items: Iterable[Mapping[str, JSON]]) -> dict[str, ConsumptionReport]:
     """Reports keyed by ``reportType`` (total-consumption, net-consumption, ...)."""
     reports: dict[str, ConsumptionReport] = {}
-    for item in expect_list(body, Endpoint.CONSUMPTION_REPORTS):
+    for item in items:
         report = ConsumptionReport.from_dict(item)
         if report is not None and report.report_type not in reports:
             reports[report.report_type] = report
@@ -562,28 +526,20 @@ PHASE_SUFFIXES = ("a", "b", "c")
 
 @dataclass(frozen=True, slots=True)
 class LivePower:
-    """Live power of one flow (pv, grid, load, storage, generator), converted to W / VA.
+    """Live power of one flow (pv, grid, load, storage, generator), converted to W.
 
-    ``phases`` holds (real W, apparent VA) per phase a, b, c where the gateway sent them.
+    ``phases`` holds the power of phases a, b, c where the gateway sent them.
     """
 
     power: float | None
-    apparent_power: float | None
-    phases: tuple[tuple[float | None, float | None], ...]
+    phases: tuple[float | None, ...]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Self:
-        """Read one flow (milliwatts and milli-volt-amperes in the body)."""
+        """Read one flow (milliwatts in the body)."""
         return cls(
             power=_milli(_num(data, "agg_p_mw")),
-            apparent_power=_milli(_num(data, "agg_s_mva")),
-            phases=tuple(
-                (
-                    _milli(_num(data, f"agg_p_ph_{ph}_mw")),
-                    _milli(_num(data, f"agg_s_ph_{ph}_mva")),
-                )
-                for ph in PHASE_SUFFIXES
-            ),
+            phases=tuple(_milli(_num(data, f"agg_p_ph_{ph}_mw")) for ph in PHASE_SUFFIXES),
         )
 
 
@@ -605,7 +561,6 @@ class LiveData:
     backup_soc: float | None
     main_relay_state: int | None
     gen_relay_state: int | None
-    backup_battery_mode: int | None
     encharge_soc: float | None
     encharge_energy: float | None
     acb_soc: float | None
@@ -627,7 +582,6 @@ class LiveData:
             backup_soc=_num(meters, "backup_soc"),
             main_relay_state=_int(meters, "main_relay_state"),
             gen_relay_state=_int(meters, "gen_relay_state"),
-            backup_battery_mode=_int(meters, "backup_bat_mode"),
             encharge_soc=_num(meters, "enc_agg_soc"),
             encharge_energy=_num(meters, "enc_agg_energy"),
             acb_soc=_num(meters, "acb_agg_soc"),
@@ -733,7 +687,6 @@ class ProductionJsonMeter:
     wh_lifetime: float | None
     wh_today: float | None
     wh_last_seven_days: float | None
-    lines: tuple[ProductionJsonLine, ...]
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON], default_type: str) -> Self:
@@ -745,21 +698,7 @@ class ProductionJsonMeter:
             wh_lifetime=_num(data, "whLifetime"),
             wh_today=_num(data, "whToday"),
             wh_last_seven_days=_num(data, "whLastSevenDays"),
-            lines=tuple(ProductionJsonLine.from_dict(line) for line in _dicts(data.get("lines"))),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class ProductionJsonLine:
-    """One phase line of an ``eim`` entry (only sent with ``?details=1`` on newer firmware)."""
-
-    watts_now: float | None
-    wh_lifetime: float | None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
-        """Read one line."""
-        return cls(watts_now=_num(data, "wNow"), wh_lifetime=_num(data, "whLifetime"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -870,66 +809,7 @@ def legacy_production_from_html(text: str) -> EnergyCounters:
 class RawBody:
     """An endpoint's body as received, kept for diagnostics."""
 
+    path: str
     status: int
     content_type: str | None
     body: str
-
-
-# The GatewayData field each polled endpoint fills.
-ENDPOINT_FIELDS: dict[Endpoint, str] = {
-    Endpoint.PRODUCTION: "production",
-    Endpoint.INVERTERS: "inverters",
-    Endpoint.METERS: "meters",
-    Endpoint.METER_READINGS: "readings",
-    Endpoint.PDM_ENERGY: "pdm_energy",
-    Endpoint.LIVEDATA: "livedata",
-    Endpoint.BATTERY_CONTROL: "battery_control",
-    Endpoint.BATTERY_POWER: "battery_power",
-    Endpoint.CONSUMPTION_REPORTS: "consumption_reports",
-    Endpoint.PRODUCTION_JSON: "production_json",
-    Endpoint.PRODUCTION_HTML: "legacy_production",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class GatewayData:
-    """Everything one poll read from the gateway.
-
-    ``polled`` is what this gateway is polled for (what the probe found). A field is None
-    when its endpoint is not polled, or, for a single poll, failed while the others
-    answered: ``polled`` tells the two apart.
-    """
-
-    info: GatewayInfo
-    polled: frozenset[Endpoint] = frozenset()
-    production: EnergyCounters | None = None
-    inverters: Mapping[str, Inverter] | None = None
-    meters: tuple[MeterConfig, ...] | None = None
-    readings: Mapping[int, MeterReading] | None = None
-    pdm_energy: PdmEnergy | None = None
-    livedata: LiveData | None = None
-    battery_control: BatteryControl | None = None
-    battery_power: BatteryPower | None = None
-    consumption_reports: Mapping[str, ConsumptionReport] | None = None
-    production_json: ProductionJson | None = None
-    legacy_production: EnergyCounters | None = None
-    enabled_cts: frozenset[str] | None = None
-    """Measurement types of the enabled CTs: this poll's ``/ivp/meters`` when it answered
-    (None: taken from it), else what the probe found. It decides which source a site value
-    comes from, so that one failed request cannot switch a lifetime counter to another
-    meter."""
-    raw: Mapping[str, RawBody] = field(default_factory=dict, compare=False, repr=False)
-    ct_meters: Mapping[str, CTMeter] = field(init=False, compare=False, repr=False)
-    """Enabled CT meters, keyed by measurement type, joined with their readings (by eid)."""
-
-    def __post_init__(self) -> None:
-        """Join meters and readings once; every sensor of a poll reads the result."""
-        joined = join_meters(self.meters, self.readings or {}) if self.meters else {}
-        object.__setattr__(self, "ct_meters", joined)
-        if self.enabled_cts is None or self.meters is not None:
-            object.__setattr__(self, "enabled_cts", enabled_ct_types(self.meters or ()))
-
-    @property
-    def answered(self) -> bool:
-        """Whether any endpoint of this poll answered with something readable."""
-        return any(getattr(self, name) is not None for name in ENDPOINT_FIELDS.values())

@@ -28,12 +28,25 @@ and AC Batteries together; without it, from live data (IQ Batteries), then
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
+from .data import GatewayData
+from .endpoints import (
+    BATTERY_CONTROL,
+    BATTERY_POWER,
+    CONSUMPTION_REPORTS,
+    LIVEDATA,
+    METER_READINGS,
+    PDM_ENERGY,
+    PRODUCTION,
+    PRODUCTION_HTML,
+    PRODUCTION_JSON,
+)
 from .models import (
     BatteryControl,
+    ConsumptionReport,
     CTMeter,
-    Endpoint,
     EnergyCounters,
-    GatewayData,
     LiveData,
     MeasurementType,
     MeterValues,
@@ -48,11 +61,20 @@ def _ct(data: GatewayData, kind: str) -> MeterValues | None:
     return meter.values if meter is not None else None
 
 
+def _ct_reading(
+    data: GatewayData, kind: str, reading: Callable[[MeterValues], float | None]
+) -> float | None:
+    """One reading of the enabled CT of this measurement type."""
+    values = _ct(data, kind)
+    return reading(values) if values is not None else None
+
+
 def _json_meter(data: GatewayData, kind: str) -> ProductionJsonMeter | None:
     """An active eim entry of /production.json (activeCount 0 means not installed)."""
-    if data.production_json is None:
+    production_json = data.get(PRODUCTION_JSON)
+    if production_json is None:
         return None
-    meter = data.production_json.meters.get(kind)
+    meter = production_json.meters.get(kind)
     if meter is None or meter.active_count == 0:
         return None
     return meter
@@ -60,7 +82,7 @@ def _json_meter(data: GatewayData, kind: str) -> ProductionJsonMeter | None:
 
 def _readings_polled(data: GatewayData) -> bool:
     """The gateway is polled for CT readings (whether or not this poll got them)."""
-    return Endpoint.METER_READINGS in data.polled
+    return METER_READINGS in data.polled
 
 
 def _configured(data: GatewayData, kind: str) -> bool:
@@ -86,28 +108,28 @@ def _inverter_sources(data: GatewayData) -> list[EnergyCounters]:
     energy. (An endpoint that answers with nothing measured is not polled at all: see
     the client's probe.)
     """
-    sources: list[EnergyCounters] = []
-    if data.pdm_energy is not None and (pcu := data.pdm_energy.microinverters) is not None:
-        sources.append(pcu)
-    if data.production is not None:
-        sources.append(data.production)
-    if data.production_json is not None and data.production_json.inverters_wh_lifetime is not None:
-        sources.append(
-            EnergyCounters(
-                watts_now=data.production_json.inverters_watts_now,
-                wh_today=None,
-                wh_last_seven_days=None,
-                wh_lifetime=data.production_json.inverters_wh_lifetime,
-            )
+    pdm = data.get(PDM_ENERGY)
+    production_json = data.get(PRODUCTION_JSON)
+    sources = [
+        pdm.microinverters if pdm is not None else None,
+        data.get(PRODUCTION),
+        EnergyCounters(
+            watts_now=production_json.inverters_watts_now,
+            wh_today=None,
+            wh_last_seven_days=None,
+            wh_lifetime=production_json.inverters_wh_lifetime,
         )
-    if data.legacy_production is not None:
-        sources.append(data.legacy_production)
-    return sources
+        if production_json is not None and production_json.inverters_wh_lifetime is not None
+        else None,
+        data.get(PRODUCTION_HTML),
+    ]
+    return [source for source in sources if source is not None]
 
 
 def _ct_period_counters(data: GatewayData) -> EnergyCounters | None:
     """Today / last seven days as counted by the production CT."""
-    eim = data.pdm_energy.production.get("eim") if data.pdm_energy is not None else None
+    pdm = data.get(PDM_ENERGY)
+    eim = pdm.production.get("eim") if pdm is not None else None
     if eim is not None and not eim.counts_nothing:
         return eim
     meter = _json_meter(data, MeasurementType.PRODUCTION)
@@ -192,19 +214,6 @@ def _json_total_is_net(data: GatewayData) -> bool:
     )
 
 
-def total_report_copies_net(data: GatewayData) -> bool:
-    """The consumption reports' total merely repeats the net (firmware 8.3.5433)."""
-    reports = data.consumption_reports or {}
-    total = reports.get(MeasurementType.TOTAL_CONSUMPTION)
-    net = reports.get(MeasurementType.NET_CONSUMPTION)
-    return (
-        total is not None
-        and net is not None
-        and _same(total.cumulative.wh_delivered, net.cumulative.wh_delivered)
-        and _same(total.cumulative.active_power, net.cumulative.active_power)
-    )
-
-
 def net_consumption_power(data: GatewayData) -> float | None:
     """Power from the grid now (W): positive imports, negative exports."""
     if _configured(data, MeasurementType.NET_CONSUMPTION):
@@ -244,14 +253,12 @@ def consumption_power(data: GatewayData) -> float | None:
 
 def grid_import_energy(data: GatewayData) -> float | None:
     """Energy imported from the grid since the net CT was installed (Wh)."""
-    net = _ct(data, MeasurementType.NET_CONSUMPTION)
-    return net.energy_delivered if net is not None else None
+    return _ct_reading(data, MeasurementType.NET_CONSUMPTION, lambda v: v.energy_delivered)
 
 
 def grid_export_energy(data: GatewayData) -> float | None:
     """Energy exported to the grid since the net CT was installed (Wh)."""
-    net = _ct(data, MeasurementType.NET_CONSUMPTION)
-    return net.energy_received if net is not None else None
+    return _ct_reading(data, MeasurementType.NET_CONSUMPTION, lambda v: v.energy_received)
 
 
 def consumption_energy_lifetime(data: GatewayData) -> float | None:
@@ -276,21 +283,52 @@ def consumption_energy_lifetime(data: GatewayData) -> float | None:
     return None
 
 
-def report_line_count(data: GatewayData, report_type: str) -> int:
-    """How many of a consumption report's lines are phases of this site (0: none apart).
+def _total_report_copies_net(reports: Mapping[str, ConsumptionReport]) -> bool:
+    """The reports' total merely repeats the net (firmware 8.3.5433)."""
+    total = reports.get(MeasurementType.TOTAL_CONSUMPTION)
+    net = reports.get(MeasurementType.NET_CONSUMPTION)
+    return (
+        total is not None
+        and net is not None
+        and _same(total.cumulative.energy_delivered, net.cumulative.energy_delivered)
+        and _same(total.cumulative.active_power, net.cumulative.active_power)
+    )
+
+
+def consumption_report(data: GatewayData, report_type: str) -> ConsumptionReport | None:
+    """A consumption report as the gateway means it.
+
+    A total that copies the net (firmware 8.3.5433) is rebuilt from what can be derived,
+    the site's consumption power and lifetime energy, without lines.
+    """
+    reports = data.get(CONSUMPTION_REPORTS) or {}
+    report = reports.get(report_type)
+    if report is None or report_type != MeasurementType.TOTAL_CONSUMPTION:
+        return report
+    if not _total_report_copies_net(reports):
+        return report
+    derived = MeterValues(
+        active_power=consumption_power(data),
+        energy_delivered=consumption_energy_lifetime(data),
+    )
+    return ConsumptionReport(report_type, cumulative=derived, lines=())
+
+
+def report_lines(data: GatewayData, report_type: str) -> tuple[MeterValues, ...]:
+    """The lines of a consumption report that are phases of this site (none apart).
 
     A report lists a line per meter channel, whether or not a phase is wired to it; the
     site's phases are those its consumption CT measures (its phase count), as for the
-    CT's own channels.
+    CT's own channels. A single phase has no lines apart from the report's totals.
     """
-    report = (data.consumption_reports or {}).get(report_type)
+    report = consumption_report(data, report_type)
     meter = data.ct_meters.get(MeasurementType.NET_CONSUMPTION) or data.ct_meters.get(
         MeasurementType.TOTAL_CONSUMPTION
     )
     if report is None or meter is None or meter.config.phase_count is None:
-        return 0
-    count = min(meter.config.phase_count, len(report.lines))
-    return count if count > 1 else 0
+        return ()
+    lines = report.lines[: meter.config.phase_count]
+    return lines if len(lines) > 1 else ()
 
 
 # --------------------------------------------------------------------------- battery
@@ -298,13 +336,13 @@ def report_line_count(data: GatewayData, report_type: str) -> int:
 
 def _battery_control(data: GatewayData) -> BatteryControl | None:
     """The storage controller's aggregates, where batteries are commissioned."""
-    control = data.battery_control
+    control = data.get(BATTERY_CONTROL)
     return control if control is not None and control.has_batteries else None
 
 
 def _live_batteries(data: GatewayData) -> LiveData | None:
     """The live data, where it reports batteries (any charge or stored energy)."""
-    live = data.livedata
+    live = data.get(LIVEDATA)
     if live is not None and (
         live.encharge_energy or live.acb_energy or live.encharge_soc or live.acb_soc
     ):
@@ -314,8 +352,9 @@ def _live_batteries(data: GatewayData) -> LiveData | None:
 
 def _ac_batteries(data: GatewayData) -> StorageSummary | None:
     """/production.json's AC Battery summary, where AC Batteries are installed."""
-    if data.production_json is not None and data.production_json.has_batteries:
-        return data.production_json.storage
+    production_json = data.get(PRODUCTION_JSON)
+    if production_json is not None and production_json.has_batteries:
+        return production_json.storage
     return None
 
 
@@ -326,7 +365,7 @@ def has_batteries(data: GatewayData) -> bool:
         or _live_batteries(data) is not None
         or _ac_batteries(data) is not None
         or _configured(data, MeasurementType.STORAGE)
-        or (data.battery_power is not None and bool(data.battery_power.batteries))
+        or bool((power := data.get(BATTERY_POWER)) and power.batteries)
     )
 
 
@@ -335,7 +374,7 @@ def battery_power(data: GatewayData) -> float | None:
     if _configured(data, MeasurementType.STORAGE):
         storage = _ct(data, MeasurementType.STORAGE)
         return storage.active_power if storage is not None else None
-    live = data.livedata
+    live = data.get(LIVEDATA)
     if (
         live is not None
         and (flow := live.flows.get("storage")) is not None
@@ -348,8 +387,9 @@ def battery_power(data: GatewayData) -> float | None:
     # AC Batteries in /production.json. A polled part missing this poll makes the sum
     # unknown rather than a part of it.
     parts: list[float | None] = []
-    if data.battery_power is not None or Endpoint.BATTERY_POWER in data.polled:
-        parts.append(data.battery_power.total if data.battery_power is not None else None)
+    if BATTERY_POWER in data.polled:
+        power = data.get(BATTERY_POWER)
+        parts.append(power.total if power is not None else None)
     if (acb := _ac_batteries(data)) is not None:
         parts.append(acb.watts_now)
     if not parts or any(part is None for part in parts):
@@ -359,14 +399,12 @@ def battery_power(data: GatewayData) -> float | None:
 
 def battery_charged_energy(data: GatewayData) -> float | None:
     """Energy charged into the batteries, as the storage CT counts it (Wh)."""
-    storage = _ct(data, MeasurementType.STORAGE)
-    return storage.energy_received if storage is not None else None
+    return _ct_reading(data, MeasurementType.STORAGE, lambda v: v.energy_received)
 
 
 def battery_discharged_energy(data: GatewayData) -> float | None:
     """Energy discharged from the batteries, as the storage CT counts it (Wh)."""
-    storage = _ct(data, MeasurementType.STORAGE)
-    return storage.energy_delivered if storage is not None else None
+    return _ct_reading(data, MeasurementType.STORAGE, lambda v: v.energy_delivered)
 
 
 def battery_soc(data: GatewayData) -> float | None:

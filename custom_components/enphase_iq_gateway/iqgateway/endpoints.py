@@ -1,0 +1,206 @@
+"""Every gateway endpoint the client reads, each described once.
+
+An ``Endpoint`` says where it is, how its body is parsed, whether it answers slowly, how
+often it is read, when an answer means "nothing measured here", and when a poll needs it
+given what else the gateway reports. The probe, the poll, diagnostics and the tests all
+read this table: a new endpoint is one entry here, plus its model and parser in
+``models.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+import json
+from typing import Any, Final
+
+from .exceptions import IQGatewayResponseError
+from .models import (
+    JSON,
+    BatteryControl,
+    BatteryPower,
+    EnergyCounters,
+    GatewayInfo,
+    LiveData,
+    MeasurementType,
+    MeterConfig,
+    PdmEnergy,
+    ProductionJson,
+    RawBody,
+    enabled_ct_types,
+    expect_dict,
+    expect_list,
+    inverters_from_list,
+    legacy_production_from_html,
+    meters_from_list,
+    readings_from_list,
+    reports_from_list,
+)
+
+type Known = Mapping[Endpoint[Any], Any]
+"""The latest parsed body of each endpoint the gateway answers (from the probe or a poll)."""
+
+
+def _never(_: object) -> bool:
+    return False
+
+
+def _always(_: Known) -> bool:
+    return True
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class Endpoint[T]:
+    """One endpoint of the gateway's local API.
+
+    ``slow``: it can take close to a minute to answer (a longer timeout).
+    ``refresh``: None to read it at every poll; else it changes rarely and is read again
+    once its last answer is this old (a poll in between reuses that answer).
+    ``reports_nothing``: an answer that measures nothing (a counter of zeros, no battery
+    commissioned); the endpoint is then not polled, and asked again at the next probe.
+    ``wanted``: whether, given what else the gateway reports, a poll needs this endpoint
+    (checked before each poll asks it).
+    ``last_resort``: it stands in for endpoints the gateway lacks, so even the probe asks
+    it only when ``wanted``.
+    ``sticky``: it describes the installation (which CTs, which devices), which rarely
+    changes: when one read fails, its last answer stands. Endpoints read on a ``refresh``
+    cadence are sticky by nature.
+    """
+
+    path: str
+    parse: Callable[[RawBody], T]
+    slow: bool = False
+    refresh: timedelta | None = None
+    reports_nothing: Callable[[T], bool] = _never
+    wanted: Callable[[Known], bool] = _always
+    last_resort: bool = False
+    sticky: bool = False
+
+    def __str__(self) -> str:
+        """The path, as logs and diagnostics show it."""
+        return self.path
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def decode_json(raw: RawBody) -> JSON:
+    """The body as JSON, or IQGatewayResponseError saying what came instead."""
+    try:
+        return json.loads(raw.body)
+    except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
+        kind = "an HTML page" if raw.body.lstrip().startswith("<") else "a body that is not JSON"
+        raise IQGatewayResponseError(f"{raw.path} answered with {kind}") from err
+
+
+def _object[T](factory: Callable[[Mapping[str, JSON]], T]) -> Callable[[RawBody], T]:
+    """A parser for a JSON object body."""
+    return lambda raw: factory(expect_dict(decode_json(raw), raw.path))
+
+
+def _list[T](factory: Callable[[Iterable[Mapping[str, JSON]]], T]) -> Callable[[RawBody], T]:
+    """A parser for a JSON list-of-objects body."""
+    return lambda raw: factory(expect_list(decode_json(raw), raw.path))
+
+
+# --------------------------------------------------------------------------- rules
+
+
+def enabled_cts(known: Known) -> frozenset[str]:
+    """The measurement types of the CTs the latest ``/ivp/meters`` reports enabled."""
+    meters: tuple[MeterConfig, ...] | None = known.get(METERS)
+    return enabled_ct_types(meters) if meters is not None else frozenset()
+
+
+def _ct_readings_wanted(known: Known) -> bool:
+    """CT readings are of use where a CT is enabled (or no meter list says otherwise)."""
+    return METERS not in known or bool(enabled_cts(known))
+
+
+def _battery_power_wanted(known: Known) -> bool:
+    """A storage CT or live data already measures the whole site's battery power."""
+    return MeasurementType.STORAGE not in enabled_cts(known) and LIVEDATA not in known
+
+
+def _production_json_wanted(known: Known) -> bool:
+    """``/production.json`` is slow: read it only where it has something unique.
+
+    That is where no other production endpoint answers, where AC Batteries are installed
+    (their power is only there), or where it reports active CT meters that no meter
+    readings endpoint covers. Before its first answer that cannot be told: it is probed.
+    """
+    production_json: ProductionJson | None = known.get(PRODUCTION_JSON)
+    if production_json is None or PRODUCTION not in known:
+        return True
+    if production_json.has_batteries:
+        return True
+    return METER_READINGS not in known and any(
+        meter.active_count != 0 for meter in production_json.meters.values()
+    )
+
+
+def _legacy_page_wanted(known: Known) -> bool:
+    """Firmware 3.x publishes production only on an HTML page."""
+    return PRODUCTION not in known and PRODUCTION_JSON not in known
+
+
+# --------------------------------------------------------------------------- the table
+
+INFO: Final = Endpoint("/info", lambda raw: GatewayInfo.from_xml(raw.body))
+CHECK_JWT: Final = Endpoint("/auth/check_jwt", lambda raw: None)
+
+PRODUCTION: Final = Endpoint(
+    "/api/v1/production",
+    _object(EnergyCounters.from_dict),
+    reports_nothing=lambda counters: counters.counts_nothing,
+)
+INVERTERS: Final = Endpoint("/api/v1/production/inverters", _list(inverters_from_list))
+METERS: Final = Endpoint("/ivp/meters", _list(meters_from_list), sticky=True)
+METER_READINGS: Final = Endpoint(
+    "/ivp/meters/readings", _list(readings_from_list), wanted=_ct_readings_wanted
+)
+CONSUMPTION_REPORTS: Final = Endpoint(
+    "/ivp/meters/reports/consumption", _list(reports_from_list), wanted=_ct_readings_wanted
+)
+PDM_ENERGY: Final = Endpoint("/ivp/pdm/energy", _object(PdmEnergy.from_dict))
+LIVEDATA: Final = Endpoint("/ivp/livedata/status", _object(LiveData.from_dict))
+BATTERY_CONTROL: Final = Endpoint(
+    "/ivp/ensemble/secctrl",
+    _object(BatteryControl.from_dict),
+    reports_nothing=lambda control: not control.has_batteries,
+)
+BATTERY_POWER: Final = Endpoint(
+    "/ivp/ensemble/power",
+    _object(BatteryPower.from_dict),
+    reports_nothing=lambda power: not power.batteries,
+    wanted=_battery_power_wanted,
+)
+PRODUCTION_JSON: Final = Endpoint(
+    "/production.json",
+    _object(ProductionJson.from_dict),
+    slow=True,
+    wanted=_production_json_wanted,
+)
+PRODUCTION_HTML: Final = Endpoint(
+    "/production",
+    lambda raw: legacy_production_from_html(raw.body),
+    slow=True,
+    wanted=_legacy_page_wanted,
+    last_resort=True,
+)
+
+POLLED: Final[tuple[Endpoint[Any], ...]] = (
+    PRODUCTION,
+    INVERTERS,
+    METERS,
+    METER_READINGS,
+    CONSUMPTION_REPORTS,
+    PDM_ENERGY,
+    LIVEDATA,
+    BATTERY_CONTROL,
+    BATTERY_POWER,
+    PRODUCTION_JSON,
+    PRODUCTION_HTML,
+)
+"""What a poll may ask, in the order it asks (a rule may depend on an earlier answer)."""

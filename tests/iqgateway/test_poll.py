@@ -1,0 +1,522 @@
+"""What the client polls, and when: the probe's choices, slow cadences, /info re-reads.
+
+The client owns what it learns about its gateway; these tests drive it only through
+``setup()``, ``poll()`` and a clock they move by hand.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+import json
+
+import aiohttp
+import pytest
+
+from custom_components.enphase_iq_gateway.iqgateway import (
+    IQGateway,
+    IQGatewayAuthenticationError,
+    IQGatewayConnectionError,
+    IQGatewayWrongGatewayError,
+    client as client_module,
+)
+from custom_components.enphase_iq_gateway.iqgateway.client import INFO_REFRESH
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
+    BATTERY_POWER,
+    CHECK_JWT,
+    INFO,
+    INVERTERS,
+    LIVEDATA,
+    METER_READINGS,
+    METERS,
+    POLLED,
+    PRODUCTION,
+    PRODUCTION_JSON,
+)
+from simulator import GatewaySimulator
+from tests.conftest import RICH_CAPTURE, GatewayFactory
+
+from .common import Clock, raises
+from .conftest import ClientFactory
+
+SECOND = timedelta(seconds=1)
+OTHER_SERIAL = "999999999999"
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The clock the client times its slow cadences with."""
+    return Clock()
+
+
+def disable_meter(simulator: GatewaySimulator, measurement_type: str) -> None:
+    """Have ``/ivp/meters`` report the CT of this type disabled."""
+    captured = simulator.capture.get(METERS.path)
+    assert captured is not None
+    meters = json.loads(captured.body)
+    for meter in meters:
+        if meter["measurementType"] == measurement_type:
+            meter["state"] = "disabled"
+    simulator.capture.set(METERS.path, json.dumps(meters))
+
+
+# --------------------------------------------------------------------------- what is polled
+
+
+async def test_first_poll_identifies_and_probes(
+    gateway: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    """Nothing is polled before the probe; the first poll runs the setup itself."""
+    client = make_client(gateway)
+    assert client.polled() == ()
+    assert client.info is None
+    assert client.probe_result is None
+
+    data = await client.poll()
+
+    assert client.info is not None
+    assert client.info.serial == gateway.serial
+    assert client.probe_result is not None
+    assert data.polled == frozenset(client.polled())
+    assert gateway.stats.requests[INFO.path] == 1
+    assert gateway.stats.requests[PRODUCTION.path] == 2  # the probe's and the poll's
+
+
+async def test_probe_and_poll_ask_in_the_table_order(
+    gateway: GatewaySimulator, make_client: ClientFactory, loopback: None
+) -> None:
+    """Both ask in ``POLLED`` order (a rule may depend on an earlier answer).
+
+    The probe asks every endpoint once, but a last resort only where it is wanted (here
+    ``/api/v1/production`` answers, so the HTML page is not asked); the poll asks what
+    the probe kept.
+    """
+    asked: list[str] = []
+
+    async def on_request_start(
+        session: aiohttp.ClientSession,
+        context: object,
+        params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        asked.append(params.url.path)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(on_request_start)
+    async with aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True), trace_configs=[trace]
+    ) as session:
+        client = make_client(gateway, session=session)
+        await client.setup()
+        probed = list(asked)
+        asked.clear()
+        data = await client.poll()
+
+    assert probed == [
+        INFO.path,
+        CHECK_JWT.path,
+        *(endpoint.path for endpoint in POLLED if not endpoint.last_resort),
+    ]
+    assert asked == [endpoint.path for endpoint in POLLED if endpoint in data.polled]
+    assert asked.index(METERS.path) < asked.index(METER_READINGS.path)
+    assert client.polled() == tuple(endpoint for endpoint in POLLED if endpoint in data.polled)
+
+
+@pytest.mark.parametrize(
+    ("capture", "absent", "polled"),
+    [
+        ("7.6.175", (), False),  # production and inverters tell everything it has
+        ("7.6.175", (PRODUCTION.path,), True),  # the only production source
+        ("4.10.35", (), False),  # its CTs are read from the meter readings
+        ("7.3.130", (), True),  # active CTs that no readings endpoint covers
+        ("8.2.4382_ACB", (), True),  # AC Batteries: their power is only there
+        ("8.2.4382_ACB", (PRODUCTION_JSON.path,), False),  # not there at all
+    ],
+)
+async def test_production_json_is_polled_only_where_it_is_needed(
+    start_gateway: GatewayFactory,
+    make_client: ClientFactory,
+    capture: str,
+    absent: tuple[str, ...],
+    polled: bool,
+) -> None:
+    """/production.json is slow: polled where it has something of its own, else not."""
+    simulator = await start_gateway(capture)
+    for path in absent:
+        simulator.capture.remove(path)
+    client = make_client(simulator)
+    await client.setup()
+    assert client.probe_result is not None
+    assert (PRODUCTION_JSON in client.probe_result.supported) is (
+        PRODUCTION_JSON.path not in absent
+    )
+    assert (PRODUCTION_JSON in client.polled()) is polled
+    simulator.stats.reset()
+    data = await client.poll()
+    assert simulator.stats.requests[PRODUCTION_JSON.path] == (1 if polled else 0)
+    assert (data.get(PRODUCTION_JSON) is not None) is polled
+
+
+@pytest.mark.parametrize(
+    ("without_livedata", "storage_ct", "polled"),
+    [
+        (False, True, False),  # both measure the site's battery power
+        (True, True, False),  # the storage CT does
+        (False, False, False),  # live data does
+        (True, False, True),  # only the battery list has it
+    ],
+)
+async def test_battery_power_is_polled_only_where_nothing_else_measures_it(
+    gateway: GatewaySimulator,
+    make_client: ClientFactory,
+    without_livedata: bool,
+    storage_ct: bool,
+    polled: bool,
+) -> None:
+    """A storage CT or live data gives the site's battery power: the list is not asked."""
+    if without_livedata:
+        gateway.capture.remove(LIVEDATA.path)
+    if not storage_ct:
+        disable_meter(gateway, "storage")
+    client = make_client(gateway)
+    await client.setup()
+    assert client.probe_result is not None
+    assert BATTERY_POWER in client.probe_result.supported
+    assert (BATTERY_POWER in client.polled()) is polled
+    gateway.stats.reset()
+    data = await client.poll()
+    assert gateway.stats.requests[BATTERY_POWER.path] == (1 if polled else 0)
+    assert (data.get(BATTERY_POWER) is not None) is polled
+
+
+# --------------------------------------------------------------------------- /info
+
+
+async def test_info_is_read_again_every_few_hours(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """/info is re-read once ``INFO_REFRESH`` has passed; a settled probe is not redone."""
+    client = make_client(gateway, clock=clock)
+    await client.poll()
+    assert gateway.stats.requests[INFO.path] == 1
+
+    clock.advance(INFO_REFRESH - SECOND)
+    await client.poll()
+    assert gateway.stats.requests[INFO.path] == 1
+
+    clock.advance(SECOND)
+    gateway.stats.reset()
+    data = await client.poll()
+    assert gateway.stats.requests[INFO.path] == 1
+    assert data.info == client.info
+    # The probe stands: /production.json, supported but not polled here, is not asked.
+    assert client.probe_result is not None
+    assert client.probe_result.settled
+    assert PRODUCTION_JSON not in client.polled()
+    assert gateway.stats.requests[PRODUCTION_JSON.path] == 0
+
+    clock.advance(INFO_REFRESH - SECOND)
+    await client.poll()
+    assert gateway.stats.requests[INFO.path] == 1  # counted from the last re-read
+
+
+async def test_firmware_update_probes_again(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """A new firmware may answer other endpoints: they are polled without a restart."""
+    livedata = gateway.capture.get(LIVEDATA.path)
+    assert livedata is not None
+    gateway.capture.remove(LIVEDATA.path)
+    client = make_client(gateway, clock=clock)
+    first = await client.poll()
+    assert LIVEDATA not in first.polled
+    probe = client.probe_result
+
+    gateway.capture.set_firmware("D8.3.9999")
+    gateway.capture.set(LIVEDATA.path, livedata.body)
+    clock.advance(INFO_REFRESH)
+    gateway.stats.reset()
+    data = await client.poll()
+
+    assert data.info.firmware == "D8.3.9999"
+    assert client.info == data.info
+    assert client.probe_result is not probe
+    assert gateway.stats.requests[PRODUCTION_JSON.path] == 1  # the new probe asked it
+    assert LIVEDATA in data.polled
+    assert data.get(LIVEDATA) is not None
+
+
+async def test_failed_probe_is_repeated_at_the_next_info_read(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """An endpoint that failed during the probe is asked again a few hours later."""
+    gateway.add_fault("server_error", path=LIVEDATA.path)
+    client = make_client(gateway, clock=clock)
+    first = await client.poll()
+    assert client.probe_result is not None
+    assert client.probe_result.retry == {LIVEDATA}
+    assert first.get(LIVEDATA) is None
+
+    clock.advance(INFO_REFRESH - SECOND)
+    assert (await client.poll()).get(LIVEDATA) is None  # not polled before the re-probe
+    assert gateway.stats.requests[LIVEDATA.path] == 1
+
+    clock.advance(SECOND)
+    data = await client.poll()
+    assert client.probe_result.settled
+    assert LIVEDATA in data.polled
+    assert data.get(LIVEDATA) is not None
+    assert gateway.stats.requests[LIVEDATA.path] == 3  # the probe's, the re-probe's, the poll's
+
+
+async def test_empty_endpoint_is_asked_again_at_the_next_info_read(
+    start_gateway: GatewayFactory, make_client: ClientFactory, clock: Clock
+) -> None:
+    """Counters of zeros today (a CT enabled later): polled once they measure something."""
+    simulator = await start_gateway("7.3.466_metered_disabled_cts")
+    client = make_client(simulator, clock=clock)
+    await client.poll()
+    assert client.probe_result is not None
+    assert PRODUCTION in client.probe_result.empty
+    assert not client.probe_result.settled
+
+    production = {
+        "wattHoursToday": 10,
+        "wattHoursSevenDays": 20,
+        "wattHoursLifetime": 30,
+        "wattsNow": 5,
+    }
+    simulator.capture.set(PRODUCTION.path, json.dumps(production))
+    clock.advance(INFO_REFRESH)
+    data = await client.poll()
+    assert PRODUCTION in client.probe_result.supported
+    assert PRODUCTION not in client.probe_result.empty
+    assert PRODUCTION in data.polled
+    counters = data.get(PRODUCTION)
+    assert counters is not None
+    assert counters.wh_lifetime == 30.0
+
+
+async def test_refresh_follows_a_gateway_that_moved_to_https(
+    start_gateway: GatewayFactory, make_client: ClientFactory, clock: Clock
+) -> None:
+    """After a firmware update to 7+, plain HTTP stops answering: HTTPS is found again."""
+    legacy = await start_gateway("4.10.35")
+    client = make_client(legacy, clock=clock)
+    await client.poll()
+    assert client.scheme == "http"
+    port = legacy.port
+    await legacy.stop()
+    updated = await start_gateway(RICH_CAPTURE, port=port)
+    client.set_token(updated.issue_token())  # as the token manager does for firmware 7+
+    clock.advance(INFO_REFRESH)
+
+    data = await client.poll()
+
+    assert client.scheme == "https"
+    assert data.info.firmware == updated.capture.firmware
+    assert data.get(PRODUCTION) is not None  # probed again and polled over HTTPS
+
+
+async def test_refresh_switches_to_https_when_info_asks_for_tokens(
+    start_gateway: GatewayFactory, make_client: ClientFactory, clock: Clock
+) -> None:
+    """An /info read over HTTP that says tokens are now required moves the client to HTTPS.
+
+    Without a token, that poll asks for one (an authentication error) rather than finding
+    every endpoint refused.
+    """
+    legacy = await start_gateway("4.10.35")
+    client = make_client(legacy, clock=clock)
+    await client.poll()
+    assert client.scheme == "http"
+    port = legacy.port
+    await legacy.stop()
+    await start_gateway(RICH_CAPTURE, tls=False, port=port)  # /info still over HTTP
+    clock.advance(INFO_REFRESH)
+    await raises(IQGatewayAuthenticationError, client.poll())
+    assert client.info is not None
+    assert client.info.tokens_required
+    assert client.scheme == "https"
+
+
+async def test_refresh_on_https_does_not_look_elsewhere(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """A gateway on HTTPS that stops answering is down: no second scheme is tried."""
+    client = make_client(gateway, clock=clock)
+    await client.poll()
+    await gateway.stop()
+    clock.advance(INFO_REFRESH)
+    await raises(IQGatewayConnectionError, client.poll())
+    assert client.scheme == "https"
+
+
+# --------------------------------------------------------------------------- wrong gateway
+
+
+@pytest.mark.parametrize("scheme", [None, "https"])
+async def test_another_gateway_at_the_address(
+    gateway: GatewaySimulator, make_client: ClientFactory, scheme: str | None
+) -> None:
+    """A client for one serial refuses the gateway another serial answers from."""
+    client = make_client(gateway, serial=OTHER_SERIAL, scheme=scheme)
+    error = await raises(IQGatewayWrongGatewayError, client.detect())
+    assert error.expected == OTHER_SERIAL
+    assert error.found == gateway.serial
+    assert gateway.serial in str(error)
+    assert client.info is None
+    await raises(IQGatewayWrongGatewayError, client.poll())
+    assert client.probe_result is None  # nothing probed on another gateway
+    assert gateway.stats.requests[PRODUCTION.path] == 0
+
+
+async def test_gateway_replaced_between_polls(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """Another gateway at the address when /info is re-read: an error, info unchanged."""
+    serial = gateway.serial
+    client = make_client(gateway, serial=serial, clock=clock)
+    await client.poll()
+    info = client.info
+    captured = gateway.capture.get(INFO.path)
+    assert captured is not None
+    gateway.capture.set(INFO.path, captured.body.decode().replace(serial, OTHER_SERIAL))
+    clock.advance(INFO_REFRESH)
+    error = await raises(IQGatewayWrongGatewayError, client.poll())
+    assert error.found == OTHER_SERIAL
+    assert client.info is info
+
+
+# --------------------------------------------------------------------------- slow cadences
+
+
+async def test_endpoint_with_a_refresh_is_read_only_when_due(
+    gateway: GatewaySimulator,
+    make_client: ClientFactory,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An endpoint with ``refresh`` reuses its last answer until that answer is so old.
+
+    No endpoint of today's table has a refresh: the test gives one to the inverters.
+    """
+    every = timedelta(minutes=30)
+    inverters = dataclasses.replace(INVERTERS, refresh=every)
+    monkeypatch.setattr(
+        client_module, "POLLED", tuple(inverters if ep is INVERTERS else ep for ep in POLLED)
+    )
+    client = make_client(gateway, clock=clock)
+    await client.setup()
+    assert inverters in client.polled()
+    body = gateway.capture.get(INVERTERS.path)
+    assert body is not None
+    listed = json.loads(body.body)
+
+    first = await client.poll()
+    assert gateway.stats.requests[INVERTERS.path] == 1  # the probe's answer is reused
+    assert first.get(inverters) is not None
+
+    listed[0]["lastReportWatts"] = 12345
+    gateway.capture.set(INVERTERS.path, json.dumps(listed))
+    clock.advance(every - SECOND)
+    assert (await client.poll()).get(inverters) == first.get(inverters)
+    assert gateway.stats.requests[INVERTERS.path] == 1
+
+    clock.advance(SECOND)
+    gateway.add_fault("server_error", path=INVERTERS.path)
+    # Due, asked, failed: the last answer stands (it changes rarely), and is due still.
+    assert (await client.poll()).get(inverters) == first.get(inverters)
+    assert gateway.stats.requests[INVERTERS.path] == 2
+
+    fresh = (await client.poll()).get(inverters)  # still due: asked again
+    assert gateway.stats.requests[INVERTERS.path] == 3
+    assert fresh is not None
+    assert fresh[listed[0]["serialNumber"]].last_report_watts == 12345
+
+    assert (await client.poll()).get(inverters) == fresh
+    assert gateway.stats.requests[INVERTERS.path] == 3
+
+
+async def test_without_clock_the_cadences_use_monotonic_time(
+    gateway: GatewaySimulator, http_session: aiohttp.ClientSession
+) -> None:
+    """The default clock: two polls in a row do not re-read /info."""
+    client = IQGateway(gateway.address, http_session, token=gateway.issue_token(), retry_delay=0)
+    await client.poll()
+    await client.poll()
+    assert gateway.stats.requests[INFO.path] == 1
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+async def test_a_wrong_gateway_stays_refused(
+    gateway: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    clock = Clock()
+    serial = gateway.serial
+    client = make_client(gateway, serial=serial, clock=clock)
+    await client.poll()
+    captured = gateway.capture.get(INFO.path)
+    assert captured is not None
+    gateway.capture.set(INFO.path, captured.body.decode().replace(serial, "999999999999"))
+    clock.advance(INFO_REFRESH)
+    await raises(IQGatewayWrongGatewayError, client.poll())
+    gateway.stats.reset()
+    await raises(IQGatewayWrongGatewayError, client.poll())  # not the other gateway's data
+    assert gateway.stats.requests[PRODUCTION.path] == 0
+
+
+async def test_http_gateway_down_at_the_info_read_recovers(
+    start_gateway: GatewayFactory, make_client: ClientFactory
+) -> None:
+    clock = Clock()
+    legacy = await start_gateway("4.10.35")
+    client = make_client(legacy, clock=clock)
+    await client.poll()
+    port = legacy.port
+    await legacy.stop()
+    clock.advance(INFO_REFRESH)
+    await raises(IQGatewayConnectionError, client.poll())
+    back = await start_gateway("4.10.35", port=port)
+    data = await client.poll()  # the gateway is back
+    assert data.get(PRODUCTION) is not None
+    assert back.stats.requests[PRODUCTION.path] == 1
+
+
+async def test_failed_probe_after_a_firmware_update_is_repeated(
+    gateway: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    clock = Clock()
+    livedata = gateway.capture.get(LIVEDATA.path)
+    assert livedata is not None
+    gateway.capture.remove(LIVEDATA.path)
+    client = make_client(gateway, clock=clock)
+    await client.poll()
+    gateway.capture.set_firmware("D8.3.9999")
+    gateway.capture.set(LIVEDATA.path, livedata.body)
+    gateway.add_fault("reset", count=2, path=PRODUCTION.path)  # the probe fails once
+    clock.advance(INFO_REFRESH)
+    await raises(IQGatewayConnectionError, client.poll())
+    data = await client.poll()
+    assert LIVEDATA in data.polled  # the new firmware's endpoints are probed after all
+
+
+async def test_upgrade_to_token_firmware_is_probed_once_a_token_is_set(
+    start_gateway: GatewayFactory, make_client: ClientFactory
+) -> None:
+    clock = Clock()
+    legacy = await start_gateway("4.10.35")
+    client = make_client(legacy, clock=clock)
+    await client.poll()
+    port = legacy.port
+    await legacy.stop()
+    updated = await start_gateway(RICH_CAPTURE, port=port)
+    clock.advance(INFO_REFRESH)
+    # No token yet: the poll asks for one instead of finding every endpoint refused.
+    await raises(IQGatewayAuthenticationError, client.poll())
+    assert client.info is not None
+    assert client.info.tokens_required
+    client.set_token(updated.issue_token())  # what reauthentication gives
+    data = await client.poll()
+    assert data.get(PRODUCTION) is not None
