@@ -1,66 +1,49 @@
 """The Enphase IQ Gateway integration: lifecycle only.
 
-Build the client, token manager and coordinator; run the first refresh; register the
-gateway device; forward the platforms. Everything else lives in its own module.
+Build the coordinator (which holds the client and token manager and registers the gateway
+device), run the first refresh, forward the platforms. Everything else lives in its own
+module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME, Platform
+from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
-from . import connections
-from .const import CONF_SERIAL, DOMAIN
-from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator, IQGatewayRuntimeData
-from .entity import battery_device_id, ct_device_id, gateway_device_info
-from .iqgateway import IQGateway, site_values as site
-from .token_manager import TokenManager, expiry_issue_id
+from .config_flow import RELOADS_FOR_OPTIONS
+from .const import CONF_INVERTER_ENTITIES, DOMAIN
+from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
+from .entity import INVERTER_MODEL, reported_devices
+from .token_manager import expiry_issue_id
 
 PLATFORMS: list[Platform] = [Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> bool:
     """Set up one IQ Gateway from a config entry."""
-    client = IQGateway(
-        entry.data[CONF_HOST],
-        connections.gateway_session(hass),
-        token=entry.data.get(CONF_TOKEN),
-    )
-    tokens = TokenManager(hass, entry, client, connections.cloud_client(hass))
-    coordinator = IQGatewayCoordinator(hass, entry, client, tokens)
+    coordinator = IQGatewayCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
-
-    assert coordinator.info is not None
-    gateway_device = dr.async_get(hass).async_get_or_create(
-        config_entry_id=entry.entry_id, **gateway_device_info(coordinator.info)
-    )
-    entry.runtime_data = IQGatewayRuntimeData(client, coordinator, tokens, gateway_device.id)
+    entry.runtime_data = coordinator
+    if not entry.options.get(CONF_INVERTER_ENTITIES, True):
+        # The option is off: the microinverters' devices (and their entities) go.
+        registry = dr.async_get(hass)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+            if device.model == INVERTER_MODEL:
+                registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
-    options = dict(entry.options)
-    connection = _connection(entry.data)
+    if not RELOADS_FOR_OPTIONS:
+        # Home Assistant 2025.4 to 2025.7: new options need a reload of our own. Flows
+        # that change how to connect reload the entry themselves, and a token the token
+        # manager renewed is already in use.
+        options = dict(entry.options)
 
-    async def _async_entry_updated(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> None:
-        # Reload for new options or a new way to connect (reauthentication,
-        # reconfiguration, a host found by discovery), but not for a token the token
-        # manager renewed: the client already uses that one.
-        if (
-            dict(entry.options) != options
-            or _connection(entry.data) != connection
-            or entry.data.get(CONF_TOKEN) != client.token
-        ):
-            hass.config_entries.async_schedule_reload(entry.entry_id)
+        async def _async_entry_updated(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> None:
+            if dict(entry.options) != options:
+                hass.config_entries.async_schedule_reload(entry.entry_id)
 
-    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
+        entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     return True
-
-
-def _connection(data: Mapping[str, Any]) -> tuple[Any, ...]:
-    """What the entry connects with, the token aside."""
-    return tuple(data.get(key) for key in (CONF_HOST, CONF_SERIAL, CONF_USERNAME, CONF_PASSWORD))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> bool:
@@ -81,11 +64,4 @@ async def async_remove_config_entry_device(
     That is a replaced inverter or a CT that was disabled; the gateway and what it still
     reports stay.
     """
-    serial = str(entry.unique_id)
-    data = entry.runtime_data.coordinator.data
-    reported = {(DOMAIN, serial)}
-    reported |= {(DOMAIN, ct_device_id(serial, kind)) for kind in data.ct_meters}
-    reported |= {(DOMAIN, inverter) for inverter in data.inverters or {}}
-    if site.has_batteries(data):
-        reported.add((DOMAIN, battery_device_id(serial)))
-    return not device.identifiers & reported
+    return not device.identifiers & reported_devices(entry.runtime_data)

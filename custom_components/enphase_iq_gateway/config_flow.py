@@ -10,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import suppress
+from datetime import datetime
 import ipaddress
+import re
 from typing import Any
 
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
+    SOURCE_USER,
     ConfigEntryState,
     ConfigFlow,
     ConfigFlowResult,
@@ -26,26 +29,23 @@ from homeassistant.core import callback
 from homeassistant.helpers import selector
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.util import dt as dt_util
-
-try:  # Home Assistant 2026.x validates forms with probatio, a drop-in for voluptuous
-    import probatio as vol
-except ImportError:  # pragma: no cover - Home Assistant 2025.x (each leg runs one branch)
-    import voluptuous as vol  # type: ignore[no-redef]
+from yarl import URL
 
 from . import connections
 from .const import (
     CONF_INVERTER_ENTITIES,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
-    DEFAULT_HOST,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
+    FLOW_REQUEST_TIMEOUT,
     LOGGER,
     MAX_SCAN_INTERVAL,
     MIN_SCAN_INTERVAL,
 )
 from .coordinator import IQGatewayConfigEntry
 from .iqgateway import (
+    EnlightenConnectionError,
     EnlightenError,
     EnlightenInvalidCredentialsError,
     EnlightenMFARequiredError,
@@ -56,15 +56,29 @@ from .iqgateway import (
     IQGatewayAuthenticationError,
     IQGatewayError,
     IQGatewayResponseError,
+    IQGatewayTimeoutError,
     IQGatewayUnsupportedError,
     TokenInfo,
     parse_token,
 )
+from .iqgateway.endpoints import PRODUCTION
+
+try:  # Home Assistant 2025.8+ reloads an entry for new options by itself
+    from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlow
+except ImportError:  # pragma: no cover - Home Assistant 2025.4 (its own leg covers it)
+    _OptionsFlow = OptionsFlow  # type: ignore[assignment,misc]
+RELOADS_FOR_OPTIONS = _OptionsFlow is not OptionsFlow
+
+try:  # Home Assistant 2026.x validates forms with probatio, a drop-in for voluptuous
+    import probatio as vol
+except ImportError:  # pragma: no cover - Home Assistant 2025.x (each leg runs one branch)
+    import voluptuous as vol  # type: ignore[no-redef]
 
 ZEROCONF_SERIAL = "serialnum"
 
 AUTH_MENU = ["credentials", "token"]
 RECONFIGURE_AUTH_MENU = ["keep_auth", "credentials", "token"]
+CLOUD_FAILED_MENU = ["credentials", "token"]
 
 _TEXT = selector.TextSelector()
 _EMAIL = selector.TextSelector(
@@ -78,13 +92,35 @@ _PASSWORD = selector.TextSelector(
 _TOKEN = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
 
 
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
+
+
 def normalize_host(text: str) -> str:
-    """``https://192.168.1.5/`` -> ``192.168.1.5``: users paste URLs; keep host[:port]."""
-    host = text.strip()
-    for prefix in ("https://", "http://"):
-        if host.lower().startswith(prefix):
-            host = host[len(prefix) :]
-    return host.split("/", 1)[0].strip()
+    """The ``host[:port]`` of what the user typed, or ValueError.
+
+    Accepted: a host name, an IPv4 or IPv6 address (bare or in brackets), each with an
+    optional port, or a pasted URL (its scheme and path are dropped). Refused: a user or
+    password, a query or fragment, and anything that is no host name.
+    """
+    text = text.strip()
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    with suppress(ValueError):
+        address = ipaddress.ip_address(bare)
+        return f"[{address}]" if address.version == 6 else str(address)
+    try:
+        url = URL(text if "://" in text else f"//{text}")
+        host, port = url.raw_host, url.explicit_port
+    except (ValueError, TypeError) as err:
+        raise ValueError("not a host") from err
+    if url.raw_user or url.raw_password or url.raw_query_string or url.raw_fragment:
+        raise ValueError("a host has no user, password, query or fragment")
+    if not host:
+        raise ValueError("no host")
+    if _is_ip(host):
+        host = f"[{host}]" if ":" in host else host
+    elif len(host) > 253 or not all(_LABEL.fullmatch(part) for part in host.split(".")):
+        raise ValueError("not a host name")
+    return host if port is None else f"{host}:{port}"
 
 
 class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -97,6 +133,9 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         """Start with no gateway."""
         self._host: str = ""
         self._info: GatewayInfo | None = None
+        self._errors: dict[str, str] = {}
+        self._placeholders: dict[str, str] = {}
+        self._username: str = ""
 
     @staticmethod
     @callback
@@ -108,26 +147,63 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the host and read the gateway's /info."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
+        if user_input is None or not await self._async_found_gateway(user_input):
+            return self._show_host_form("user", user_input)
+        assert self._info is not None
+        # Started again by the user (a page reload leaves the old flow behind, out of
+        # sight): this flow replaces the user's earlier ones for the same gateway. A
+        # discovered one stays (it has its card under Discovered) and keeps this one out.
+        stale = [
+            flow["flow_id"]
+            for flow in self._async_in_progress(include_uninitialized=True)
+            if flow["flow_id"] != self.flow_id
+            and flow["context"].get("unique_id") == self._info.serial
+            and flow["context"].get("source") == SOURCE_USER
+        ]
+        for flow_id in stale:
+            self.hass.config_entries.flow.async_abort(flow_id)
+        await self.async_set_unique_id(self._info.serial)
+        self._abort_if_configured()
+        if self._info.tokens_required:
+            return await self.async_step_auth()
+        return await self.async_step_confirm()
+
+    def _abort_if_configured(self) -> None:
+        """Abort for a configured gateway, storing the host it answered at."""
+        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
+            DOMAIN, str(self.unique_id)
+        )
+        moved = entry is not None and entry.data.get(CONF_HOST) != self._host
+        self._abort_if_unique_id_configured(
+            updates={CONF_HOST: self._host},
+            error="already_configured_moved" if moved else "already_configured",
+        )
+
+    async def _async_found_gateway(self, user_input: dict[str, Any]) -> bool:
+        """Read /info at the host entered; on failure, keep the error for the form."""
+        try:
             host = normalize_host(user_input[CONF_HOST])
-            info, error = await self._async_read_info(host)
-            if info is None:
-                errors[CONF_HOST] = error
-            else:
-                await self.async_set_unique_id(info.serial)
-                self._abort_if_configured(updates={CONF_HOST: host})
-                self._host, self._info = host, info
-                if info.tokens_required:
-                    return await self.async_step_auth()
-                return await self.async_step_confirm()
+        except ValueError:
+            self._errors = {CONF_HOST: "invalid_host"}
+            return False
+        info, error = await self._async_read_info(host)
+        if info is None:
+            self._errors = {CONF_HOST: error}
+            return False
+        self._host, self._info, self._errors = host, info, {}
+        return True
+
+    def _show_host_form(
+        self, step_id: str, user_input: dict[str, Any] | None, host: str | None = None
+    ) -> ConfigFlowResult:
         return self.async_show_form(
-            step_id="user",
+            step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
                 vol.Schema({vol.Required(CONF_HOST): _TEXT}),
-                user_input or {CONF_HOST: DEFAULT_HOST},
+                user_input or ({CONF_HOST: host} if host else {}),
             ),
-            errors=errors,
+            errors=self._errors,
+            description_placeholders=self._placeholders,
         )
 
     async def async_step_confirm(
@@ -179,7 +255,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             and _is_ip(_host_only(stored))
             and not await self._async_stored_host_works(entry)
         ):
-            self._abort_if_configured(updates={CONF_HOST: host})
+            self._abort_if_unique_id_configured(updates={CONF_HOST: host})
         self._abort_if_unique_id_configured()
 
     async def _async_stored_host_works(self, entry: IQGatewayConfigEntry) -> bool:
@@ -188,23 +264,9 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         A loaded entry knows from its last poll; otherwise /info is read once.
         """
         if entry.state is ConfigEntryState.LOADED:
-            return entry.runtime_data.coordinator.last_update_success
+            return entry.runtime_data.last_update_success
         info, _ = await self._async_read_info(str(entry.data[CONF_HOST]))
         return info is not None and info.serial == entry.unique_id
-
-    def _abort_if_configured(self, updates: dict[str, Any]) -> None:
-        """Abort for a configured gateway, storing ``updates``.
-
-        A loaded entry reloads itself (its update listener) when its host changes; any
-        other is reloaded here.
-        """
-        entry = self.hass.config_entries.async_entry_for_domain_unique_id(
-            DOMAIN, str(self.unique_id)
-        )
-        self._abort_if_unique_id_configured(
-            updates=updates,
-            reload_on_update=entry is None or entry.state is not ConfigEntryState.LOADED,
-        )
 
     async def async_step_zeroconf_confirm(
         self, user_input: dict[str, Any] | None = None
@@ -235,7 +297,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         errors: dict[str, str] = {}
         if user_input is not None:
             serial = user_input[CONF_SERIAL].strip()
-            username = user_input[CONF_USERNAME].strip()
+            self._username = username = user_input[CONF_USERNAME].strip()
             token: TokenInfo | None = None
             try:
                 token = await connections.cloud_client(self.hass).fetch_token(
@@ -248,8 +310,12 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
                 return await self.async_step_token(errors={"base": "mfa_enabled"})
             except EnlightenSerialNotOnAccountError:
                 errors[CONF_SERIAL] = "serial_not_on_account"
-            except EnlightenError:
-                errors["base"] = "cloud_unreachable"
+            except EnlightenError as err:
+                # Either way the user can try again or take the token path: a menu.
+                LOGGER.warning("Could not get a token from Enphase's cloud: %s", err)
+                if isinstance(err, EnlightenConnectionError):
+                    return await self.async_step_cloud_unreachable()
+                return await self.async_step_cloud_error()
             except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
                 LOGGER.exception("Unexpected error while fetching a token")
                 errors["base"] = "unknown"
@@ -273,6 +339,8 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         )
         suggested = {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
         suggested.setdefault(CONF_SERIAL, self._serial())
+        if self._username:
+            suggested.setdefault(CONF_USERNAME, self._username)
         if CONF_USERNAME not in suggested and (entry := self._existing_entry()) is not None:
             suggested[CONF_USERNAME] = entry.data.get(CONF_USERNAME, "")
         return self.async_show_form(
@@ -282,11 +350,24 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders=self._found(),
         )
 
+    async def async_step_cloud_unreachable(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Home Assistant could not reach Enphase's cloud: try again, or paste a token."""
+        return self.async_show_menu(step_id="cloud_unreachable", menu_options=CLOUD_FAILED_MENU)
+
+    async def async_step_cloud_error(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Enphase's cloud answered unexpectedly: try again, or paste a token."""
+        return self.async_show_menu(step_id="cloud_error", menu_options=CLOUD_FAILED_MENU)
+
     async def async_step_token(
         self, user_input: dict[str, Any] | None = None, errors: dict[str, str] | None = None
     ) -> ConfigFlowResult:
         """Paste a token (accounts with multi-factor sign-in must use this)."""
         errors = dict(errors or {})
+        placeholders = self._found()
         if user_input is not None:
             serial = user_input[CONF_SERIAL].strip()
             token: TokenInfo | None = None
@@ -297,8 +378,10 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 if token.is_expired(dt_util.utcnow()):
                     errors[CONF_TOKEN] = "token_expired"
+                    placeholders["expired"] = _local(token.expires_at)
                 elif not token.matches_serial(serial):
                     errors[CONF_TOKEN] = "token_wrong_gateway"
+                    placeholders["token_serial"] = str(token.serial)
                 elif error := await self._async_prove(token.token):
                     errors[CONF_TOKEN if error == "token_rejected" else "base"] = error
             if not errors and token is not None:
@@ -310,7 +393,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="token",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
-            description_placeholders=self._found(),
+            description_placeholders=placeholders,
         )
 
     # ------------------------------------------------------------------ reauth
@@ -318,24 +401,37 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The token stopped working (or the account was refused): sign in again."""
         self._host = entry_data[CONF_HOST]
+        self.context["title_placeholders"] = {"serial": str(entry_data.get(CONF_SERIAL, ""))}
+        try:
+            token = parse_token(entry_data.get(CONF_TOKEN, ""))
+        except InvalidTokenError:
+            return await self.async_step_reauth_confirm()
+        self._placeholders = {"expires": _local(token.expires_at)}
+        if token.is_expired(dt_util.utcnow()):
+            return await self.async_step_reauth_expired()
         return await self.async_step_reauth_confirm()
 
     async def async_step_reauth_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Offer both ways to sign in, saying when the current token expired."""
-        entry = self._get_reauth_entry()
-        expired = "-"
-        try:
-            info = parse_token(entry.data.get(CONF_TOKEN, ""))
-        except InvalidTokenError:
-            pass
-        else:
-            expired = dt_util.as_local(info.expires_at).strftime("%Y-%m-%d %H:%M")
+        """The gateway refuses the token, or the cloud the account: sign in again."""
         return self.async_show_menu(
             step_id="reauth_confirm",
             menu_options=AUTH_MENU,
-            description_placeholders={"title": entry.title, "expires": expired},
+            description_placeholders={"title": self._get_reauth_entry().title},
+        )
+
+    async def async_step_reauth_expired(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The token has expired: sign in again, saying when it expired."""
+        return self.async_show_menu(
+            step_id="reauth_expired",
+            menu_options=AUTH_MENU,
+            description_placeholders={
+                "title": self._get_reauth_entry().title,
+                **self._placeholders,
+            },
         )
 
     # ------------------------------------------------------------------ reconfigure
@@ -345,27 +441,19 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the host (the gateway must stay the same), then how to sign in."""
         entry = self._get_reconfigure_entry()
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            host = normalize_host(user_input[CONF_HOST])
-            info, error = await self._async_read_info(host)
-            if info is None:
-                errors[CONF_HOST] = error
-            else:
-                await self.async_set_unique_id(info.serial, raise_on_progress=False)
-                self._abort_if_unique_id_mismatch(reason="wrong_gateway")
-                self._host, self._info = host, info
-                if not info.tokens_required:
+        self.context["title_placeholders"] = {"serial": str(entry.unique_id)}
+        self._placeholders = {}
+        if user_input is not None and await self._async_found_gateway(user_input):
+            assert self._info is not None
+            if self._info.serial == entry.unique_id:
+                if not self._info.tokens_required:
                     return self._async_finish({})
                 return await self.async_step_reconfigure_auth()
-        return self.async_show_form(
-            step_id="reconfigure",
-            data_schema=self.add_suggested_values_to_schema(
-                vol.Schema({vol.Required(CONF_HOST): _TEXT}),
-                user_input or {CONF_HOST: entry.data[CONF_HOST]},
-            ),
-            errors=errors,
-        )
+            # Another gateway answers there: say which, and let the user correct it.
+            self._errors = {CONF_HOST: "wrong_gateway"}
+            self._placeholders = {"found": self._info.serial}
+        self._placeholders["serial"] = str(entry.unique_id)
+        return self._show_host_form("reconfigure", user_input, entry.data[CONF_HOST])
 
     async def async_step_reconfigure_auth(
         self, user_input: dict[str, Any] | None = None
@@ -392,34 +480,23 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     # ------------------------------------------------------------------ helpers
 
     def _async_finish(self, auth: dict[str, Any]) -> ConfigFlowResult:
-        """Create the entry, or update the one being reauthenticated / reconfigured."""
-        if self.source in (SOURCE_REAUTH, SOURCE_RECONFIGURE):
-            entry = (
-                self._get_reauth_entry()
-                if self.source == SOURCE_REAUTH
-                else self._get_reconfigure_entry()
+        """Create the entry, or update and reload the one being signed in again."""
+        entry = self._existing_entry()
+        if entry is None:
+            assert self._info is not None
+            return self.async_create_entry(
+                title=f"IQ Gateway {self._info.serial}",
+                data={CONF_HOST: self._host, CONF_SERIAL: self._info.serial, **auth},
             )
-            data = dict(entry.data)
-            if auth:
-                # A new way to sign in replaces the old one entirely (a pasted token
-                # must not leave old credentials behind, or the reverse).
-                for key in (CONF_USERNAME, CONF_PASSWORD, CONF_TOKEN):
-                    data.pop(key, None)
-                data.update(auth)
-            data[CONF_HOST] = self._host
-            if entry.state is not ConfigEntryState.LOADED:
-                return self.async_update_reload_and_abort(entry, data=data)
-            # A loaded entry reloads itself (its update listener) when what it connects
-            # with changes; reloading here too would reload it twice.
-            self.hass.config_entries.async_update_entry(entry, data=data)
-            return self.async_abort(
-                reason="reauth_successful"
-                if self.source == SOURCE_REAUTH
-                else "reconfigure_successful"
-            )
-        assert self._info is not None
-        data = {CONF_HOST: self._host, CONF_SERIAL: self._info.serial, **auth}
-        return self.async_create_entry(title=f"IQ Gateway {self._info.serial}", data=data)
+        data = dict(entry.data)
+        if auth:
+            # A new way to sign in replaces the old one entirely (a pasted token must not
+            # leave old credentials behind, or the reverse).
+            for key in (CONF_USERNAME, CONF_PASSWORD, CONF_TOKEN):
+                data.pop(key, None)
+            data.update(auth)
+        data[CONF_HOST] = self._host
+        return self.async_update_reload_and_abort(entry, data=data)
 
     def _existing_entry(self) -> IQGatewayConfigEntry | None:
         if self.source == SOURCE_REAUTH:
@@ -447,10 +524,13 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     async def _async_read_info(self, host: str) -> tuple[GatewayInfo | None, str]:
         """Read /info at ``host``: the info, or None and an error key."""
         session = connections.gateway_session(self.hass, auto_cleanup=False)
+        client = IQGateway(host, session, request_timeout=FLOW_REQUEST_TIMEOUT, retry=False)
         try:
-            return await IQGateway(host, session).detect(), ""
+            return await client.detect(), ""
         except IQGatewayUnsupportedError:
             return None, "not_a_gateway"
+        except IQGatewayTimeoutError:
+            return None, "timeout"
         except IQGatewayError:
             return None, "cannot_connect"
         except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
@@ -469,7 +549,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             # A real endpoint too, for firmware without sessions: a refusal counts, a
             # failing endpoint does not.
             with suppress(IQGatewayResponseError):
-                await client.production()
+                await client.get(PRODUCTION)
         except IQGatewayAuthenticationError:
             return "token_rejected"
         except IQGatewayError:
@@ -516,6 +596,11 @@ def _host_only(host: str) -> str:
     return host.partition(":")[0] if host.count(":") == 1 else host
 
 
+def _local(moment: datetime) -> str:
+    """A moment as the user reads it: local time, to the minute."""
+    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -524,29 +609,30 @@ def _is_ip(text: str) -> bool:
     return True
 
 
-class IQGatewayOptionsFlow(OptionsFlow):
+class IQGatewayOptionsFlow(_OptionsFlow):
     """How often to poll, and whether to make an entity per microinverter."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
-                    CONF_SCAN_INTERVAL: int(user_input[CONF_SCAN_INTERVAL]),
-                    CONF_INVERTER_ENTITIES: bool(user_input[CONF_INVERTER_ENTITIES]),
-                }
-            )
+            interval = int(user_input[CONF_SCAN_INTERVAL])
+            if MIN_SCAN_INTERVAL <= interval <= MAX_SCAN_INTERVAL:
+                return self.async_create_entry(
+                    data={
+                        CONF_SCAN_INTERVAL: interval,
+                        CONF_INVERTER_ENTITIES: bool(user_input[CONF_INVERTER_ENTITIES]),
+                    }
+                )
+            errors[CONF_SCAN_INTERVAL] = "interval_out_of_range"
         schema = vol.Schema(
             {
                 vol.Required(
                     CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL
                 ): selector.NumberSelector(
+                    # The range is checked here, so that the error is our translated one.
                     selector.NumberSelectorConfig(
-                        min=MIN_SCAN_INTERVAL,
-                        max=MAX_SCAN_INTERVAL,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=selector.NumberSelectorMode.BOX,
+                        step=1, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
                     )
                 ),
                 vol.Required(CONF_INVERTER_ENTITIES, default=True): selector.BooleanSelector(),
@@ -554,5 +640,12 @@ class IQGatewayOptionsFlow(OptionsFlow):
         )
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(schema, self.config_entry.options),
+            data_schema=self.add_suggested_values_to_schema(
+                schema, user_input or self.config_entry.options
+            ),
+            errors=errors,
+            description_placeholders={
+                "min": str(MIN_SCAN_INTERVAL),
+                "max": str(MAX_SCAN_INTERVAL),
+            },
         )

@@ -10,7 +10,9 @@ DOMAIN: Final = "enphase_iq_gateway"
 LOGGER = logging.getLogger(__package__)
 
 MANUFACTURER: Final = "Enphase Energy"
-DEFAULT_HOST: Final = "envoy.local"
+
+# A form the user waits on reads /info with this timeout, and without the poll's retry.
+FLOW_REQUEST_TIMEOUT: Final = 15.0
 
 CONF_SERIAL: Final = "serial"
 

@@ -1,33 +1,27 @@
-"""The polling coordinator: the one place where client errors become Home Assistant's.
+"""The polling coordinator: the one place where errors become Home Assistant's.
 
-Setup (``_async_setup``): read ``/info`` (finding HTTPS or HTTP), make sure the gateway at
-the stored host is the configured one, and probe which endpoints it answers. Each poll:
-keep the token fresh, re-read ``/info`` a few times a day (a firmware update, or an endpoint
-that failed or had nothing to report at the last probe, re-probes the endpoints without a
-restart), then fetch what the probe found in one serialized pass.
+The client and the token manager raise their own errors; ``_call`` turns each into
+``UpdateFailed`` (try again at the next poll) or ``ConfigEntryAuthFailed`` (only the user
+can fix it: reauthentication). Setup identifies the gateway and probes its endpoints; each
+poll keeps the token fresh, then lets the client read what the probe found.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.const import CONF_HOST, CONF_TOKEN
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
-from .const import (
-    CONF_SCAN_INTERVAL,
-    DEFAULT_SCAN_INTERVAL,
-    DOMAIN,
-    INFO_REFRESH_INTERVAL,
-    LOGGER,
-)
+from . import connections
+from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN, LOGGER, MANUFACTURER
 from .iqgateway import (
     GatewayData,
     GatewayInfo,
@@ -38,39 +32,25 @@ from .iqgateway import (
     IQGatewayResponseError,
     IQGatewayTimeoutError,
     IQGatewayUnsupportedError,
-    ProbeResult,
+    IQGatewayWrongGatewayError,
 )
-from .token_manager import TokenManager
+from .token_manager import TokenError, TokenManager
 
-_T = TypeVar("_T")
-
-
-@dataclass(slots=True)
-class IQGatewayRuntimeData:
-    """What a loaded entry holds: the client, its coordinator and its token manager."""
-
-    client: IQGateway
-    coordinator: IQGatewayCoordinator
-    tokens: TokenManager
-    gateway_device_id: str
-
-
-type IQGatewayConfigEntry = ConfigEntry[IQGatewayRuntimeData]
+type IQGatewayConfigEntry = ConfigEntry[IQGatewayCoordinator]
 
 
 class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
-    """Polls one IQ Gateway."""
+    """Polls one IQ Gateway; holds its client and token manager."""
 
     config_entry: IQGatewayConfigEntry
 
-    def __init__(
-        self,
-        hass: HomeAssistant,
-        entry: IQGatewayConfigEntry,
-        client: IQGateway,
-        tokens: TokenManager,
-    ) -> None:
-        """Poll every ``scan_interval`` seconds (five minutes unless the options say else)."""
+    def __init__(self, hass: HomeAssistant, entry: IQGatewayConfigEntry) -> None:
+        """Poll every ``scan_interval`` seconds (five minutes unless the options say else).
+
+        Every poll reaches the entities, changed or not: lifetime counters confirm a dip
+        over several polls, and the last-poll sensor moves. An entity writes its state
+        only when what it shows changed.
+        """
         super().__init__(
             hass,
             LOGGER,
@@ -79,45 +59,52 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             update_interval=timedelta(
                 seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
             ),
-            always_update=False,
+            always_update=True,
         )
-        self.client = client
-        self.tokens = tokens
-        self.info: GatewayInfo | None = None
-        self.probe: ProbeResult | None = None
+        self.client = IQGateway(
+            entry.data[CONF_HOST],
+            connections.gateway_session(hass),
+            token=entry.data.get(CONF_TOKEN),
+            serial=entry.unique_id,
+            clock=lambda: dt_util.utcnow().timestamp(),
+        )
+        self.tokens = TokenManager(hass, entry, self.client, connections.cloud_client(hass))
         self.last_poll: datetime | None = None
-        # Polls are counted and announced even when their data equals the last poll's
-        # (always_update=False then notifies no entity): the last-poll sensor and the
-        # lifetime counters' dip confirmation count polls, not changes.
-        self.poll_count = 0
-        self._poll_listeners: list[CALLBACK_TYPE] = []
-        self._announce_poll = False
-        self._info_read_at: datetime | None = None
+        self.gateway_device_id = ""
 
     async def _async_setup(self) -> None:
-        """Identify the gateway and find which endpoints it answers."""
-        await self.tokens.async_check()
-        self.info = await self._call(self.client.detect)
-        self._info_read_at = dt_util.utcnow()
-        self._check_serial(self.info)
-        self.probe = await self._call(self.client.probe)
+        """Identify the gateway, register its device and find which endpoints it answers."""
+        info = await self._call(self.client.setup)
+        device = gateway_device_info(info, self.name_suffix)
+        device["configuration_url"] = f"{self.client.scheme}://{self.client.host}/"
+        self.gateway_device_id = (
+            dr.async_get(self.hass)
+            .async_get_or_create(config_entry_id=self.config_entry.entry_id, **device)
+            .id
+        )
         LOGGER.debug(
             "IQ Gateway %s (firmware %s, %s): polls %s",
-            self.info.serial,
-            self.info.firmware,
+            info.serial,
+            info.firmware,
             self.client.scheme,
-            ", ".join(self.probe.polled()),
+            ", ".join(map(str, self.client.polled())),
         )
+
+    @property
+    def name_suffix(self) -> str:
+        """What tells this gateway's devices apart from another gateway's.
+
+        Nothing while it is the only one (entity ids stay as they always were), else the
+        last four digits of its serial number.
+        """
+        entries = self.hass.config_entries.async_entries(DOMAIN)
+        return f" {str(self.config_entry.unique_id)[-4:]}" if len(entries) > 1 else ""
 
     async def _async_update_data(self) -> GatewayData:
         """One poll."""
-        await self.tokens.async_check()
-        await self._refresh_info_when_due()
-        assert self.info is not None
-        assert self.probe is not None
-        probe, info = self.probe, self.info
-        data = await self._call(lambda: self.client.poll(probe, info))
-        if probe.polled() and not data.answered:
+        previous = self.client.info
+        data = await self._call(self.client.poll)
+        if self.client.polled() and not data.answered:
             # Every endpoint failed (an overloaded gateway answers 503 to all): that is
             # an unavailable gateway, not a successful poll with nothing in it.
             raise UpdateFailed(
@@ -125,68 +112,20 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_key="bad_response",
                 translation_placeholders={"host": self.client.host},
             )
+        if previous is not None and previous.firmware != data.info.firmware:
+            dr.async_get(self.hass).async_update_device(
+                self.gateway_device_id, sw_version=data.info.firmware
+            )
         self.last_poll = dt_util.utcnow()
-        self.poll_count += 1
-        self._announce_poll = True
         return data
 
-    @callback
-    def async_add_poll_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``listener`` after every successful poll; returns its remover."""
-        self._poll_listeners.append(listener)
-        return lambda: self._poll_listeners.remove(listener)
+    async def _call[T](self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run a client call with a fresh token, translating every error.
 
-    @callback
-    def _async_refresh_finished(self) -> None:
-        """After each refresh (data in place, before listeners): announce a poll."""
-        super()._async_refresh_finished()
-        if self._announce_poll and self.last_update_success:
-            for listener in list(self._poll_listeners):
-                listener()
-        self._announce_poll = False
-
-    async def _refresh_info_when_due(self) -> None:
-        """Re-read /info now and then; re-probe after a firmware update or a shaky probe."""
-        now = dt_util.utcnow()
-        if self._info_read_at is not None and now - self._info_read_at < INFO_REFRESH_INTERVAL:
-            return
-        info = await self._call(self.client.refresh_info)
-        self._info_read_at = now
-        self._check_serial(info)
-        previous = self.info
-        self.info = info
-        if previous is not None and previous.firmware != info.firmware:
-            LOGGER.info(
-                "IQ Gateway %s updated its firmware from %s to %s: probing its endpoints again",
-                info.serial,
-                previous.firmware,
-                info.firmware,
-            )
-            dr.async_get(self.hass).async_update_device(
-                self.config_entry.runtime_data.gateway_device_id, sw_version=info.firmware
-            )
-        elif self.probe is not None and not self.probe.retry and not self.probe.empty:
-            return
-        # Re-probe: after a firmware update, when an endpoint failed during the last probe,
-        # or when one answered with nothing measured yet (batteries commissioned later, a
-        # CT enabled later): what they start to report appears without a restart.
-        self.probe = await self._call(self.client.probe)
-
-    def _check_serial(self, info: GatewayInfo) -> None:
-        if info.serial != self.config_entry.unique_id:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="wrong_gateway",
-                translation_placeholders={
-                    "host": self.client.host,
-                    "found": info.serial,
-                    "expected": str(self.config_entry.unique_id),
-                },
-            )
-
-    async def _call(self, call: Callable[[], Awaitable[_T]]) -> _T:
-        """Run a client call, translating its errors; a refused token gets one renewal."""
+        A token the gateway refuses gets one renewal (or a fresh session) and one retry.
+        """
         try:
+            await self.tokens.async_check()
             try:
                 return await call()
             except IQGatewayAuthenticationError:
@@ -194,18 +133,33 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             try:
                 return await call()
             except IQGatewayAuthenticationError as err:
-                raise ConfigEntryAuthFailed(
-                    translation_domain=DOMAIN, translation_key="token_rejected"
-                ) from err
+                raise TokenError("token_rejected", reauth=True) from err
+        except TokenError as err:
+            error = ConfigEntryAuthFailed if err.reauth else UpdateFailed
+            raise error(
+                translation_domain=DOMAIN,
+                translation_key=err.key,
+                translation_placeholders=err.placeholders,
+            ) from err
+        except IQGatewayWrongGatewayError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="wrong_gateway",
+                translation_placeholders={
+                    "host": self.client.host,
+                    "found": err.found,
+                    "expected": err.expected,
+                },
+            ) from err
         except IQGatewayError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
-                translation_key=_error_key(err),
+                translation_key=error_key(err),
                 translation_placeholders={"host": self.client.host},
             ) from err
 
 
-def _error_key(err: IQGatewayError) -> str:
+def error_key(err: IQGatewayError) -> str:
     """The translation key of the message shown for a client error."""
     if isinstance(err, IQGatewayTimeoutError):
         return "timeout"
@@ -216,3 +170,28 @@ def _error_key(err: IQGatewayError) -> str:
     if isinstance(err, IQGatewayResponseError):
         return "bad_response"
     return "unexpected_error"
+
+
+def gateway_model(info: GatewayInfo) -> str:
+    """A model name from what /info says: metered gateways measure with CTs."""
+    if info.metered:
+        return "IQ Gateway Metered"
+    if info.metered is False:
+        return "IQ Gateway Standard"
+    return "IQ Gateway"
+
+
+def gateway_device_info(info: GatewayInfo, suffix: str = "") -> DeviceInfo:
+    """The gateway device, registered before the platforms load."""
+    part = info.part_number
+    return DeviceInfo(
+        identifiers={(DOMAIN, info.serial)},
+        manufacturer=MANUFACTURER,
+        translation_key="gateway",
+        translation_placeholders={"suffix": suffix},
+        model=gateway_model(info),
+        model_id=part.rsplit("-r", 1)[0] if part else None,
+        serial_number=info.serial,
+        sw_version=info.firmware,
+        hw_version=part,
+    )

@@ -19,7 +19,6 @@ from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
 from .coordinator import IQGatewayConfigEntry
-from .iqgateway import Endpoint, RawBody
 
 TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
 CAPTURE_FORMAT = 1
@@ -40,8 +39,8 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: IQGatewayConfigEntry
 ) -> dict[str, Any]:
     """Everything needed to understand (and replay) this gateway, secrets left out."""
-    runtime = entry.runtime_data
-    coordinator = runtime.coordinator
+    coordinator = entry.runtime_data
+    client = coordinator.client
     serial = str(entry.unique_id)
     masked = mask_serial(serial)
 
@@ -54,18 +53,15 @@ async def async_get_config_entry_diagnostics(
             return [scrub(v) for v in value]
         return value
 
-    raw: dict[str, RawBody] = dict(coordinator.data.raw) if coordinator.data else {}
-    if runtime.client.info_raw is not None:
-        raw[Endpoint.INFO] = runtime.client.info_raw
     capture: dict[str, Any] = {}
-    for path, body in sorted(raw.items()):
+    for path, body in sorted(client.raw_bodies().items()):
         name = capture_file(path)
         capture[name] = body.body
         headers = {"content-type": body.content_type} if body.content_type else {}
         capture[f"{name}_log.json"] = {"code": body.status, "headers": headers}
 
-    token = runtime.tokens.token_info
-    info = coordinator.info
+    token = coordinator.tokens.token_info
+    info = client.info
     report: dict[str, Any] = scrub(
         {
             "entry": {
@@ -80,18 +76,19 @@ async def async_get_config_entry_diagnostics(
                 "firmware": info.firmware if info else None,
                 "metered": info.metered if info else None,
                 "web_tokens": info.web_tokens if info else None,
-                "scheme": runtime.client.scheme,
+                "scheme": client.scheme,
             },
             "token": {
                 "role": token.role if token else None,
                 "issued_at": token.issued_at.isoformat() if token and token.issued_at else None,
                 "expires_at": token.expires_at.isoformat() if token else None,
-                "renewable": runtime.tokens.can_renew,
-                "renew_at": runtime.tokens.renew_at.isoformat()
-                if runtime.tokens.renew_at
+                "renewable": coordinator.tokens.can_renew,
+                "renew_at": coordinator.tokens.renew_at.isoformat()
+                if coordinator.tokens.renew_at
                 else None,
             },
-            "probe": coordinator.probe.as_dict() if coordinator.probe else None,
+            "probe": client.probe_result.as_dict() if client.probe_result else None,
+            "polled": [str(endpoint) for endpoint in client.polled()],
             "coordinator": {
                 "last_update_success": coordinator.last_update_success,
                 "last_poll": coordinator.last_poll.isoformat() if coordinator.last_poll else None,

@@ -14,44 +14,25 @@ from typing import cast
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
-from .const import DOMAIN, MANUFACTURER
+from .const import CONF_INVERTER_ENTITIES, DOMAIN, MANUFACTURER
 from .coordinator import IQGatewayCoordinator
-from .iqgateway import GatewayInfo
+from .iqgateway import site_values as site
+from .iqgateway.endpoints import INVERTERS
 
-CT_NAMES = {
-    "production": "Production CT",
-    "net-consumption": "Net consumption CT",
-    "total-consumption": "Total consumption CT",
-    "storage": "Storage CT",
-    "backfeed": "Backfeed CT",
-    "load": "Load CT",
-    "evse": "EV charger CT",
-    "pv3p": "Third-party PV CT",
-}
-
-
-def gateway_model(info: GatewayInfo) -> str:
-    """A model name from what /info says: metered gateways measure with CTs."""
-    if info.metered:
-        return "IQ Gateway Metered"
-    if info.metered is False:
-        return "IQ Gateway Standard"
-    return "IQ Gateway"
-
-
-def gateway_device_info(info: GatewayInfo) -> DeviceInfo:
-    """The gateway device, registered before the platforms load."""
-    part = info.part_number
-    return DeviceInfo(
-        identifiers={(DOMAIN, info.serial)},
-        manufacturer=MANUFACTURER,
-        name="IQ Gateway",
-        model=gateway_model(info),
-        model_id=part.rsplit("-r", 1)[0] if part else None,
-        serial_number=info.serial,
-        sw_version=info.firmware,
-        hw_version=part,
-    )
+# The CT measurement types with a device name of their own (translations: "device").
+CT_KINDS = frozenset(
+    {
+        "production",
+        "net-consumption",
+        "total-consumption",
+        "storage",
+        "backfeed",
+        "load",
+        "evse",
+        "pv3p",
+    }
+)
+INVERTER_MODEL = "Microinverter"
 
 
 # Home Assistant 2026.8 links a child device to its parent by the parent's registry id
@@ -60,40 +41,9 @@ def gateway_device_info(info: GatewayInfo) -> DeviceInfo:
 VIA_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
 
 
-def parent_link(gateway_serial: str, gateway_device_id: str) -> DeviceInfo:
-    """The DeviceInfo keys that hang a device off the gateway."""
-    if VIA_DEVICE_ID:
-        return DeviceInfo(via_device_id=gateway_device_id)
-    return cast("DeviceInfo", {"via_device": (DOMAIN, gateway_serial)})
-
-
 def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
     """The device identifier of a CT meter: the gateway serial and what it measures."""
     return f"{gateway_serial}_ct_{measurement_type}"
-
-
-def ct_device_info(gateway_serial: str, parent: DeviceInfo, measurement_type: str) -> DeviceInfo:
-    """A CT meter's device."""
-    name = CT_NAMES.get(measurement_type, f"{measurement_type.replace('-', ' ').capitalize()} CT")
-    return DeviceInfo(
-        identifiers={(DOMAIN, ct_device_id(gateway_serial, measurement_type))},
-        manufacturer=MANUFACTURER,
-        name=name,
-        model="Current transformer",
-        **parent,
-    )
-
-
-def inverter_device_info(parent: DeviceInfo, inverter_serial: str) -> DeviceInfo:
-    """A microinverter's device (its own serial identifies it)."""
-    return DeviceInfo(
-        identifiers={(DOMAIN, inverter_serial)},
-        manufacturer=MANUFACTURER,
-        name=f"Microinverter {inverter_serial}",
-        model="Microinverter",
-        serial_number=inverter_serial,
-        **parent,
-    )
 
 
 def battery_device_id(gateway_serial: str) -> str:
@@ -101,37 +51,98 @@ def battery_device_id(gateway_serial: str) -> str:
     return f"{gateway_serial}_battery"
 
 
-def battery_device_info(gateway_serial: str, parent: DeviceInfo) -> DeviceInfo:
-    """The batteries' device."""
-    return DeviceInfo(
-        identifiers={(DOMAIN, battery_device_id(gateway_serial))},
-        manufacturer=MANUFACTURER,
-        name="Battery",
-        model="IQ Battery",
-        **parent,
-    )
+@dataclass(frozen=True, slots=True)
+class Devices:
+    """The devices of one gateway: the gateway itself, and those hung off it.
+
+    Names come from translations ("device"); ``suffix`` tells two gateways apart.
+    """
+
+    serial: str
+    suffix: str
+    parent: DeviceInfo
+    """The DeviceInfo keys that hang a device off the gateway."""
+
+    @classmethod
+    def of(cls, coordinator: IQGatewayCoordinator) -> Devices:
+        """The devices of the coordinator's gateway (registered at setup)."""
+        serial = str(coordinator.config_entry.unique_id)
+        suffix = coordinator.name_suffix
+        if not VIA_DEVICE_ID:
+            return cls(serial, suffix, cast("DeviceInfo", {"via_device": (DOMAIN, serial)}))
+        return cls(serial, suffix, DeviceInfo(via_device_id=coordinator.gateway_device_id))
+
+    @property
+    def gateway(self) -> DeviceInfo:
+        """The gateway's own device (registered at setup with its full details)."""
+        return DeviceInfo(identifiers={(DOMAIN, self.serial)})
+
+    def _child(self, identifier: str, key: str, model: str, **placeholders: str) -> DeviceInfo:
+        return DeviceInfo(
+            identifiers={(DOMAIN, identifier)},
+            manufacturer=MANUFACTURER,
+            model=model,
+            translation_key=key,
+            translation_placeholders={"suffix": self.suffix, **placeholders},
+            **self.parent,
+        )
+
+    def ct(self, measurement_type: str) -> DeviceInfo:
+        """A CT meter's device ("Production CT", ...)."""
+        if measurement_type in CT_KINDS:
+            key, placeholders = f"ct_{measurement_type.replace('-', '_')}", {}
+        else:
+            key, placeholders = "ct", {"kind": measurement_type}
+        return self._child(
+            ct_device_id(self.serial, measurement_type),
+            key,
+            "Current transformer",
+            **placeholders,
+        )
+
+    def inverter(self, inverter_serial: str) -> DeviceInfo:
+        """A microinverter's device (its own serial identifies it)."""
+        device = self._child(inverter_serial, "microinverter", INVERTER_MODEL)
+        device["translation_placeholders"] = {"serial": inverter_serial}
+        device["serial_number"] = inverter_serial
+        return device
+
+    @property
+    def battery(self) -> DeviceInfo:
+        """The batteries' device, all of them together."""
+        return self._child(battery_device_id(self.serial), "battery", "IQ Battery")
+
+    @property
+    def reports(self) -> DeviceInfo:
+        """The gateway's consumption reports, a device of their own."""
+        return self._child(f"{self.serial}_reports", "consumption_reports", "Consumption reports")
+
+    @property
+    def live(self) -> DeviceInfo:
+        """The gateway's live data, a device of its own."""
+        return self._child(f"{self.serial}_live", "live_data", "Live data")
+
+
+def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
+    """The identifiers of the devices the gateway reports in its latest poll.
+
+    Microinverters count only while the option to show them is on.
+    """
+    serial = str(coordinator.config_entry.unique_id)
+    data = coordinator.data
+    reported = {(DOMAIN, serial), (DOMAIN, f"{serial}_reports"), (DOMAIN, f"{serial}_live")}
+    reported |= {(DOMAIN, ct_device_id(serial, kind)) for kind in data.ct_meters}
+    if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
+        reported |= {(DOMAIN, inverter) for inverter in data.get(INVERTERS) or {}}
+    if site.has_batteries(data):
+        reported.add((DOMAIN, battery_device_id(serial)))
+    return reported
 
 
 class IQGatewayEntity(CoordinatorEntity[IQGatewayCoordinator]):
     """An entity of an IQ Gateway config entry."""
 
     _attr_has_entity_name = True
-
-    @property
-    def gateway_serial(self) -> str:
-        """The serial of the gateway this entity belongs to."""
-        return str(self.coordinator.config_entry.unique_id)
-
-    @property
-    def parent(self) -> DeviceInfo:
-        """DeviceInfo keys hanging a device off the gateway device."""
-        return gateway_parent(self.coordinator)
-
-
-def gateway_parent(coordinator: IQGatewayCoordinator) -> DeviceInfo:
-    """DeviceInfo keys hanging a device off the gateway of this coordinator."""
-    entry = coordinator.config_entry
-    return parent_link(str(entry.unique_id), entry.runtime_data.gateway_device_id)
 
 
 # A lifetime counter rising more than this per day is a glitch, not energy: a whole

@@ -1,19 +1,20 @@
 """Sensors of the site, its CT meters and their phases, reports, live data and devices.
 
-The site (production, consumption, grid), the CT meters with their phases, the
-consumption reports, live data, batteries, microinverters and gateway diagnostics.
-
-Every sensor is a description (what it is, ``value_fn`` to read it, ``exists_fn`` to say
-whether this gateway has it) and one of a few entity classes that say where the value is
-read from. Entities are created for what the gateway reports, and added later when more
-appears (a new microinverter, a CT enabled by the installer) without a reload.
+Every sensor is a description in one of the tables below: what it is, ``value_fn`` to read
+it from its source, and ``exists_fn`` to say whether this gateway has it (by default: it
+has a value now). One entity class reads them all; what differs between sensors is the
+source the description reads (the whole poll, one CT meter or one of its phases, a
+report, a live flow, a microinverter, the coordinator). Entities are created for what the
+gateway reports, and added later when more appears (a new microinverter, a CT enabled by
+the installer) without a reload.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache, partial
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -39,611 +40,593 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_INVERTER_ENTITIES, DOMAIN
+from .const import CONF_INVERTER_ENTITIES
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
-from .entity import (
-    IQGatewayEntity,
-    LifetimeGuard,
-    battery_device_info,
-    ct_device_info,
-    gateway_parent,
-    inverter_device_info,
-)
+from .entity import Devices, IQGatewayEntity, LifetimeGuard
 from .iqgateway import (
-    ConsumptionReport,
     GatewayData,
     Inverter,
     LiveData,
+    LivePower,
+    MeasurementType,
     MeterConfig,
     MeterValues,
-    ReportValues,
     site_values as site,
 )
+from .iqgateway.endpoints import INVERTERS, LIVEDATA
 
 PARALLEL_UPDATES = 0
 
+type Value = StateType | datetime
+
 PHASES = ("l1", "l2", "l3")
+REPORT_TYPES = (MeasurementType.TOTAL_CONSUMPTION, MeasurementType.NET_CONSUMPTION)
+LIVE_FLOWS = ("pv", "grid", "load", "storage", "generator")
 METERING_STATUSES = {
     "normal": "normal",
     "not-metering": "not_metering",
     "check-wiring": "check_wiring",
 }
-REPORT_TYPES = ("total-consumption", "net-consumption")
-LIVE_FLOWS = ("pv", "grid", "load", "storage", "generator")
 UNIT_VAH = "VAh"
 UNIT_VARH = "varh"
 # Home Assistant 2026.x has a reactive-energy device class (unit varh); 2025.x has none.
 REACTIVE_ENERGY: SensorDeviceClass | None = getattr(SensorDeviceClass, "REACTIVE_ENERGY", None)
 
-Value = StateType | datetime
-
-
-# --------------------------------------------------------------------------- descriptions
-
 
 @dataclass(frozen=True, kw_only=True)
-class IQSensorDescription(SensorEntityDescription):
-    """Common to every sensor here.
+class IQSensorDescription[S](SensorEntityDescription):
+    """A sensor read from a source of type ``S``.
 
-    ``lifetime``: a cumulative counter guarded against dips and glitches (LifetimeGuard).
+    ``exists_fn``: whether the gateway has this sensor (None: it has a value now).
+    ``phase_enabled``: for descriptions repeated per phase, whether the phases' sensors
+    are enabled by default.
+    ``attributes_fn``: extra state attributes.
+    A ``total_increasing`` sensor is a lifetime counter, guarded against dips.
     """
 
-    lifetime: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class SiteSensorDescription(IQSensorDescription):
-    """A value of the whole site, derived from the poll (see iqgateway/site_values.py)."""
-
-    value_fn: Callable[[GatewayData], Value]
-    exists_fn: Callable[[GatewayData], bool]
-    battery: bool = False
-
-
-@dataclass(frozen=True, kw_only=True)
-class MeterSensorDescription(IQSensorDescription):
-    """A reading of a CT meter, for its totals and (``per_phase``) each phase channel."""
-
-    value_fn: Callable[[MeterValues], float | None]
-    per_phase: bool = True
+    value_fn: Callable[[S], Value]
+    exists_fn: Callable[[S], bool] | None = None
     phase_enabled: bool = False
+    attributes_fn: Callable[[S], dict[str, Any]] | None = None
+
+    def exists(self, source: S) -> bool:
+        """Whether the gateway has this sensor, judged on its source."""
+        if self.exists_fn is not None:
+            return self.exists_fn(source)
+        return self.value_fn(source) is not None
 
 
-@dataclass(frozen=True, kw_only=True)
-class MeterConfigSensorDescription(IQSensorDescription):
-    """A property of a CT meter from /ivp/meters."""
-
-    value_fn: Callable[[MeterConfig], Value]
+# --------------------------------------------------------------------------- factories
 
 
-@dataclass(frozen=True, kw_only=True)
-class ReportSensorDescription(IQSensorDescription):
-    """A value of a consumption report, cumulative and (``per_line``) per line."""
-
-    value_fn: Callable[[ReportValues], float | None]
-    per_line: bool = True
-
-
-@dataclass(frozen=True, kw_only=True)
-class LiveSensorDescription(IQSensorDescription):
-    """A value of /ivp/livedata/status."""
-
-    value_fn: Callable[[LiveData], Value]
-
-
-@dataclass(frozen=True, kw_only=True)
-class InverterSensorDescription(IQSensorDescription):
-    """A value of one microinverter."""
-
-    value_fn: Callable[[Inverter], Value]
-
-
-@dataclass(frozen=True, kw_only=True)
-class DiagnosticSensorDescription(IQSensorDescription):
-    """About the gateway connection rather than the energy."""
-
-    value_fn: Callable[[IQGatewayCoordinator], Value]
-    exists_fn: Callable[[IQGatewayCoordinator], bool] = lambda _: True
-
-
-def _power(key: str, value_fn: Any, **kwargs: Any) -> dict[str, Any]:
-    return {
-        "key": key,
-        "translation_key": key,
-        "native_unit_of_measurement": UnitOfPower.WATT,
-        "device_class": SensorDeviceClass.POWER,
-        "state_class": SensorStateClass.MEASUREMENT,
-        "suggested_display_precision": 0,
-        "value_fn": value_fn,
-        **kwargs,
-    }
-
-
-def _energy(key: str, value_fn: Any, *, lifetime: bool = True, **kwargs: Any) -> dict[str, Any]:
-    """Energy in Wh shown as kWh; lifetime counters are total_increasing and guarded."""
-    return {
-        "key": key,
-        "translation_key": key,
-        "native_unit_of_measurement": UnitOfEnergy.WATT_HOUR,
-        "suggested_unit_of_measurement": UnitOfEnergy.KILO_WATT_HOUR,
-        "suggested_display_precision": 2,
-        "device_class": SensorDeviceClass.ENERGY,
-        "state_class": SensorStateClass.TOTAL_INCREASING if lifetime else None,
-        "lifetime": lifetime,
-        "value_fn": value_fn,
-        **kwargs,
-    }
-
-
-SITE_SENSORS: tuple[SiteSensorDescription, ...] = (
-    SiteSensorDescription(
-        **_power("production_power", site.production_power),
-        exists_fn=lambda d: site.production_power(d) is not None,
-    ),
-    # "Today" and "last seven days" reset on the gateway's own clock: no state class, so
-    # long-term statistics are not fed a counter that jumps back at the gateway's midnight.
-    SiteSensorDescription(
-        **_energy("production_energy_today", site.production_energy_today, lifetime=False),
-        exists_fn=lambda d: site.production_energy_today(d) is not None,
-    ),
-    SiteSensorDescription(
-        **_energy(
-            "production_energy_last_seven_days",
-            site.production_energy_last_seven_days,
-            lifetime=False,
-        ),
-        exists_fn=lambda d: site.production_energy_last_seven_days(d) is not None,
-    ),
-    SiteSensorDescription(
-        **_energy("production_energy_lifetime", site.production_energy_lifetime),
-        exists_fn=lambda d: site.production_energy_lifetime(d) is not None,
-    ),
-    SiteSensorDescription(
-        **_power("consumption_power", site.consumption_power),
-        exists_fn=lambda d: site.consumption_power(d) is not None,
-    ),
-    SiteSensorDescription(
-        **_power("net_consumption_power", site.net_consumption_power),
-        exists_fn=lambda d: site.net_consumption_power(d) is not None,
-    ),
-    SiteSensorDescription(
-        **_energy("consumption_energy_lifetime", site.consumption_energy_lifetime),
-        exists_fn=lambda d: site.consumption_energy_lifetime(d) is not None,
-    ),
-    SiteSensorDescription(
-        **_energy("grid_import_energy", site.grid_import_energy),
-        exists_fn=lambda d: site.grid_import_energy(d) is not None,
-    ),
-    SiteSensorDescription(
-        **_energy("grid_export_energy", site.grid_export_energy),
-        exists_fn=lambda d: site.grid_export_energy(d) is not None,
-    ),
-    SiteSensorDescription(
-        key="battery_soc",
-        translation_key="battery_soc",
-        native_unit_of_measurement=PERCENTAGE,
-        device_class=SensorDeviceClass.BATTERY,
+def _power[S](
+    key: str, value_fn: Callable[[S], float | None], *, enabled: bool = True
+) -> IQSensorDescription[S]:
+    """A power in W."""
+    return IQSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=UnitOfPower.WATT,
+        device_class=SensorDeviceClass.POWER,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
-        value_fn=site.battery_soc,
-        exists_fn=lambda d: site.battery_soc(d) is not None,
-        battery=True,
-    ),
-    SiteSensorDescription(
-        key="battery_backup_reserve",
-        translation_key="battery_backup_reserve",
-        native_unit_of_measurement=PERCENTAGE,
-        device_class=SensorDeviceClass.BATTERY,
-        suggested_display_precision=0,
-        value_fn=site.battery_backup_reserve,
-        exists_fn=lambda d: site.battery_backup_reserve(d) is not None,
-        battery=True,
-    ),
-    SiteSensorDescription(
-        key="battery_available_energy",
-        translation_key="battery_available_energy",
+        entity_registry_enabled_default=enabled,
+        phase_enabled=enabled,
+        value_fn=value_fn,
+    )
+
+
+def _energy[S](
+    key: str, value_fn: Callable[[S], float | None], *, lifetime: bool = True
+) -> IQSensorDescription[S]:
+    """An energy in Wh shown as kWh: a lifetime counter, or (not) a gateway period total.
+
+    "Today" and "last seven days" reset on the gateway's own clock: no state class, so
+    long-term statistics are not fed a counter that jumps back at the gateway's midnight.
+    """
+    return IQSensorDescription(
+        key=key,
+        translation_key=key,
         native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
         suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=2,
-        device_class=SensorDeviceClass.ENERGY_STORAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        value_fn=site.battery_available_energy,
-        exists_fn=lambda d: site.battery_available_energy(d) is not None,
-        battery=True,
-    ),
-    SiteSensorDescription(
-        key="battery_capacity",
-        translation_key="battery_capacity",
-        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        suggested_display_precision=2,
-        device_class=SensorDeviceClass.ENERGY_STORAGE,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=site.battery_capacity,
-        exists_fn=lambda d: site.battery_capacity(d) is not None,
-        battery=True,
-    ),
-    SiteSensorDescription(
-        **_power("battery_power", site.battery_power),
-        exists_fn=lambda d: site.battery_power(d) is not None,
-        battery=True,
-    ),
-    SiteSensorDescription(
-        **_energy("battery_charged_energy", site.battery_charged_energy),
-        exists_fn=lambda d: site.battery_charged_energy(d) is not None,
-        battery=True,
-    ),
-    SiteSensorDescription(
-        **_energy("battery_discharged_energy", site.battery_discharged_energy),
-        exists_fn=lambda d: site.battery_discharged_energy(d) is not None,
-        battery=True,
-    ),
-)
-
-
-METER_SENSORS: tuple[MeterSensorDescription, ...] = (
-    MeterSensorDescription(**_power("active_power", lambda v: v.active_power), phase_enabled=True),
-    MeterSensorDescription(
-        **_energy("energy_delivered", lambda v: v.energy_delivered), phase_enabled=True
-    ),
-    MeterSensorDescription(
-        **_energy("energy_received", lambda v: v.energy_received), phase_enabled=True
-    ),
-    MeterSensorDescription(
-        key="apparent_power",
-        translation_key="apparent_power",
-        native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
-        device_class=SensorDeviceClass.APPARENT_POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        value_fn=lambda v: v.apparent_power,
-    ),
-    MeterSensorDescription(
-        key="reactive_power",
-        translation_key="reactive_power",
-        native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
-        device_class=SensorDeviceClass.REACTIVE_POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        value_fn=lambda v: v.reactive_power,
-    ),
-    MeterSensorDescription(
-        key="apparent_energy",
-        translation_key="apparent_energy",
-        native_unit_of_measurement=UNIT_VAH,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        lifetime=True,
-        value_fn=lambda v: v.apparent_energy,
-    ),
-    MeterSensorDescription(
-        key="reactive_energy_lagging",
-        translation_key="reactive_energy_lagging",
-        native_unit_of_measurement=UNIT_VARH,
-        device_class=REACTIVE_ENERGY,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        lifetime=True,
-        value_fn=lambda v: v.reactive_energy_lagging,
-    ),
-    MeterSensorDescription(
-        key="reactive_energy_leading",
-        translation_key="reactive_energy_leading",
-        native_unit_of_measurement=UNIT_VARH,
-        device_class=REACTIVE_ENERGY,
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        lifetime=True,
-        value_fn=lambda v: v.reactive_energy_leading,
-    ),
-    MeterSensorDescription(
-        key="voltage",
-        translation_key="voltage",
-        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
-        device_class=SensorDeviceClass.VOLTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=1,
+        device_class=SensorDeviceClass.ENERGY,
+        state_class=SensorStateClass.TOTAL_INCREASING if lifetime else None,
         phase_enabled=True,
-        value_fn=lambda v: v.voltage,
-    ),
-    MeterSensorDescription(
-        key="current",
-        translation_key="current",
-        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-        device_class=SensorDeviceClass.CURRENT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        phase_enabled=True,
-        value_fn=lambda v: v.current,
-    ),
-    MeterSensorDescription(
-        key="frequency",
-        translation_key="frequency",
-        native_unit_of_measurement=UnitOfFrequency.HERTZ,
-        device_class=SensorDeviceClass.FREQUENCY,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        entity_registry_enabled_default=False,
-        value_fn=lambda v: v.frequency,
-    ),
-    MeterSensorDescription(
-        key="power_factor",
-        translation_key="power_factor",
-        device_class=SensorDeviceClass.POWER_FACTOR,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        value_fn=lambda v: v.power_factor,
-    ),
-)
-
-METER_CONFIG_SENSORS: tuple[MeterConfigSensorDescription, ...] = (
-    MeterConfigSensorDescription(
-        key="metering_status",
-        translation_key="metering_status",
-        device_class=SensorDeviceClass.ENUM,
-        options=list(METERING_STATUSES.values()),
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda m: METERING_STATUSES.get(m.metering_status or ""),
-    ),
-    MeterConfigSensorDescription(
-        key="status_flags",
-        translation_key="status_flags",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda m: ", ".join(m.status_flags) if m.status_flags else "none",
-    ),
-)
+        value_fn=value_fn,
+    )
 
 
-def _report_energy(
-    key: str, value_fn: Callable[[ReportValues], float | None], unit: str, **kwargs: Any
-) -> ReportSensorDescription:
-    # Report energies may be net values that go down: TOTAL, not TOTAL_INCREASING.
-    return ReportSensorDescription(
+def _measurement[S](
+    key: str,
+    value_fn: Callable[[S], float | None],
+    *,
+    unit: str | None,
+    device_class: SensorDeviceClass | None,
+    precision: int,
+    enabled: bool = True,
+) -> IQSensorDescription[S]:
+    """Any other measured value."""
+    return IQSensorDescription(
         key=key,
         translation_key=key,
         native_unit_of_measurement=unit,
-        state_class=SensorStateClass.TOTAL,
+        device_class=device_class,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=precision,
+        entity_registry_enabled_default=enabled,
+        phase_enabled=enabled,
+        value_fn=value_fn,
+    )
+
+
+def _counter[S](
+    key: str, value_fn: Callable[[S], float | None], *, unit: str, device_class: Any
+) -> IQSensorDescription[S]:
+    """A lifetime counter other than active energy (VAh, varh), disabled by default."""
+    return IQSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=unit,
+        device_class=device_class,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=0,
+        entity_registry_enabled_default=False,
+        value_fn=value_fn,
+    )
+
+
+def _diagnostic[S](
+    key: str,
+    value_fn: Callable[[S], Value],
+    *,
+    device_class: SensorDeviceClass | None = None,
+    enabled: bool = True,
+    exists_fn: Callable[[S], bool] | None = None,
+) -> IQSensorDescription[S]:
+    """A fact about a device or the connection rather than the energy."""
+    return IQSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=device_class,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        entity_registry_enabled_default=enabled,
+        value_fn=value_fn,
+        exists_fn=exists_fn,
+    )
+
+
+def _percent[S](
+    key: str,
+    value_fn: Callable[[S], float | None],
+    *,
+    device_class: SensorDeviceClass | None = None,
+) -> IQSensorDescription[S]:
+    """A percentage."""
+    return IQSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=PERCENTAGE,
+        device_class=device_class,
+        state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         value_fn=value_fn,
-        **kwargs,
     )
 
 
-REPORT_SENSORS: tuple[ReportSensorDescription, ...] = (
-    ReportSensorDescription(**_power("active_power", lambda r: r.active_power)),
-    ReportSensorDescription(
-        key="apparent_power",
-        translation_key="apparent_power",
-        native_unit_of_measurement=UnitOfApparentPower.VOLT_AMPERE,
+def _stored_energy[S](
+    key: str, value_fn: Callable[[S], float | None], *, diagnostic: bool = False
+) -> IQSensorDescription[S]:
+    """Energy held in storage (Wh shown as kWh): a level, not a counter."""
+    return IQSensorDescription(
+        key=key,
+        translation_key=key,
+        native_unit_of_measurement=UnitOfEnergy.WATT_HOUR,
+        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=2,
+        device_class=SensorDeviceClass.ENERGY_STORAGE,
+        state_class=None if diagnostic else SensorStateClass.MEASUREMENT,
+        entity_category=EntityCategory.DIAGNOSTIC if diagnostic else None,
+        value_fn=value_fn,
+    )
+
+
+# --------------------------------------------------------------------------- tables
+
+SITE_SENSORS: tuple[IQSensorDescription[GatewayData], ...] = (
+    _power("production_power", site.production_power),
+    _energy("production_energy_today", site.production_energy_today, lifetime=False),
+    _energy(
+        "production_energy_last_seven_days",
+        site.production_energy_last_seven_days,
+        lifetime=False,
+    ),
+    _energy("production_energy_lifetime", site.production_energy_lifetime),
+    _power("consumption_power", site.consumption_power),
+    _power("net_consumption_power", site.net_consumption_power),
+    _energy("consumption_energy_lifetime", site.consumption_energy_lifetime),
+    _energy("grid_import_energy", site.grid_import_energy),
+    _energy("grid_export_energy", site.grid_export_energy),
+)
+
+BATTERY_SENSORS: tuple[IQSensorDescription[GatewayData], ...] = (
+    _percent("battery_soc", site.battery_soc, device_class=SensorDeviceClass.BATTERY),
+    # A setting, not a level: no battery device class (the device's level is the charge).
+    replace(_percent("battery_backup_reserve", site.battery_backup_reserve), state_class=None),
+    _stored_energy("battery_available_energy", site.battery_available_energy),
+    _stored_energy("battery_capacity", site.battery_capacity, diagnostic=True),
+    _power("battery_power", site.battery_power),
+    _energy("battery_charged_energy", site.battery_charged_energy),
+    _energy("battery_discharged_energy", site.battery_discharged_energy),
+)
+
+ELECTRICAL_SENSORS: tuple[IQSensorDescription[MeterValues], ...] = (
+    _power("active_power", lambda v: v.active_power),
+    _energy("energy_delivered", lambda v: v.energy_delivered),
+    _energy("energy_received", lambda v: v.energy_received),
+    _measurement(
+        "apparent_power",
+        lambda v: v.apparent_power,
+        unit=UnitOfApparentPower.VOLT_AMPERE,
         device_class=SensorDeviceClass.APPARENT_POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        value_fn=lambda r: r.apparent_power,
+        precision=0,
+        enabled=False,
     ),
-    ReportSensorDescription(
-        key="reactive_power",
-        translation_key="reactive_power",
-        native_unit_of_measurement=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+    _measurement(
+        "reactive_power",
+        lambda v: v.reactive_power,
+        unit=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
         device_class=SensorDeviceClass.REACTIVE_POWER,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=0,
-        entity_registry_enabled_default=False,
-        value_fn=lambda r: r.reactive_power,
+        precision=0,
+        enabled=False,
     ),
-    _report_energy(
-        "energy_delivered",
-        lambda r: r.wh_delivered,
-        UnitOfEnergy.WATT_HOUR,
-        device_class=SensorDeviceClass.ENERGY,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-    ),
-    _report_energy(
-        "energy_received",
-        lambda r: r.wh_received,
-        UnitOfEnergy.WATT_HOUR,
-        device_class=SensorDeviceClass.ENERGY,
-        suggested_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
-        entity_registry_enabled_default=False,
-    ),
-    _report_energy(
-        "apparent_energy", lambda r: r.vah, UNIT_VAH, entity_registry_enabled_default=False
-    ),
-    _report_energy(
+    _counter("apparent_energy", lambda v: v.apparent_energy, unit=UNIT_VAH, device_class=None),
+    _counter(
         "reactive_energy_lagging",
-        lambda r: r.varh_lagging,
-        UNIT_VARH,
+        lambda v: v.reactive_energy_lagging,
+        unit=UNIT_VARH,
         device_class=REACTIVE_ENERGY,
-        entity_registry_enabled_default=False,
     ),
-    _report_energy(
+    _counter(
         "reactive_energy_leading",
-        lambda r: r.varh_leading,
-        UNIT_VARH,
+        lambda v: v.reactive_energy_leading,
+        unit=UNIT_VARH,
         device_class=REACTIVE_ENERGY,
-        entity_registry_enabled_default=False,
     ),
-    ReportSensorDescription(
-        key="voltage",
-        translation_key="voltage",
-        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+    _measurement(
+        "voltage",
+        lambda v: v.voltage,
+        unit=UnitOfElectricPotential.VOLT,
         device_class=SensorDeviceClass.VOLTAGE,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=1,
-        entity_registry_enabled_default=False,
-        value_fn=lambda r: r.voltage,
+        precision=1,
     ),
-    ReportSensorDescription(
-        key="current",
-        translation_key="current",
-        native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+    _measurement(
+        "current",
+        lambda v: v.current,
+        unit=UnitOfElectricCurrent.AMPERE,
         device_class=SensorDeviceClass.CURRENT,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        entity_registry_enabled_default=False,
-        value_fn=lambda r: r.current,
+        precision=2,
     ),
-    ReportSensorDescription(
-        key="power_factor",
-        translation_key="power_factor",
-        device_class=SensorDeviceClass.POWER_FACTOR,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        entity_registry_enabled_default=False,
-        value_fn=lambda r: r.power_factor,
-    ),
-    ReportSensorDescription(
-        key="frequency",
-        translation_key="frequency",
-        native_unit_of_measurement=UnitOfFrequency.HERTZ,
+    _measurement(
+        "frequency",
+        lambda v: v.frequency,
+        unit=UnitOfFrequency.HERTZ,
         device_class=SensorDeviceClass.FREQUENCY,
-        state_class=SensorStateClass.MEASUREMENT,
-        suggested_display_precision=2,
-        entity_registry_enabled_default=False,
-        value_fn=lambda r: r.frequency,
+        precision=2,
+        enabled=False,
+    ),
+    replace(
+        _measurement(
+            "power_factor",
+            lambda v: v.power_factor,
+            unit=None,
+            device_class=SensorDeviceClass.POWER_FACTOR,
+            precision=2,
+        ),
+        phase_enabled=False,
+    ),
+)
+"""What a CT meter measures, and what a consumption report states, each for its totals
+and for every phase."""
+
+# What the site's sensors already show: a CT's own totals of these start disabled (its
+# phases do not: those say more than the site's totals).
+SHOWN_BY_THE_SITE = frozenset({"active_power", "energy_delivered", "energy_received"})
+
+CT_STATUS_SENSORS: tuple[IQSensorDescription[MeterConfig], ...] = (
+    replace(
+        _diagnostic(
+            "metering_status",
+            lambda m: METERING_STATUSES.get(str(m.metering_status)),
+            device_class=SensorDeviceClass.ENUM,
+            exists_fn=lambda m: True,
+        ),
+        options=list(METERING_STATUSES.values()),
+    ),
+    replace(
+        _diagnostic(
+            "status_flags", lambda m: ", ".join(m.status_flags) if m.status_flags else "none"
+        ),
+        attributes_fn=lambda m: {"flags": list(m.status_flags)},
     ),
 )
 
-LIVE_STATUS_SENSORS: tuple[LiveSensorDescription, ...] = (
-    LiveSensorDescription(
-        key="main_relay_state",
-        translation_key="main_relay_state",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda live: live.main_relay_state,
-    ),
-    LiveSensorDescription(
-        key="generator_relay_state",
-        translation_key="generator_relay_state",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=lambda live: live.gen_relay_state,
-    ),
-    LiveSensorDescription(
-        key="live_data_updated",
-        translation_key="live_data_updated",
+# Live data repeats the site's power sensors: it starts disabled.
+LIVE_FLOW_SENSORS: dict[str, IQSensorDescription[LivePower]] = {
+    flow: _power(f"live_{flow}_power", lambda p: p.power, enabled=False) for flow in LIVE_FLOWS
+}
+
+LIVE_STATUS_SENSORS: tuple[IQSensorDescription[LiveData], ...] = (
+    # Undocumented codes: the grid status tells on-grid from off-grid.
+    _diagnostic("main_relay_state", lambda live: live.main_relay_state, enabled=False),
+    _diagnostic("generator_relay_state", lambda live: live.gen_relay_state, enabled=False),
+    _diagnostic(
+        "live_data_updated",
+        lambda live: live.last_update,
         device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=lambda live: live.last_update,
+        enabled=False,
     ),
 )
 
-INVERTER_SENSORS: tuple[InverterSensorDescription, ...] = (
-    InverterSensorDescription(**_power("inverter_power", lambda i: i.last_report_watts)),
-    InverterSensorDescription(
-        **_power("inverter_max_power", lambda i: i.max_report_watts),
+INVERTER_SENSORS: tuple[IQSensorDescription[Inverter], ...] = (
+    _power("inverter_power", lambda i: i.last_report_watts),
+    replace(
+        _power("inverter_max_power", lambda i: i.max_report_watts, enabled=False),
         entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
     ),
-    InverterSensorDescription(
-        key="inverter_last_report",
-        translation_key="inverter_last_report",
-        device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda i: i.last_report,
+    _diagnostic(
+        "inverter_last_report", lambda i: i.last_report, device_class=SensorDeviceClass.TIMESTAMP
     ),
 )
 
-DIAGNOSTIC_SENSORS: tuple[DiagnosticSensorDescription, ...] = (
-    DiagnosticSensorDescription(
-        key="token_expires",
-        translation_key="token_expires",
+CONNECTION_SENSORS: tuple[IQSensorDescription[IQGatewayCoordinator], ...] = (
+    _diagnostic(
+        "token_expires",
+        lambda c: c.tokens.expires_at,
         device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda c: c.tokens.expires_at,
-        exists_fn=lambda c: c.tokens.expires_at is not None,
     ),
-    DiagnosticSensorDescription(
-        key="last_poll",
-        translation_key="last_poll",
+    _diagnostic(
+        "last_poll",
+        lambda c: c.last_poll,
         device_class=SensorDeviceClass.TIMESTAMP,
-        entity_category=EntityCategory.DIAGNOSTIC,
-        value_fn=lambda c: c.last_poll,
+        exists_fn=lambda c: True,
     ),
-    DiagnosticSensorDescription(
-        key="endpoints_supported",
-        translation_key="endpoints_supported",
-        entity_category=EntityCategory.DIAGNOSTIC,
-        entity_registry_enabled_default=False,
-        value_fn=lambda c: ", ".join(c.probe.polled()) if c.probe else None,
+    _diagnostic(
+        "endpoints_supported",
+        lambda c: ", ".join(map(str, c.client.polled())),
+        enabled=False,
     ),
 )
 
 
-# --------------------------------------------------------------------------- setup
-
-
-def _live_phases(live: LiveData) -> int:
-    """How many phases the live data speaks of: its phase count, or two when split."""
-    if live.phase_count and live.phase_count > 1:
-        return min(live.phase_count, len(PHASES))
-    return 2 if live.is_split_phase else 1
-
-
-def _shape(coordinator: IQGatewayCoordinator) -> tuple[object, ...]:
-    """What decides which sensors exist (not their values): cheap to compare each poll."""
-    data = coordinator.data
-    live = data.livedata
-    return (
-        tuple(d.exists_fn(coordinator) for d in DIAGNOSTIC_SENSORS),
-        tuple(d.exists_fn(data) for d in SITE_SENSORS),
-        tuple((k, m.values is not None, len(m.phases)) for k, m in data.ct_meters.items()),
-        tuple((t, site.report_line_count(data, t)) for t in (data.consumption_reports or {})),
-        None if live is None else (_live_phases(live), tuple(live.flows), tuple(live.counters)),
-        tuple(data.inverters or {}),
+@cache
+def _per_phase[S](description: IQSensorDescription[S], phase: int) -> IQSensorDescription[S]:
+    """The variant of ``description`` for one phase (L1, L2, L3)."""
+    return replace(
+        description,
+        key=f"{description.key}_{PHASES[phase]}",
+        translation_key=f"{description.translation_key}_phase",
+        entity_registry_enabled_default=description.phase_enabled,
     )
 
 
-def build_entities(coordinator: IQGatewayCoordinator) -> list[IQGatewaySensor]:
-    """Every sensor this poll has data for (existing ones are filtered out by the caller)."""
+@cache
+def _of_ct(description: IQSensorDescription[MeterValues]) -> IQSensorDescription[MeterValues]:
+    """The variant of an electrical description for a CT meter's totals."""
+    if description.key in SHOWN_BY_THE_SITE:
+        return replace(description, entity_registry_enabled_default=False)
+    return description
+
+
+@cache
+def _of_report(
+    description: IQSensorDescription[MeterValues], report_type: str
+) -> IQSensorDescription[MeterValues]:
+    """The variant of an electrical description for a consumption report.
+
+    Reports repeat what the CTs and the site's sensors show, so they start disabled. A
+    report's energies are signed (the net report's "delivered" goes negative while the
+    site exports): ``total``, not lifetime counters.
+    """
+    prefix = f"{report_type.replace('-', '_')}_report_"
+    counter = description.state_class is SensorStateClass.TOTAL_INCREASING
+    return replace(
+        description,
+        key=f"{prefix}{description.key}",
+        translation_key=f"{prefix}{description.translation_key}",
+        state_class=SensorStateClass.TOTAL if counter else description.state_class,
+        entity_registry_enabled_default=False,
+        phase_enabled=False,
+    )
+
+
+@cache
+def _live_counter(name: str) -> IQSensorDescription[LiveData]:
+    """One of the gateway's internal counters, for diagnosis (disabled by default)."""
+    return replace(
+        _diagnostic(f"live_counter_{name}", lambda live: live.counters.get(name), enabled=False),
+        translation_key="live_counter",
+    )
+
+
+# --------------------------------------------------------------------------- sources
+
+type Source[S] = Callable[[IQGatewayCoordinator], S | None]
+
+
+def _whole(coordinator: IQGatewayCoordinator) -> GatewayData:
+    return coordinator.data
+
+
+def _itself(coordinator: IQGatewayCoordinator) -> IQGatewayCoordinator:
+    return coordinator
+
+
+def _ct_values(coordinator: IQGatewayCoordinator, kind: str) -> MeterValues | None:
+    meter = coordinator.data.ct_meters.get(kind)
+    return meter.values if meter is not None else None
+
+
+def _ct_phases(coordinator: IQGatewayCoordinator, kind: str) -> tuple[MeterValues, ...]:
+    meter = coordinator.data.ct_meters.get(kind)
+    return meter.phases if meter is not None else ()
+
+
+def _ct_config(coordinator: IQGatewayCoordinator, kind: str) -> MeterConfig | None:
+    meter = coordinator.data.ct_meters.get(kind)
+    return meter.config if meter is not None else None
+
+
+def _report_totals(coordinator: IQGatewayCoordinator, report_type: str) -> MeterValues | None:
+    report = site.consumption_report(coordinator.data, report_type)
+    return report.cumulative if report is not None else None
+
+
+def _report_lines(coordinator: IQGatewayCoordinator, report_type: str) -> tuple[MeterValues, ...]:
+    return site.report_lines(coordinator.data, report_type)
+
+
+def _live(coordinator: IQGatewayCoordinator) -> LiveData | None:
+    return coordinator.data.get(LIVEDATA)
+
+
+def _live_flow(coordinator: IQGatewayCoordinator, flow: str) -> LivePower | None:
+    live = coordinator.data.get(LIVEDATA)
+    return live.flows.get(flow) if live is not None else None
+
+
+def _live_flow_phases(coordinator: IQGatewayCoordinator, flow: str) -> tuple[LivePower, ...]:
+    """A flow's phases, as flows of their own (only where the site has several)."""
+    live = coordinator.data.get(LIVEDATA)
+    power = live.flows.get(flow) if live is not None else None
+    if live is None or power is None:
+        return ()
+    count = live.phase_count or 0
+    if count < 2:
+        count = 2 if live.is_split_phase else 0
+    return tuple(LivePower(power=p, phases=()) for p in power.phases[:count])
+
+
+def _inverter(coordinator: IQGatewayCoordinator, serial: str) -> Inverter | None:
+    return (coordinator.data.get(INVERTERS) or {}).get(serial)
+
+
+# --------------------------------------------------------------------------- which sensors
+
+
+@dataclass(frozen=True, slots=True)
+class _Planned[S]:
+    """A sensor the gateway may have: its description, source, device and unique id."""
+
+    unique_id: str
+    description: IQSensorDescription[S]
+    source: Source[S]
+    device: DeviceInfo
+    placeholders: dict[str, str] | None = None
+
+
+def _phased[S](
+    planned: _Planned[S], phases: Callable[[IQGatewayCoordinator], tuple[S, ...]], count: int
+) -> Iterator[_Planned[S]]:
+    """The sensor of the totals, then one per phase."""
+    yield planned
+    for index in range(count):
+
+        def phase(coordinator: IQGatewayCoordinator, index: int = index) -> S | None:
+            values = phases(coordinator)
+            return values[index] if index < len(values) else None
+
+        yield _Planned(
+            f"{planned.unique_id}_{PHASES[index]}",
+            _per_phase(planned.description, index),
+            phase,
+            planned.device,
+            {"phase": PHASES[index].upper()},
+        )
+
+
+def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned[Any]]:
+    """Every sensor this gateway may have, given its latest poll."""
     data = coordinator.data
-    serial = str(coordinator.config_entry.unique_id)
-    parent = gateway_parent(coordinator)
-    entities: list[IQGatewaySensor] = [
-        DiagnosticSensor(coordinator, d) for d in DIAGNOSTIC_SENSORS if d.exists_fn(coordinator)
-    ]
-    entities += [SiteSensor(coordinator, d) for d in SITE_SENSORS if d.exists_fn(data)]
+    devices = Devices.of(coordinator)
+    serial = devices.serial
+    for connection in CONNECTION_SENSORS:
+        yield _Planned(f"{serial}_{connection.key}", connection, _itself, devices.gateway)
+    for site_description in SITE_SENSORS:
+        yield _Planned(
+            f"{serial}_{site_description.key}", site_description, _whole, devices.gateway
+        )
+    for battery in BATTERY_SENSORS:
+        yield _Planned(f"{serial}_{battery.key}", battery, _whole, devices.battery)
+
     for kind, meter in data.ct_meters.items():
-        if meter.values is None:
-            continue
-        device = ct_device_info(serial, parent, kind)
-        for desc in METER_SENSORS:
-            entities.append(MeterSensor(coordinator, desc, kind, None, device))
-            if desc.per_phase:
-                for index in range(len(meter.phases)):
-                    entities.append(MeterSensor(coordinator, desc, kind, index, device))
-        entities += [MeterConfigSensor(coordinator, d, kind, device) for d in METER_CONFIG_SENSORS]
+        device = devices.ct(kind)
+        for electrical in ELECTRICAL_SENSORS:
+            yield from _phased(
+                _Planned(
+                    f"{serial}_{kind}_{electrical.key}",
+                    _of_ct(electrical),
+                    partial(_ct_values, kind=kind),
+                    device,
+                ),
+                partial(_ct_phases, kind=kind),
+                len(meter.phases),
+            )
+        for status in CT_STATUS_SENSORS:
+            yield _Planned(
+                f"{serial}_{kind}_{status.key}", status, partial(_ct_config, kind=kind), device
+            )
+
     for report_type in REPORT_TYPES:
-        report = (data.consumption_reports or {}).get(report_type)
-        if report is None:
-            continue
-        for report_desc in REPORT_SENSORS:
-            entities.append(ReportSensor(coordinator, report_desc, report_type, None))
-            if report_desc.per_line:
-                entities += [
-                    ReportSensor(coordinator, report_desc, report_type, index)
-                    for index in range(site.report_line_count(data, report_type))
-                ]
-    if data.livedata is not None:
-        live = data.livedata
-        phases = _live_phases(live)
-        for flow in LIVE_FLOWS:
-            if flow not in live.flows:
-                continue
-            entities.append(LivePowerSensor(coordinator, flow, None))
-            if phases > 1:
-                entities += [LivePowerSensor(coordinator, flow, i) for i in range(phases)]
-        entities += [LiveSensor(coordinator, d) for d in LIVE_STATUS_SENSORS]
-        entities += [LiveCounterSensor(coordinator, name) for name in live.counters]
+        lines = len(site.report_lines(data, report_type))
+        for electrical in ELECTRICAL_SENSORS:
+            report = _of_report(electrical, report_type)
+            yield from _phased(
+                _Planned(
+                    f"{serial}_{report.key}",
+                    report,
+                    partial(_report_totals, report_type=report_type),
+                    devices.reports,
+                ),
+                partial(_report_lines, report_type=report_type),
+                lines,
+            )
+
+    if (live := data.get(LIVEDATA)) is not None:
+        for flow, flow_description in LIVE_FLOW_SENSORS.items():
+            yield from _phased(
+                _Planned(
+                    f"{serial}_{flow_description.key}",
+                    flow_description,
+                    partial(_live_flow, flow=flow),
+                    devices.live,
+                ),
+                partial(_live_flow_phases, flow=flow),
+                len(_live_flow_phases(coordinator, flow)),
+            )
+        for status_description in LIVE_STATUS_SENSORS:
+            yield _Planned(
+                f"{serial}_{status_description.key}", status_description, _live, devices.live
+            )
+        for name in live.counters:
+            yield _Planned(
+                f"{serial}_live_counter_{name}",
+                _live_counter(name),
+                _live,
+                devices.live,
+                {"counter": name},
+            )
+
     if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
-        for inverter_serial in data.inverters or {}:
-            entities += [InverterSensor(coordinator, d, inverter_serial) for d in INVERTER_SENSORS]
-    return entities
+        for inverter in data.get(INVERTERS) or {}:
+            inverter_device = devices.inverter(inverter)
+            for inverter_description in INVERTER_SENSORS:
+                yield _Planned(
+                    f"{inverter}_{inverter_description.key.removeprefix('inverter_')}",
+                    inverter_description,
+                    partial(_inverter, serial=inverter),
+                    inverter_device,
+                )
 
 
 async def async_setup_entry(
@@ -652,24 +635,25 @@ async def async_setup_entry(
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """Create the sensors for what the gateway reports, and add new ones as they appear."""
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     known: set[str] = set()
-    last_shape: list[tuple[object, ...]] = []
 
     @callback
     def add_new() -> None:
-        shape = _shape(coordinator)
-        if last_shape and shape == last_shape[0]:
-            return  # the same meters, phases, reports, flows and inverters as before
-        last_shape[:] = [shape]
-        new = [e for e in build_entities(coordinator) if e.unique_id not in known]
-        known.update(str(e.unique_id) for e in new)
+        if not coordinator.last_update_success:
+            return
         # One batch per device: a site with dozens of inverters adds hundreds of
         # entities, and smaller batches keep each step of the event loop short.
-        batches: dict[str, list[IQGatewaySensor]] = {}
-        for entity in new:
-            identifiers = (entity.device_info or {}).get("identifiers") or set()
-            batches.setdefault(str(sorted(identifiers)), []).append(entity)
+        batches: dict[str, list[IQGatewaySensor[Any]]] = {}
+        for planned in _plan(coordinator):
+            if planned.unique_id in known:
+                continue
+            source = planned.source(coordinator)
+            if source is None or not planned.description.exists(source):
+                continue
+            known.add(planned.unique_id)
+            device = str(sorted(planned.device.get("identifiers") or ()))
+            batches.setdefault(device, []).append(IQGatewaySensor(coordinator, planned))
         for batch in batches.values():
             async_add_entities(batch)
 
@@ -677,342 +661,65 @@ async def async_setup_entry(
     entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
-# --------------------------------------------------------------------------- entities
+# --------------------------------------------------------------------------- the entity
 
 
-class IQGatewaySensor(IQGatewayEntity, RestoreSensor):
-    """A sensor whose value is read from the latest poll.
+class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
+    """A sensor read from the latest poll; it writes its state only when that changes.
 
-    Each poll's data is applied once, whichever comes first: the coordinator's update (when
-    the data changed) or, for sensors that count polls (``per_poll``: lifetime counters
-    confirming a dip, the last-poll time), the coordinator's poll announcement.
+    A lifetime counter (``total_increasing``) goes through a LifetimeGuard, which sees
+    every successful poll and restores its last value across restarts.
     """
 
-    entity_description: IQSensorDescription
+    entity_description: IQSensorDescription[S]
 
-    def __init__(self, coordinator: IQGatewayCoordinator, unique_suffix: str) -> None:
-        """Name the sensor ``{gateway serial}_{suffix}``."""
+    def __init__(self, coordinator: IQGatewayCoordinator, planned: _Planned[S]) -> None:
+        """Read with the planned description from the planned source."""
         super().__init__(coordinator)
-        self._attr_unique_id = f"{self.gateway_serial}_{unique_suffix}"
-        self._attr_device_info = DeviceInfo(identifiers={(DOMAIN, self.gateway_serial)})
-        self._guard = LifetimeGuard() if self.entity_description.lifetime else None
-        self._applied_poll: int | None = None
-
-    @property
-    def per_poll(self) -> bool:
-        """Whether this sensor must see every poll, changed or not."""
-        return self._guard is not None
-
-    def read(self) -> Value:
-        """The raw value from the latest data (None: not in this poll)."""
-        raise NotImplementedError
+        self.entity_description = planned.description
+        self._source = planned.source
+        self._attr_unique_id = planned.unique_id
+        self._attr_device_info = planned.device
+        if planned.placeholders:
+            self._attr_translation_placeholders = planned.placeholders
+        lifetime = planned.description.state_class is SensorStateClass.TOTAL_INCREASING
+        self._guard = LifetimeGuard() if lifetime else None
+        self._shown: tuple[Any, ...] | None = None
 
     async def async_added_to_hass(self) -> None:
         """Restore a lifetime counter's last value, so a dip across restarts is caught."""
         await super().async_added_to_hass()
-        if self._guard is not None and (last := await self.async_get_last_sensor_data()):
-            value = last.native_value
-            if isinstance(value, int | float):
-                self._guard.restore(float(value), dt_util.utcnow())
-        if self.per_poll:
-            self.async_on_remove(self.coordinator.async_add_poll_listener(self._handle_poll))
-        self._apply_poll()
+        last = await self.async_get_last_sensor_data() if self._guard is not None else None
+        if self._guard is not None and last and isinstance(last.native_value, int | float):
+            self._guard.restore(float(last.native_value), dt_util.utcnow())
+        self._read()
+        self._shown = self._showing()
 
     @callback
     def _handle_coordinator_update(self) -> None:
-        self._apply_poll()
-        super()._handle_coordinator_update()
-
-    @callback
-    def _handle_poll(self) -> None:
-        if self._applied_poll != self.coordinator.poll_count:
-            self._apply_poll()
+        """Read the new poll (a failed one has none); write only what changed."""
+        if self.coordinator.last_update_success:
+            self._read()
+        if (showing := self._showing()) != self._shown:
+            self._shown = showing
             self.async_write_ha_state()
 
-    def _apply_poll(self) -> None:
-        if self._applied_poll == self.coordinator.poll_count:
-            return
-        self._applied_poll = self.coordinator.poll_count
-        value = self.read()
+    def _read(self) -> None:
+        source = self._source(self.coordinator)
+        description = self.entity_description
+        value = None if source is None else description.value_fn(source)
         if self._guard is not None:
-            value = self._guard.update(
-                float(value) if isinstance(value, int | float) else None, dt_util.utcnow()
-            )
+            reading = float(value) if isinstance(value, int | float) else None
+            value = self._guard.update(reading, dt_util.utcnow())
         self._attr_native_value = value
+        if description.attributes_fn is not None and source is not None:
+            self._attr_extra_state_attributes = description.attributes_fn(source)
+
+    def _showing(self) -> tuple[Any, ...]:
+        """What the state machine would show."""
+        return (self._attr_native_value, self.available, self.extra_state_attributes)
 
     @property
     def available(self) -> bool:
         """Unavailable, not wrong: a value the gateway no longer reports is unavailable."""
         return super().available and self._attr_native_value is not None
-
-
-class SiteSensor(IQGatewaySensor):
-    """A site value, on the gateway device (or the battery device)."""
-
-    entity_description: SiteSensorDescription
-
-    def __init__(
-        self, coordinator: IQGatewayCoordinator, description: SiteSensorDescription
-    ) -> None:
-        """Attach to the gateway, or to the batteries' device."""
-        self.entity_description = description
-        super().__init__(coordinator, description.key)
-        if description.battery:
-            self._attr_device_info = battery_device_info(self.gateway_serial, self.parent)
-
-    def read(self) -> Value:
-        """Derive the value from the poll."""
-        return self.entity_description.value_fn(self.coordinator.data)
-
-
-class MeterSensor(IQGatewaySensor):
-    """A CT meter reading, for the meter's totals or one phase channel."""
-
-    entity_description: MeterSensorDescription
-
-    def __init__(
-        self,
-        coordinator: IQGatewayCoordinator,
-        description: MeterSensorDescription,
-        measurement_type: str,
-        phase: int | None,
-        device: DeviceInfo,
-    ) -> None:
-        """Key the sensor by what the meter measures (and the phase), never by position."""
-        if phase is not None:
-            description = replace(
-                description,
-                key=f"{description.key}_{PHASES[phase]}",
-                translation_key=f"{description.translation_key}_phase",
-                entity_registry_enabled_default=description.phase_enabled,
-            )
-        self.entity_description = description
-        self._measurement_type = measurement_type
-        self._phase = phase
-        super().__init__(coordinator, f"{measurement_type}_{description.key}")
-        self._attr_device_info = device
-        if phase is not None:
-            self._attr_translation_placeholders = {"phase": PHASES[phase].upper()}
-
-    def read(self) -> Value:
-        """The reading, or None when the meter (or phase) is gone from this poll."""
-        meter = self.coordinator.data.ct_meters.get(self._measurement_type)
-        if meter is None or meter.values is None:
-            return None
-        if self._phase is None:
-            return self.entity_description.value_fn(meter.values)
-        phases = meter.phases
-        if self._phase >= len(phases):
-            return None
-        return self.entity_description.value_fn(phases[self._phase])
-
-
-class MeterConfigSensor(IQGatewaySensor):
-    """Status of a CT meter (from /ivp/meters)."""
-
-    entity_description: MeterConfigSensorDescription
-
-    def __init__(
-        self,
-        coordinator: IQGatewayCoordinator,
-        description: MeterConfigSensorDescription,
-        measurement_type: str,
-        device: DeviceInfo,
-    ) -> None:
-        """Attach to the CT's device."""
-        self.entity_description = description
-        self._measurement_type = measurement_type
-        super().__init__(coordinator, f"{measurement_type}_{description.key}")
-        self._attr_device_info = device
-
-    def read(self) -> Value:
-        """The meter's status, or None when the meter is gone."""
-        meter = self.coordinator.data.ct_meters.get(self._measurement_type)
-        return None if meter is None else self.entity_description.value_fn(meter.config)
-
-    @property
-    def extra_state_attributes(self) -> dict[str, Any] | None:
-        """The status flags as a list, for automations."""
-        if self.entity_description.key != "status_flags":
-            return None
-        meter = self.coordinator.data.ct_meters.get(self._measurement_type)
-        return {"flags": list(meter.config.status_flags)} if meter else None
-
-
-class ReportSensor(IQGatewaySensor):
-    """A value of a consumption report (cumulative, or one line)."""
-
-    entity_description: ReportSensorDescription
-
-    def __init__(
-        self,
-        coordinator: IQGatewayCoordinator,
-        description: ReportSensorDescription,
-        report_type: str,
-        line: int | None,
-    ) -> None:
-        """Key by report type (and line)."""
-        prefix = report_type.replace("-", "_")
-        translation_key = f"{prefix}_report_{description.translation_key}"
-        key = f"{prefix}_report_{description.key}"
-        enabled = description.entity_registry_enabled_default
-        if line is not None:
-            key = f"{key}_{PHASES[line]}"
-            translation_key = f"{translation_key}_phase"
-            enabled = False
-        self.entity_description = replace(
-            description,
-            key=key,
-            translation_key=translation_key,
-            entity_registry_enabled_default=enabled,
-        )
-        self._report_type = report_type
-        self._line = line
-        super().__init__(coordinator, key)
-        if line is not None:
-            self._attr_translation_placeholders = {"phase": PHASES[line].upper()}
-
-    def read(self) -> Value:
-        """The report's value, corrected where firmware copies net into total."""
-        data = self.coordinator.data
-        reports = data.consumption_reports or {}
-        report: ConsumptionReport | None = reports.get(self._report_type)
-        if report is None:
-            return None
-        if self._report_type == "total-consumption" and site.total_report_copies_net(data):
-            # The firmware sent the net report as the total: derive what can be derived.
-            if self._line is not None:
-                return None
-            corrected = {
-                "total_consumption_report_active_power": site.consumption_power,
-                "total_consumption_report_energy_delivered": site.consumption_energy_lifetime,
-            }.get(self.entity_description.key)
-            return corrected(data) if corrected else None
-        if self._line is None:
-            return self.entity_description.value_fn(report.cumulative)
-        if self._line >= site.report_line_count(data, self._report_type):
-            return None
-        return self.entity_description.value_fn(report.lines[self._line])
-
-
-class LivePowerSensor(IQGatewaySensor):
-    """Live power of one flow (pv, grid, load, storage, generator), total or one phase."""
-
-    def __init__(self, coordinator: IQGatewayCoordinator, flow: str, phase: int | None) -> None:
-        """Key by flow (and phase); the generator and phases start disabled."""
-        key = f"live_{flow}_power"
-        translation_key = key
-        if phase is not None:
-            key = f"{key}_{PHASES[phase]}"
-            translation_key = f"{translation_key}_phase"
-        self.entity_description = IQSensorDescription(
-            key=key,
-            translation_key=translation_key,
-            native_unit_of_measurement=UnitOfPower.WATT,
-            device_class=SensorDeviceClass.POWER,
-            state_class=SensorStateClass.MEASUREMENT,
-            suggested_display_precision=0,
-            entity_registry_enabled_default=phase is None and flow != "generator",
-        )
-        self._flow = flow
-        self._phase = phase
-        super().__init__(coordinator, key)
-        if phase is not None:
-            self._attr_translation_placeholders = {"phase": PHASES[phase].upper()}
-
-    def read(self) -> Value:
-        """Live power in W (the gateway reports mW)."""
-        live = self.coordinator.data.livedata
-        flow = live.flows.get(self._flow) if live else None
-        if flow is None:
-            return None
-        if self._phase is None:
-            return flow.power
-        return flow.phases[self._phase][0]
-
-
-class LiveSensor(IQGatewaySensor):
-    """A status value of the live data."""
-
-    entity_description: LiveSensorDescription
-
-    def __init__(
-        self, coordinator: IQGatewayCoordinator, description: LiveSensorDescription
-    ) -> None:
-        """Attach to the gateway."""
-        self.entity_description = description
-        super().__init__(coordinator, description.key)
-
-    def read(self) -> Value:
-        """The value, or None without live data."""
-        live = self.coordinator.data.livedata
-        return None if live is None else self.entity_description.value_fn(live)
-
-
-class LiveCounterSensor(IQGatewaySensor):
-    """One of the gateway's internal counters, for diagnosis (disabled by default)."""
-
-    def __init__(self, coordinator: IQGatewayCoordinator, counter: str) -> None:
-        """One sensor per counter name the gateway reports."""
-        self.entity_description = IQSensorDescription(
-            key=f"live_counter_{counter}",
-            translation_key="live_counter",
-            entity_category=EntityCategory.DIAGNOSTIC,
-            entity_registry_enabled_default=False,
-            state_class=SensorStateClass.TOTAL_INCREASING,
-        )
-        self._counter = counter
-        super().__init__(coordinator, self.entity_description.key)
-        self._attr_translation_placeholders = {"counter": counter}
-
-    def read(self) -> Value:
-        """The counter's value."""
-        live = self.coordinator.data.livedata
-        return None if live is None else live.counters.get(self._counter)
-
-
-class InverterSensor(IQGatewaySensor):
-    """A microinverter's report, on its own device."""
-
-    entity_description: InverterSensorDescription
-
-    def __init__(
-        self,
-        coordinator: IQGatewayCoordinator,
-        description: InverterSensorDescription,
-        inverter_serial: str,
-    ) -> None:
-        """Key by the inverter's own serial."""
-        self.entity_description = description
-        self._inverter = inverter_serial
-        super().__init__(coordinator, description.key)
-        key = description.key.removeprefix("inverter_")
-        self._attr_unique_id = f"{inverter_serial}_{key}"
-        self._attr_device_info = inverter_device_info(self.parent, inverter_serial)
-
-    def read(self) -> Value:
-        """The inverter's value, or None when it is gone from the report."""
-        inverter = (self.coordinator.data.inverters or {}).get(self._inverter)
-        return None if inverter is None else self.entity_description.value_fn(inverter)
-
-
-class DiagnosticSensor(IQGatewaySensor):
-    """About the connection: token expiry, last poll, endpoints in use."""
-
-    entity_description: DiagnosticSensorDescription
-
-    def __init__(
-        self, coordinator: IQGatewayCoordinator, description: DiagnosticSensorDescription
-    ) -> None:
-        """Attach to the gateway."""
-        self.entity_description = description
-        super().__init__(coordinator, description.key)
-
-    @property
-    def per_poll(self) -> bool:
-        """Connection facts change with every poll (time) or between them (token)."""
-        return True
-
-    def read(self) -> Value:
-        """Read from the coordinator rather than the data."""
-        return self.entity_description.value_fn(self.coordinator)

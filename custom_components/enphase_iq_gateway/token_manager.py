@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING
 
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed
 from homeassistant.helpers import issue_registry as ir
-from homeassistant.helpers.update_coordinator import UpdateFailed
 from homeassistant.util import dt as dt_util
 
 from .const import (
@@ -53,6 +51,21 @@ _CLOUD_HICCUPS = (EnlightenUnavailableError, EnlightenInvalidResponseError)
 
 # Lifetimes Entrez gives, for tokens that do not say when they were issued.
 _ROLE_LIFETIMES = {ROLE_OWNER: timedelta(days=365), ROLE_INSTALLER: timedelta(hours=12)}
+
+
+class TokenError(Exception):
+    """Why no usable token is at hand; the coordinator turns it into Home Assistant's error.
+
+    ``key`` names the translated message; ``reauth`` says only the user can fix it (a new
+    sign-in), else a later poll tries again.
+    """
+
+    def __init__(self, key: str, *, reauth: bool, **placeholders: str) -> None:
+        """Keep the message's key and placeholders."""
+        super().__init__(key)
+        self.key = key
+        self.reauth = reauth
+        self.placeholders = placeholders
 
 
 def renewal_margin(info: TokenInfo) -> timedelta:
@@ -132,34 +145,28 @@ class TokenManager:
         if self.can_renew and not self._account_refused:
             # Renewal failed for a reason that may pass (the cloud is down): try again
             # at the next poll rather than asking the user for what they already gave.
-            raise UpdateFailed(translation_domain=DOMAIN, translation_key="token_renewal_pending")
+            raise TokenError("token_renewal_pending", reauth=False)
         if self.token_info is None:
-            raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="token_invalid")
-        raise ConfigEntryAuthFailed(
-            translation_domain=DOMAIN,
-            translation_key="token_expired",
-            translation_placeholders={"expired": self.token_info.expires_at.isoformat()},
+            raise TokenError("token_invalid", reauth=True)
+        raise TokenError(
+            "token_expired", reauth=True, expired=self.token_info.expires_at.isoformat()
         )
 
     async def async_handle_rejected(self) -> None:
         """The gateway refused the token twice: renew once, or ask for reauthentication.
 
-        Returns when a new token is in place. Raises ConfigEntryAuthFailed when no new
-        token can be had (none stored, or the account is refused), and UpdateFailed when
-        the cloud cannot be reached (the refusal may be the gateway's, so try later).
+        Returns when a new token is in place. Raises TokenError: for reauthentication
+        when no new token can be had (none stored, or the account is refused), and to try
+        later when the cloud cannot be reached (the refusal may be the gateway's).
         """
         if not self.can_renew:
-            raise ConfigEntryAuthFailed(translation_domain=DOMAIN, translation_key="token_rejected")
+            raise TokenError("token_rejected", reauth=True)
         try:
             await self._async_renew()
         except _CLOUD_HICCUPS as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN, translation_key="renewal_cloud_unavailable"
-            ) from err
+            raise TokenError("renewal_cloud_unavailable", reauth=False) from err
         except EnlightenError as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN, translation_key="renewal_refused"
-            ) from err
+            raise TokenError("renewal_refused", reauth=True) from err
 
     async def _async_renew_when_due(self, now: datetime) -> None:
         if self._next_attempt is not None and now < self._next_attempt:

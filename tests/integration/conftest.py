@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from datetime import timedelta
 import json
@@ -10,14 +11,15 @@ from pathlib import Path
 import re
 import socket
 from typing import Any
-from unittest.mock import patch
+from unittest.mock import PropertyMock, patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers import frame
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import frame, issue_registry as ir
 from homeassistant.helpers.data_entry_flow import _BaseFlowManagerView
 from homeassistant.util import dt as dt_util
 import pytest
@@ -130,6 +132,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+SHOWN: dict[str, set[str]] = defaultdict(set)
+"""Every text of translations/en.json some test saw the integration show, by section
+(``config.step``, ``config.error``, ``exceptions``, ...): see ``pytest_sessionfinish``."""
+
+
 def assert_translated(result: Mapping[str, Any], section: str = "config") -> None:
     """Every text a flow result shows exists in translations/en.json.
 
@@ -142,15 +149,18 @@ def assert_translated(result: Mapping[str, Any], section: str = "config") -> Non
         if result.get("translation_domain") not in (None, DOMAIN):
             return  # Home Assistant's own text (reauth_successful on 2026.x)
         assert result["reason"] in strings["abort"], result["reason"]
+        SHOWN[f"{section}.abort"].add(result["reason"])
         return
     if kind is FlowResultType.CREATE_ENTRY:
         return
     step = strings["step"][result["step_id"]]
+    SHOWN[f"{section}.step"].add(result["step_id"])
     given = set(result.get("description_placeholders") or {})
     for text in (step.get("title", ""), step.get("description", "")):
         assert set(_PLACEHOLDER.findall(text)) <= given, (result["step_id"], text, given)
     if kind is FlowResultType.MENU:
         assert set(result["menu_options"]) <= set(step["menu_options"])
+        SHOWN[f"{section}.menu"] |= {f"{result['step_id']}.{o}" for o in result["menu_options"]}
         return
     assert kind is FlowResultType.FORM, kind
     schema = result["data_schema"]
@@ -166,6 +176,9 @@ def assert_translated(result: Mapping[str, Any], section: str = "config") -> Non
             assert fields[str(key)]["description"] == key.description
     for error in (result.get("errors") or {}).values():
         assert error in strings["error"], error
+        for text in (strings["error"][error],):
+            assert set(_PLACEHOLDER.findall(text)) <= given, (error, text, given)
+        SHOWN[f"{section}.error"].add(error)
 
 
 def suggested(result: Mapping[str, Any], field: str) -> Any:
@@ -215,6 +228,17 @@ def issued_at(seconds_ago: float) -> float:
 
 
 @pytest.fixture
+def all_entities_enabled() -> Iterator[None]:
+    """Create every entity enabled, including those disabled by default."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
+        return_value=True,
+    ):
+        yield
+
+
+@pytest.fixture
 def no_usage_reports(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """Fail when Home Assistant reports a deprecated use by this integration.
 
@@ -229,3 +253,78 @@ def no_usage_reports(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
         if record.getMessage().startswith(f"Detected that custom integration '{DOMAIN}'")
     ]
     assert not reports, reports
+
+
+@pytest.fixture(autouse=True)
+def record_shown_errors() -> Iterator[None]:
+    """Record the translated errors and repair issues the integration raises (SHOWN)."""
+    original = HomeAssistantError.__init__
+
+    def init(self: HomeAssistantError, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if self.translation_domain == DOMAIN and self.translation_key:
+            assert self.translation_key in TRANSLATIONS["exceptions"], self.translation_key
+            SHOWN["exceptions"].add(self.translation_key)
+
+    create_issue = ir.async_create_issue
+
+    def issue(hass: HomeAssistant, domain: str, issue_id: str, **kwargs: Any) -> None:
+        if domain == DOMAIN:
+            assert kwargs["translation_key"] in TRANSLATIONS["issues"]
+            SHOWN["issues"].add(kwargs["translation_key"])
+        create_issue(hass, domain, issue_id, **kwargs)
+
+    with (
+        patch.object(HomeAssistantError, "__init__", init),
+        patch.object(ir, "async_create_issue", issue),
+    ):
+        yield
+
+
+def all_texts() -> dict[str, set[str]]:
+    """The texts of translations/en.json that the integration's behaviour shows."""
+    config = TRANSLATIONS["config"]
+    return {
+        "config.step": set(config["step"]),
+        "config.error": set(config["error"]),
+        "config.abort": set(config["abort"]) - HA_ABORT_TEXTS,
+        "config.menu": {
+            f"{step_id}.{option}"
+            for step_id, step in config["step"].items()
+            for option in step.get("menu_options", {})
+        },
+        "options.step": set(TRANSLATIONS["options"]["step"]),
+        "options.error": set(TRANSLATIONS["options"]["error"]),
+        "exceptions": set(TRANSLATIONS["exceptions"]),
+        "issues": set(TRANSLATIONS["issues"]),
+    }
+
+
+# Abort reasons whose text Home Assistant 2026.x brings itself (our copy serves 2025.x).
+HA_ABORT_TEXTS = {"reauth_successful", "reconfigure_successful", "already_in_progress"}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """After a full, green run of these tests: every text was shown by some test.
+
+    A text no test shows is either dead or untested. Checked only when every integration
+    test was collected and passed (a filtered run shows only part of them).
+    """
+    if exitstatus != 0 or session.config.option.keyword or session.config.option.markexpr:
+        return
+    here = Path(__file__).parent
+    collected = {Path(str(item.path)) for item in session.items}
+    if not set(here.glob("test_*.py")) <= collected:
+        return
+    unshown = {
+        section: sorted(texts - SHOWN[section])
+        for section, texts in all_texts().items()
+        if texts - SHOWN[section]
+    }
+    if unshown:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"Translations no test shows (dead or untested): {unshown}", red=True
+            )

@@ -29,9 +29,9 @@ async def test_capture_sets_up_cleanly(
     caplog.set_level(logging.WARNING)
     entry, _ = await setup_capture(hass, start_gateway, capture)
     assert entry.state is ConfigEntryState.LOADED
-    await entry.runtime_data.coordinator.async_refresh()
+    await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
-    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.last_update_success
     problems = [
         f"{record.name}: {record.getMessage()}"
         for record in caplog.records

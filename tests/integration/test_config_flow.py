@@ -20,7 +20,7 @@ from homeassistant.config_entries import (
 )
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType, InvalidData
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.util import dt as dt_util
 import pytest
@@ -104,13 +104,13 @@ def _errors(result: Result) -> dict[str, str]:
 # --------------------------------------------------------------------------- user step
 
 
-async def test_user_form_suggests_envoy_local(hass: HomeAssistant) -> None:
-    """The first form asks for the host, suggesting the gateway's mDNS name."""
+async def test_user_form_starts_empty(hass: HomeAssistant) -> None:
+    """The first form asks for the host; the field is empty (its help gives examples)."""
     result = await _start(hass)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "user"
     assert _errors(result) == {}
-    assert suggested(result, CONF_HOST) == "envoy.local"
+    assert suggested(result, CONF_HOST) is None
 
 
 async def test_user_cannot_connect_then_retry(
@@ -129,6 +129,94 @@ async def test_user_cannot_connect_then_retry(
         "serial": gateway.serial,
         "firmware": gateway.capture.firmware,
     }
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "user@127.0.0.1",
+        "a:b@127.0.0.1",
+        "127.0.0.1/?x=1",
+        "127.0.0.1#frag",
+        f"{'x' * 64}.example",
+        "bad host",
+        "",
+    ],
+)
+async def test_user_host_that_is_no_host_then_retry(
+    hass: HomeAssistant, gateway: GatewaySimulator, typed: str
+) -> None:
+    """A user name, password, query, fragment or impossible name: a form error, no request."""
+    gateway.stats.reset()
+    result = await _step(hass, await _start(hass), {CONF_HOST: typed})
+    assert _errors(result) == {CONF_HOST: "invalid_host"}
+    assert sum(gateway.stats.requests.values()) == 0
+    result = await _step(hass, result, {CONF_HOST: gateway.address})
+    assert result["step_id"] == "auth"
+
+
+@pytest.mark.parametrize(
+    ("typed", "host"),
+    [
+        ("https://127.0.0.1:{port}/home", "127.0.0.1:{port}"),
+        ("  127.0.0.1:{port} ", "127.0.0.1:{port}"),
+        ("HTTP://127.0.0.1:{port}", "127.0.0.1:{port}"),
+    ],
+)
+async def test_user_host_forms_that_are_accepted(
+    hass: HomeAssistant, gateway: GatewaySimulator, typed: str, host: str
+) -> None:
+    """Pasted URLs and stray spaces come down to host:port."""
+    port = gateway.port
+    result = await _step(hass, await _start(hass), {CONF_HOST: typed.format(port=port)})
+    assert result["step_id"] == "auth"
+    assert result["description_placeholders"]["host"] == host.format(port=port)
+
+
+def test_host_normalization() -> None:
+    """IPv6 bare or in brackets, names and ports; nothing else."""
+    normalize = config_flow.normalize_host
+    assert normalize("fe80::1") == "[fe80::1]"
+    assert normalize("[2001:db8::5]") == "[2001:db8::5]"
+    assert normalize("[2001:db8::5]:8443") == "[2001:db8::5]:8443"
+    assert normalize("https://[2001:db8::5]/x") == "[2001:db8::5]"
+    assert normalize("Envoy.Local") == "envoy.local"
+    assert normalize("192.168.1.5:443") == "192.168.1.5:443"
+    for bad in ("a@b", "host:99999", "-bad-.local", "ex ample", "[fe80::1", "http://"):
+        with pytest.raises(ValueError):
+            normalize(bad)
+
+
+async def test_user_host_that_never_answers(
+    hass: HomeAssistant, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Accepts the connection, never answers: 'timeout' after the flow's short wait, once."""
+    monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
+    gateway.add_fault("timeout", path="/info", count=None)
+    gateway.stats.reset()
+    result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+    assert _errors(result) == {CONF_HOST: "timeout"}
+    assert gateway.stats.requests["/info"] == 1  # no retry while the user waits
+    gateway.faults.clear()
+    result = await _step(hass, result, {CONF_HOST: gateway.address})
+    assert result["step_id"] == "auth"
+
+
+async def test_user_flow_started_again_replaces_the_stale_one(
+    hass: HomeAssistant, gateway: GatewaySimulator
+) -> None:
+    """A page reload leaves a flow behind, out of sight: adding again replaces it."""
+    stale = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    assert stale["step_id"] == "token"
+    again = await _to_auth_menu(hass, gateway)
+    assert again["step_id"] == "auth"
+    flows = [f["flow_id"] for f in hass.config_entries.flow.async_progress()]
+    assert flows == [again["flow_id"]]
+    result = await _choose(hass, again, "token")
+    result = await _step(
+        hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_user_not_a_gateway_then_retry(
@@ -203,8 +291,12 @@ async def test_already_configured_updates_the_stored_host(
 
     result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "already_configured"
+    assert result["reason"] == "already_configured_moved"
     assert entry.data[CONF_HOST] == gateway.address
+
+    # The same address again: nothing to update, and the message does not claim so.
+    result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+    assert result["reason"] == "already_configured"
 
 
 async def test_already_configured_moves_a_loaded_entry_once(
@@ -217,7 +309,7 @@ async def test_already_configured_moves_a_loaded_entry_once(
     assert entry.state is ConfigEntryState.LOADED
     moved = await start_gateway(RICH_CAPTURE)  # the same gateway, now at another address
     result = await _step(hass, await _start(hass), {CONF_HOST: moved.address})
-    assert result["reason"] == "already_configured"
+    assert result["reason"] == "already_configured_moved"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data.client.host == moved.address
@@ -323,20 +415,6 @@ CREDENTIAL_ERRORS: dict[str, CredentialsCase] = {
             CONF_SERIAL: gw.serial,
         },
     ),
-    "cloud_unreachable": (
-        _cloud_down,
-        lambda gw: _credentials(serial=gw.serial),
-        {"base": "cloud_unreachable"},
-        _cloud_up,
-        lambda gw: _credentials(serial=gw.serial),
-    ),
-    "cloud_answers_no_token": (
-        _cloud_answers_a_page,
-        lambda gw: _credentials(serial=gw.serial),
-        {"base": "cloud_unreachable"},
-        _cloud_answers_tokens,
-        lambda gw: _credentials(serial=gw.serial),
-    ),
     "token_rejected": (  # the serial "corrected" to another gateway on the account
         _account_with_two_gateways,
         lambda gw: _credentials(serial=OTHER_SERIAL),
@@ -381,6 +459,57 @@ async def test_credentials_error_then_retry(
     assert result["data"][CONF_USERNAME] == retry[CONF_USERNAME]
     assert result["data"][CONF_SERIAL] == gateway.serial
     assert parse_token(result["data"][CONF_TOKEN]).serial == gateway.serial
+
+
+async def _cloud_stopped(cloud: CloudSimulator, gateway: GatewaySimulator) -> None:
+    await cloud.stop()
+
+
+async def _cloud_started(cloud: CloudSimulator, gateway: GatewaySimulator) -> None:
+    await cloud.start()
+
+
+CLOUD_FAILURES = {
+    "unreachable": (_cloud_stopped, "cloud_unreachable", _cloud_started),
+    "outage": (_cloud_down, "cloud_error", _cloud_up),
+    "page_for_a_token": (_cloud_answers_a_page, "cloud_error", _cloud_answers_tokens),
+}
+
+
+@pytest.mark.usefixtures("cloud_client", "owner_account")
+@pytest.mark.parametrize("case", CLOUD_FAILURES.values(), ids=CLOUD_FAILURES.keys())
+@pytest.mark.parametrize("then", ["credentials", "token"])
+async def test_cloud_failure_offers_retry_or_token(
+    *,
+    hass: HomeAssistant,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
+    caplog: pytest.LogCaptureFixture,
+    case: tuple[Any, str, Any],
+    then: str,
+) -> None:
+    """Unreachable or answering oddly, each says which, logs why, and leads on both ways."""
+    breaks, step_id, repair = case
+    result = await _choose(hass, await _to_auth_menu(hass, gateway), "credentials")
+    await breaks(cloud, gateway)
+    result = await _step(hass, result, _credentials(serial=gateway.serial))
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == step_id
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("custom_components")]
+    assert any("Could not get a token from Enphase's cloud" in m for m in logged), logged
+    assert not any(OWNER_PASSWORD in m or OWNER_EMAIL in m for m in logged)
+
+    await repair(cloud, gateway)
+    result = await _choose(hass, result, then)
+    if then == "credentials":
+        assert suggested(result, CONF_USERNAME) == OWNER_EMAIL  # typed once is enough
+        result = await _step(hass, result, _credentials(serial=gateway.serial))
+    else:
+        assert result["step_id"] == "token"
+        result = await _step(
+            hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
+        )
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -497,11 +626,28 @@ async def test_token_error_then_retry(
     assert _errors(result) == errors
     assert suggested(result, CONF_TOKEN) == bad
     assert not hass.config_entries.async_entries(DOMAIN)
+    placeholders = result["description_placeholders"]
+    if "token_expired" in errors.values():  # says when it expired
+        expired = dt_util.as_local(parse_token(bad).expires_at).strftime("%Y-%m-%d %H:%M")
+        assert placeholders["expired"] == expired
+    if "token_wrong_gateway" in errors.values():  # says which gateway it is for
+        assert placeholders["token_serial"] == OTHER_SERIAL
 
     result = await _step(
         hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_token_pasted_with_its_header_name(
+    hass: HomeAssistant, gateway: GatewaySimulator
+) -> None:
+    """Pasted as "Bearer eyJ..." (copied from a request): the token is what follows."""
+    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    token = gateway.issue_token()
+    result = await _step(hass, result, {CONF_TOKEN: f"Bearer {token}", CONF_SERIAL: gateway.serial})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_TOKEN] == token
 
 
 async def test_token_cannot_connect_then_retry(
@@ -615,6 +761,21 @@ async def test_zeroconf_unreachable_or_not_a_gateway(
     assert result["reason"] == "not_a_gateway"
 
 
+async def test_zeroconf_silent_or_failing_device(
+    hass: HomeAssistant, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A discovered device that never answers, or whose answer breaks the flow: not offered."""
+    monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
+    gateway.add_fault("timeout", path="/info")
+    discovery = _discovery(["127.0.0.1"], gateway.port, None)
+    result = await _start(hass, SOURCE_ZEROCONF, discovery)
+    assert result["reason"] == "timeout"
+
+    with patch.object(IQGateway, "detect", side_effect=RuntimeError("boom")):
+        result = await _start(hass, SOURCE_ZEROCONF, discovery)
+    assert result["reason"] == "unknown"
+
+
 def test_with_port_keeps_default_ports_out() -> None:
     """Gateways announce port 80 and serve HTTPS on 443: those stay out of the host."""
     assert config_flow._with_port("192.168.1.5", 80) == "192.168.1.5"
@@ -707,8 +868,8 @@ async def test_zeroconf_loaded_entry_moves_only_when_it_lost_the_gateway(
     assert gateway.stats.requests["/info"] == info_reads  # the last poll said enough
 
     await gateway.stop()
-    await entry.runtime_data.coordinator.async_refresh()
-    assert not entry.runtime_data.coordinator.last_update_success
+    await entry.runtime_data.async_refresh()
+    assert not entry.runtime_data.last_update_success
     result = await _start(
         hass, SOURCE_ZEROCONF, _discovery(["127.0.0.1"], moved.port, gateway.serial)
     )
@@ -732,12 +893,26 @@ async def test_reauth_menu_says_when_the_token_expired(
     result = dict(await entry.start_reauth_flow(hass))
     assert_translated(result)
     assert result["type"] is FlowResultType.MENU
-    assert result["step_id"] == "reauth_confirm"
+    assert result["step_id"] == "reauth_expired"
     expected = parse_token(token).expires_at
     assert result["description_placeholders"] == {
         "title": entry.title,
         "expires": dt_util.as_local(expected).strftime("%Y-%m-%d %H:%M"),
     }
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"serial": gateway.serial}
+
+
+async def test_reauth_menu_for_a_refused_valid_token(
+    hass: HomeAssistant, gateway: GatewaySimulator
+) -> None:
+    """A token that has not expired but is refused: the menu does not speak of expiry."""
+    entry = token_entry(gateway, gateway.issue_token())
+    entry.add_to_hass(hass)
+    result = dict(await entry.start_reauth_flow(hass))
+    assert_translated(result)
+    assert result["step_id"] == "reauth_confirm"
+    assert result["description_placeholders"] == {"title": entry.title}
 
 
 async def test_reauth_menu_without_a_readable_token(
@@ -747,7 +922,9 @@ async def test_reauth_menu_without_a_readable_token(
     entry = token_entry(gateway, "garbage")
     entry.add_to_hass(hass)
     result = dict(await entry.start_reauth_flow(hass))
-    assert result["description_placeholders"]["expires"] == "-"
+    assert_translated(result)
+    assert result["step_id"] == "reauth_confirm"
+    assert "expires" not in result["description_placeholders"]
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -864,15 +1041,23 @@ async def test_reconfigure_host_keeping_the_token(
 async def test_reconfigure_refuses_another_gateway(
     hass: HomeAssistant, start_gateway: GatewayFactory, gateway: GatewaySimulator
 ) -> None:
-    """A host whose serial differs is refused; the entry keeps its host."""
+    """A host whose serial differs is refused on the form, naming what answered there."""
     entry = token_entry(gateway, gateway.issue_token())
     entry.add_to_hass(hass)
     other = await start_gateway("8.1.41")
     assert other.serial != gateway.serial
     result = await _step(hass, await _reconfigure(hass, entry), {CONF_HOST: other.address})
-    assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_gateway"
+    assert _errors(result) == {CONF_HOST: "wrong_gateway"}
+    assert result["description_placeholders"] == {
+        "found": other.serial,
+        "serial": gateway.serial,
+    }
+    assert suggested(result, CONF_HOST) == other.address
     assert entry.data[CONF_HOST] == gateway.address
+
+    result = await _step(hass, result, {CONF_HOST: gateway.address})  # corrected
+    assert result["type"] is FlowResultType.MENU
+    assert result["step_id"] == "reconfigure_auth"
 
 
 async def test_reconfigure_keep_auth_refused(
@@ -971,10 +1156,14 @@ async def test_options(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
     assert defaults == {CONF_SCAN_INTERVAL: 300, CONF_INVERTER_ENTITIES: True}
 
     for wrong in (59, 3601):
-        with pytest.raises(InvalidData):
+        result = dict(
             await hass.config_entries.options.async_configure(
                 result["flow_id"], {CONF_SCAN_INTERVAL: wrong, CONF_INVERTER_ENTITIES: True}
             )
+        )
+        assert_translated(result, "options")
+        assert result["errors"] == {CONF_SCAN_INTERVAL: "interval_out_of_range"}
+        assert suggested(result, CONF_SCAN_INTERVAL) == wrong
     result = dict(
         await hass.config_entries.options.async_configure(
             result["flow_id"], {CONF_SCAN_INTERVAL: 120.0, CONF_INVERTER_ENTITIES: False}

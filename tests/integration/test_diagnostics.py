@@ -26,7 +26,7 @@ SENSORS = (
     "sensor.iq_gateway_lifetime_production_energy",
     "sensor.iq_gateway_grid_import_energy",
     "sensor.net_consumption_ct_active_power_l2",
-    "sensor.battery_state_of_charge",
+    "sensor.iq_battery_state_of_charge",
 )
 
 

@@ -6,19 +6,17 @@ text) with nothing unused.
 
 from __future__ import annotations
 
-import ast
 import json
 from pathlib import Path
 import re
 from typing import Any
-from unittest.mock import PropertyMock, patch
 
 from homeassistant.const import __version__ as ha_version
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 
-from custom_components.enphase_iq_gateway.const import DOMAIN, ISSUE_TOKEN_EXPIRING
+from custom_components.enphase_iq_gateway.const import DOMAIN
 from tests.conftest import CAPTURES, GatewayFactory
 
 from .conftest import setup_capture
@@ -26,70 +24,6 @@ from .conftest import setup_capture
 ROOT = Path(__file__).parents[2]
 PACKAGE = ROOT / "custom_components" / DOMAIN
 TRANSLATIONS: dict[str, Any] = json.loads((PACKAGE / "translations" / "en.json").read_text())
-# Reasons Home Assistant's own helpers abort with; their text still comes from us.
-HA_ABORT_REASONS = {
-    "already_configured",
-    "already_in_progress",  # async_set_unique_id: the gateway is being added in another flow
-    "reauth_successful",
-    "reconfigure_successful",
-}
-
-
-def _tree(name: str) -> ast.Module:
-    return ast.parse((PACKAGE / name).read_text())
-
-
-def _keyword_literals(tree: ast.AST, keyword: str) -> set[str]:
-    return {
-        node.value.value
-        for node in ast.walk(tree)
-        if isinstance(node, ast.keyword)
-        and node.arg == keyword
-        and isinstance(node.value, ast.Constant)
-        and isinstance(node.value.value, str)
-    }
-
-
-def _function(tree: ast.Module, name: str) -> ast.AST:
-    return next(
-        node
-        for node in ast.walk(tree)
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name
-    )
-
-
-def _returned_literals(function: ast.AST) -> set[str]:
-    found = set()
-    for node in ast.walk(function):
-        if isinstance(node, ast.Return) and node.value is not None:
-            for value in ast.walk(node.value):
-                if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value:
-                    found.add(value.value)
-    return found
-
-
-def _flow_errors(tree: ast.Module) -> set[str]:
-    """Every error key the flow puts in ``errors`` (directly or via its check helpers)."""
-    errors = set()
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Assign)
-            and any(
-                isinstance(t, ast.Subscript) and getattr(t.value, "id", "") == "errors"
-                for t in node.targets
-            )
-            and isinstance(node.value, ast.Constant)
-        ):
-            errors.add(node.value.value)
-        if (
-            isinstance(node, ast.keyword)
-            and node.arg == "errors"
-            and isinstance(node.value, ast.Dict)
-        ):
-            errors |= {v.value for v in node.value.values if isinstance(v, ast.Constant)}
-    errors |= _returned_literals(_function(tree, "_async_prove"))
-    errors |= _returned_literals(_function(tree, "_async_read_info"))
-    return errors
 
 
 def test_hacs_json_names_the_minimum_leg() -> None:
@@ -134,91 +68,51 @@ def test_quality_scale_lists_every_rule_once() -> None:
     assert set(statuses) <= {"done", "todo", "exempt"}
 
 
-def test_config_flow_texts_complete_and_used() -> None:
-    """Every step, error and abort of the flow has text, and every text is used."""
-    tree = _tree("config_flow.py")
-    config = TRANSLATIONS["config"]
-    steps = _keyword_literals(tree, "step_id") - {"init"}  # "init" is the options flow's
-    assert "init" in TRANSLATIONS["options"]["step"]
-    assert steps <= set(config["step"]), steps - set(config["step"])
-    assert set(config["step"]) <= steps, set(config["step"]) - steps
+def test_every_step_text_is_whole() -> None:
+    """Every step has a title, and a description for each field it labels.
 
-    errors = _flow_errors(tree)
-    assert errors == set(config["error"]), errors ^ set(config["error"])
-
-    aborts = _keyword_literals(tree, "reason") | HA_ABORT_REASONS
-    aborts |= _returned_literals(_function(tree, "_async_read_info"))  # zeroconf aborts with them
-    assert aborts == set(config["abort"]), aborts ^ set(config["abort"])
-
-    for step in config["step"].values():
-        assert step.get("title")
-        assert set(step.get("data", {})) == set(step.get("data_description", {}))
-    options = TRANSLATIONS["options"]["step"]["init"]
-    assert (
-        set(options["data"])
-        == set(options["data_description"])
-        == {
-            "scan_interval",
-            "inverter_entities",
-        }
-    )
+    That each text is used, and each shown text exists, is checked by the flow tests
+    themselves (``assert_translated``, and the end-of-session check in conftest.py).
+    """
+    for section in ("config", "options"):
+        for step_id, step in TRANSLATIONS[section]["step"].items():
+            assert step.get("title"), step_id
+            assert set(step.get("data", {})) == set(step.get("data_description", {})), step_id
 
 
-def test_menus_have_texts() -> None:
-    """Each menu step labels each of its options."""
-    tree = _tree("config_flow.py")
-    menus: dict[str, list[str]] = {}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.List):
-            name = getattr(node.targets[0], "id", "")
-            if name.endswith("_MENU"):
-                menus[name] = [e.value for e in node.value.elts if isinstance(e, ast.Constant)]
-    step_menus = {
-        "auth": "AUTH_MENU",
-        "reauth_confirm": "AUTH_MENU",
-        "reconfigure_auth": "RECONFIGURE_AUTH_MENU",
-    }
-    for step, menu in step_menus.items():
-        labels = TRANSLATIONS["config"]["step"][step]["menu_options"]
-        assert set(labels) == set(menus[menu])
-
-
-def test_exception_and_issue_texts_complete_and_used() -> None:
-    """Every translated exception and repair issue raised in code has text, and no more."""
-    used = set()
-    for module in ("coordinator.py", "token_manager.py", "__init__.py"):
-        tree = _tree(module)
-        used |= _keyword_literals(tree, "translation_key")
-    used |= _returned_literals(_function(_tree("coordinator.py"), "_error_key"))
-    assert used == set(TRANSLATIONS["exceptions"]), used ^ set(TRANSLATIONS["exceptions"])
-    assert set(TRANSLATIONS["issues"]) == {ISSUE_TOKEN_EXPIRING}
-
-
-async def test_entity_texts_complete_and_used(
-    hass: HomeAssistant, entity_registry: er.EntityRegistry, start_gateway: GatewayFactory
+@pytest.mark.usefixtures("all_entities_enabled")
+async def test_entity_and_device_texts_complete_and_used(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+    start_gateway: GatewayFactory,
 ) -> None:
-    """Across every capture, the entities' translation keys are exactly those with text."""
+    """Across every capture, the entity and device texts are exactly those used.
+
+    Every device has a name, from the device texts.
+    """
     used: set[str] = set()
-    with patch(
-        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
-        new_callable=PropertyMock,
-        return_value=True,
-    ):
-        for capture in CAPTURES:
-            entry, _ = await setup_capture(hass, start_gateway, capture)
-            used |= {
-                e.translation_key
-                for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-                if e.translation_key
-            }
-            await hass.config_entries.async_remove(entry.entry_id)
-            await hass.async_block_till_done()
+    devices: set[str] = set()
+    for capture in CAPTURES:
+        entry, _ = await setup_capture(hass, start_gateway, capture)
+        used |= {
+            e.translation_key
+            for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+            if e.translation_key
+        }
+        for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
+            assert device.name, device
+            devices.add(device.name)
+        await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
     texts = set(TRANSLATIONS["entity"]["sensor"])
     assert used == texts, used ^ texts
     icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]["sensor"]
     assert set(icons) <= texts
     states = TRANSLATIONS["entity"]["sensor"]["metering_status"]["state"]
     assert set(states) == {"normal", "not_metering", "check_wiring"}
+    named = {text["name"].replace("{suffix}", "") for text in TRANSLATIONS["device"].values()}
+    assert {name for name in devices if not name.startswith("Microinverter ")} <= named
 
 
 @pytest.mark.parametrize("name", ["README.md", "DEVELOPERS.md"])

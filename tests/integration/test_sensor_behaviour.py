@@ -7,15 +7,15 @@ import json
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE
+from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.enphase_iq_gateway.const import DOMAIN
+from custom_components.enphase_iq_gateway.const import CONF_INVERTER_ENTITIES, DOMAIN
 from custom_components.enphase_iq_gateway.entity import (
     ABSURD_WH_PER_DAY,
     LifetimeGuard,
@@ -42,7 +42,7 @@ def _readings(capture: str = RICH_CAPTURE) -> list[dict[str, Any]]:
 
 
 async def _poll(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    await entry.runtime_data.coordinator.async_refresh()
+    await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
 
 
@@ -119,7 +119,7 @@ async def test_new_inverter_is_added_without_reload(
 ) -> None:
     """An inverter that starts reporting gets its device and sensors at the next poll."""
     entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     inverters = json.loads((FIXTURES / RICH_CAPTURE / "api_v1_production_inverters").read_text())
     new = {**inverters[0], "serialNumber": "999999999999", "lastReportWatts": 123}
     sim.capture.set("/api/v1/production/inverters", json.dumps([*inverters, new]))
@@ -128,7 +128,7 @@ async def test_new_inverter_is_added_without_reload(
     assert float(hass.states.get("sensor.microinverter_999999999999_power").state) == 123
     device = _device(dr.async_get(hass), entry, "999999999999")
     assert device is not None
-    assert entry.runtime_data.coordinator is coordinator  # never reloaded
+    assert entry.runtime_data is coordinator  # never reloaded
 
 
 async def test_vanished_ct_goes_unavailable(
@@ -137,16 +137,16 @@ async def test_vanished_ct_goes_unavailable(
     """A CT that is disabled later makes its sensors unavailable, never wrong."""
     entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
     meters = json.loads((FIXTURES / RICH_CAPTURE / "ivp_meters").read_text())
-    assert hass.states.get("sensor.storage_ct_active_power").state != STATE_UNAVAILABLE
+    assert hass.states.get("sensor.storage_ct_voltage").state != STATE_UNAVAILABLE
     for meter in meters:
         if meter["measurementType"] == "storage":
             meter["state"] = "disabled"
     sim.capture.set("/ivp/meters", json.dumps(meters))
     await _poll(hass, entry)
-    assert hass.states.get("sensor.storage_ct_active_power").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.storage_ct_voltage").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.storage_ct_voltage_l1").state == STATE_UNAVAILABLE
-    assert hass.states.get("sensor.battery_charged_energy").state == STATE_UNAVAILABLE
-    assert hass.states.get("sensor.production_ct_active_power").state != STATE_UNAVAILABLE
+    assert hass.states.get("sensor.iq_battery_charged_energy").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.production_ct_voltage").state != STATE_UNAVAILABLE
 
 
 async def test_gone_devices_can_be_removed(
@@ -198,3 +198,119 @@ async def test_last_poll_advances_even_when_data_is_unchanged(
     freezer.tick(timedelta(minutes=5))
     await _poll(hass, entry)
     assert hass.states.get("sensor.iq_gateway_last_successful_poll").state != first
+
+
+async def test_a_poll_writes_only_what_changed(
+    hass: HomeAssistant, start_gateway: GatewayFactory, freezer: FrozenDateTimeFactory
+) -> None:
+    """Each entity writes at most once per poll, and only when what it shows changed."""
+    entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    writes: list[str] = []
+
+    @callback
+    def count(event: Event) -> None:
+        writes.append(event.data["entity_id"])
+
+    @callback
+    def every(_: Any) -> bool:
+        return True
+
+    hass.bus.async_listen(EVENT_STATE_CHANGED, count)
+    hass.bus.async_listen(EVENT_STATE_REPORTED, count, event_filter=every)
+    freezer.tick(timedelta(minutes=5))
+    await _poll(hass, entry)
+    # Nothing changed at the gateway: only the last-poll time moves.
+    assert writes == ["sensor.iq_gateway_last_successful_poll"]
+
+    writes.clear()
+    readings = _readings()
+    readings[0]["activePower"] += 100
+    sim.capture.set("/ivp/meters/readings", json.dumps(readings))
+    await _poll(hass, entry)
+    assert len(writes) == len(set(writes))  # at most one write per entity
+    assert "sensor.iq_gateway_production_power" in writes
+    assert "sensor.production_ct_voltage" not in writes  # unchanged
+
+
+async def test_inverter_devices_follow_the_option(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Turned off, the microinverter devices go; turned on again, they come back."""
+    entry, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    registry = dr.async_get(hass)
+
+    def inverters() -> list[dr.DeviceEntry]:
+        return [
+            device
+            for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+            if device.model == "Microinverter"
+        ]
+
+    count = len(inverters())
+    assert count > 0
+    hass.config_entries.async_update_entry(entry, options={CONF_INVERTER_ENTITIES: False})
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert inverters() == []
+    assert not [e for e in hass.states.async_entity_ids("sensor") if "microinverter" in e]
+
+    hass.config_entries.async_update_entry(entry, options={CONF_INVERTER_ENTITIES: True})
+    await hass.config_entries.async_reload(entry.entry_id)
+    await hass.async_block_till_done()
+    assert len(inverters()) == count
+
+
+async def test_one_power_sensor_of_each_kind_by_default(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Production, consumption, grid and battery power: one enabled sensor each.
+
+    The CTs' own totals, the consumption reports and the live data say the same again:
+    they start disabled (the CTs' phases stay on: they say more).
+    """
+    entry, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    registry = er.async_get(hass)
+    enabled_power = sorted(
+        e.entity_id
+        for e in er.async_entries_for_config_entry(registry, entry.entry_id)
+        if e.disabled_by is None
+        and e.original_device_class == "power"
+        and "microinverter" not in e.entity_id
+        and e.entity_id[-3:] not in ("_l1", "_l2", "_l3")
+    )
+    assert enabled_power == [
+        "sensor.iq_battery_power",
+        "sensor.iq_gateway_consumption_power",
+        "sensor.iq_gateway_grid_power",
+        "sensor.iq_gateway_production_power",
+    ]
+    reserve = hass.states.get("sensor.iq_battery_backup_reserve")
+    assert reserve is not None
+    assert "device_class" not in reserve.attributes  # a setting, not the battery's level
+    soc = hass.states.get("sensor.iq_battery_state_of_charge")
+    assert soc is not None
+    assert soc.attributes["device_class"] == "battery"
+
+
+async def test_two_gateways_are_told_apart(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """A second gateway's devices carry its serial's last digits; the first keeps its ids."""
+    first, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    second, gateway = await setup_capture(hass, start_gateway, "8.3.5169_ACB_inventory")
+    suffix = gateway.serial[-4:]
+    registry = dr.async_get(hass)
+    gateway_device = registry.async_get(second.runtime_data.gateway_device_id)
+    assert gateway_device is not None
+    assert gateway_device.name == f"IQ Gateway {suffix}"
+    assert gateway_device.configuration_url == f"https://{gateway.address}/"
+    assert hass.states.get(f"sensor.iq_gateway_{suffix}_production_power") is not None
+    assert hass.states.get(f"sensor.iq_battery_{suffix}_power") is not None
+    assert hass.states.get("sensor.iq_gateway_production_power") is not None  # the first
+    names = {
+        device.name
+        for device in dr.async_entries_for_config_entry(registry, second.entry_id)
+        if device.model != "Microinverter"
+    }
+    assert all(name and name.endswith(suffix) for name in names), names
+    assert first.runtime_data.last_update_success

@@ -19,6 +19,9 @@ from tests.conftest import FIXTURES, GatewayFactory
 
 from .conftest import setup_capture
 
+# Values are checked on every sensor, including those disabled by default.
+pytestmark = pytest.mark.usefixtures("all_entities_enabled")
+
 
 def _body(capture: str, name: str) -> Any:
     return json.loads((FIXTURES / capture / name).read_text())
@@ -78,9 +81,7 @@ async def test_metered_site_values(
     assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
         production["actEnergyDlvd"]
     )
-    assert _state(hass, "sensor.iq_gateway_net_consumption_power") == pytest.approx(
-        net["activePower"]
-    )
+    assert _state(hass, "sensor.iq_gateway_grid_power") == pytest.approx(net["activePower"])
     assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
         production["activePower"] + net["activePower"]
     )
@@ -124,20 +125,18 @@ async def test_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory
     storage = _meters(capture)["storage"]
     control = _body(capture, "ivp_ensemble_secctrl")
     live = _body(capture, "ivp_livedata_status")["meters"]
-    assert _state(hass, "sensor.battery_power") == pytest.approx(storage["activePower"])
-    assert _state(hass, "sensor.battery_discharged_energy") == _kwh(storage["actEnergyDlvd"])
-    assert _state(hass, "sensor.battery_charged_energy") == _kwh(storage["actEnergyRcvd"])
-    assert _state(hass, "sensor.battery_state_of_charge") == control["agg_soc"]
-    assert _state(hass, "sensor.battery_backup_reserve") == control["adjusted_backup_soc"]
-    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.iq_battery_power") == pytest.approx(storage["activePower"])
+    assert _state(hass, "sensor.iq_battery_discharged_energy") == _kwh(storage["actEnergyDlvd"])
+    assert _state(hass, "sensor.iq_battery_charged_energy") == _kwh(storage["actEnergyRcvd"])
+    assert _state(hass, "sensor.iq_battery_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.iq_battery_backup_reserve") == control["adjusted_backup_soc"]
+    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
-    assert _state(hass, "sensor.battery_capacity") == _kwh(control["Max_energy"])
+    assert _state(hass, "sensor.iq_battery_capacity") == _kwh(control["Max_energy"])
     # Live flows arrive in milliwatts.
-    assert _state(hass, "sensor.iq_gateway_live_solar_power") == live["pv"]["agg_p_mw"] / 1000
-    assert (
-        _state(hass, "sensor.iq_gateway_live_battery_power") == live["storage"]["agg_p_mw"] / 1000
-    )
+    assert _state(hass, "sensor.live_data_solar_power") == live["pv"]["agg_p_mw"] / 1000
+    assert _state(hass, "sensor.live_data_battery_power") == live["storage"]["agg_p_mw"] / 1000
 
 
 async def test_battery_values_from_live_data(
@@ -147,12 +146,12 @@ async def test_battery_values_from_live_data(
     capture = "8.2.127_with_3cts_and_battery_split"
     await setup_capture(hass, start_gateway, capture, without=("/ivp/ensemble/secctrl",))
     live = _body(capture, "ivp_livedata_status")["meters"]
-    assert _state(hass, "sensor.battery_state_of_charge") == live["soc"]
-    assert _state(hass, "sensor.battery_backup_reserve") == live["backup_soc"]
-    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.iq_battery_state_of_charge") == live["soc"]
+    assert _state(hass, "sensor.iq_battery_backup_reserve") == live["backup_soc"]
+    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
         live["enc_agg_energy"] + live["acb_agg_energy"]
     )
-    assert hass.states.get("sensor.battery_capacity") is None
+    assert hass.states.get("sensor.iq_battery_capacity") is None
 
 
 @pytest.mark.parametrize("capture", ["7.3.517", "8.1.41"])
@@ -163,15 +162,15 @@ async def test_iq_batteries_without_storage_ct(
     await setup_capture(hass, start_gateway, capture)
     control = _body(capture, "ivp_ensemble_secctrl")
     assert control["Max_energy"] > 0
-    assert _state(hass, "sensor.battery_state_of_charge") == control["agg_soc"]
-    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.iq_battery_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
-    assert _state(hass, "sensor.battery_backup_reserve") == control["adjusted_backup_soc"]
+    assert _state(hass, "sensor.iq_battery_backup_reserve") == control["adjusted_backup_soc"]
     # Power: each IQ Battery's (milliwatts), summed.
-    assert _state(hass, "sensor.battery_power") == pytest.approx(_iq_battery_watts(capture))
+    assert _state(hass, "sensor.iq_battery_power") == pytest.approx(_iq_battery_watts(capture))
     # Nothing counts its energy here: no such entity is invented.
-    for entity_id in ("sensor.battery_charged_energy", "sensor.battery_discharged_energy"):
+    for entity_id in ("sensor.iq_battery_charged_energy", "sensor.iq_battery_discharged_energy"):
         assert hass.states.get(entity_id) is None
 
 
@@ -195,13 +194,13 @@ async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFact
     acb = _body(capture, "production.json")["storage"][0]
     assert control["ENC_agg_avail_energy"] > 0
     assert control["ACB_agg_energy"] > 0
-    assert _state(hass, "sensor.battery_state_of_charge") == control["agg_soc"]
-    assert _state(hass, "sensor.battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.iq_battery_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
     # The IQ Battery's power (/ivp/ensemble/power) plus the AC Batteries' (production.json).
     assert _iq_battery_watts(capture) != 0
-    assert _state(hass, "sensor.battery_power") == pytest.approx(
+    assert _state(hass, "sensor.iq_battery_power") == pytest.approx(
         _iq_battery_watts(capture) + acb["wNow"]
     )
 
@@ -215,9 +214,9 @@ async def test_ac_battery_values_without_storage_controller(
         hass, start_gateway, capture, without=("/ivp/ensemble/secctrl", "/ivp/ensemble/power")
     )
     acb = _body(capture, "production.json")["storage"][0]
-    assert _state(hass, "sensor.battery_state_of_charge") == acb["percentFull"]
-    assert _state(hass, "sensor.battery_available_energy") == _kwh(acb["whNow"])
-    assert _state(hass, "sensor.battery_power") == acb["wNow"]
+    assert _state(hass, "sensor.iq_battery_state_of_charge") == acb["percentFull"]
+    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(acb["whNow"])
+    assert _state(hass, "sensor.iq_battery_power") == acb["wNow"]
 
 
 async def test_consumption_reports(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
@@ -226,8 +225,8 @@ async def test_consumption_reports(hass: HomeAssistant, start_gateway: GatewayFa
     await setup_capture(hass, start_gateway, capture)
     reports = {r["reportType"]: r for r in _body(capture, "ivp_meters_reports_consumption")}
     for report_type, report in reports.items():
-        prefix = "sensor.iq_gateway_" + report_type.replace("-", "_") + "_report"
-        assert _state(hass, f"{prefix}_active_power") == report["cumulative"]["actPower"]
+        prefix = "sensor.consumption_reports_" + report_type.split("-")[0]
+        assert _state(hass, f"{prefix}_power") == report["cumulative"]["actPower"]
         assert _state(hass, f"{prefix}_energy_delivered") == _kwh(report["cumulative"]["whDlvdCum"])
 
 
@@ -242,7 +241,7 @@ async def test_inverter_only_sites(
     assert _state(hass, "sensor.iq_gateway_production_energy_today") == _kwh(
         production["wattHoursToday"]
     )
-    assert _state(hass, "sensor.iq_gateway_production_energy_last_seven_days") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_production_energy_last_7_days") == _kwh(
         production["wattHoursSevenDays"]
     )
     assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
@@ -304,7 +303,7 @@ async def test_production_json_only_site(
     assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
         eim["total-consumption"]["wNow"]
     )
-    assert _state(hass, "sensor.iq_gateway_net_consumption_power") == pytest.approx(
+    assert _state(hass, "sensor.iq_gateway_grid_power") == pytest.approx(
         eim["net-consumption"]["wNow"]
     )
     assert _state(hass, "sensor.iq_gateway_lifetime_consumption_energy") == _kwh(
@@ -371,14 +370,12 @@ async def test_total_report_copied_from_net_is_corrected(
     await hass.async_block_till_done()
     meters = _meters(capture)
     expected = meters["production"]["activePower"] + meters["net-consumption"]["activePower"]
-    assert _state(hass, "sensor.iq_gateway_total_consumption_report_active_power") == pytest.approx(
-        expected
-    )
-    assert _state(hass, "sensor.iq_gateway_total_consumption_report_energy_delivered") == _kwh(
+    assert _state(hass, "sensor.consumption_reports_total_power") == pytest.approx(expected)
+    assert _state(hass, "sensor.consumption_reports_total_energy_delivered") == _kwh(
         meters["production"]["actEnergyDlvd"]
         + meters["net-consumption"]["actEnergyDlvd"]
         - meters["net-consumption"]["actEnergyRcvd"]
     )
-    assert hass.states.get("sensor.iq_gateway_total_consumption_report_voltage") is None or (
-        hass.states.get("sensor.iq_gateway_total_consumption_report_voltage").state == "unavailable"
+    assert hass.states.get("sensor.consumption_reports_total_voltage") is None or (
+        hass.states.get("sensor.consumption_reports_total_voltage").state == "unavailable"
     )

@@ -21,15 +21,20 @@ from custom_components.enphase_iq_gateway.const import (
     CONF_SCAN_INTERVAL,
     DOMAIN,
 )
-from custom_components.enphase_iq_gateway.coordinator import _error_key
+from custom_components.enphase_iq_gateway.coordinator import error_key
 from custom_components.enphase_iq_gateway.entity import battery_device_id
 from custom_components.enphase_iq_gateway.iqgateway import (
-    Endpoint,
     IQGatewayConnectionError,
     IQGatewayError,
     IQGatewayResponseError,
     IQGatewayTimeoutError,
     IQGatewayUnsupportedError,
+)
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
+    BATTERY_CONTROL,
+    INVERTERS,
+    LIVEDATA,
+    PRODUCTION,
 )
 from simulator import GatewaySimulator
 from tests.conftest import RICH_CAPTURE, GatewayFactory
@@ -40,7 +45,7 @@ pytestmark = [pytest.mark.freeze_time(FROZEN_TIME), pytest.mark.usefixtures("no_
 
 POLL = timedelta(minutes=5)
 TOKEN_SENSOR = "sensor.iq_gateway_token_expires"
-LIVEDATA = str(Endpoint.LIVEDATA)
+LIVEDATA_PATH = LIVEDATA.path
 
 
 def _gateway_device(hass: HomeAssistant, entry: MockConfigEntry) -> dr.DeviceEntry:
@@ -56,9 +61,8 @@ async def test_setup_polls_every_5_minutes_and_unload_closes_all(
     """Set up, poll on the default cadence, unload: the session closes and polling stops."""
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
     assert entry.state is ConfigEntryState.LOADED
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     assert coordinator.update_interval == timedelta(minutes=5)
-    assert coordinator.always_update is False
     assert _gateway_device(hass, entry).sw_version == gateway.capture.firmware
     state = hass.states.get(TOKEN_SENSOR)
     assert state is not None
@@ -66,9 +70,9 @@ async def test_setup_polls_every_5_minutes_and_unload_closes_all(
 
     gateway.stats.reset()
     await fire(hass, freezer, timedelta(minutes=4))
-    assert gateway.stats.requests[str(Endpoint.PRODUCTION)] == 0
+    assert gateway.stats.requests[PRODUCTION.path] == 0
     await fire(hass, freezer, timedelta(minutes=1))
-    assert gateway.stats.requests[str(Endpoint.PRODUCTION)] == 1
+    assert gateway.stats.requests[PRODUCTION.path] == 1
 
     session = entry.runtime_data.client._session
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -76,7 +80,7 @@ async def test_setup_polls_every_5_minutes_and_unload_closes_all(
     assert entry.state is ConfigEntryState.NOT_LOADED
     assert session.closed
     await fire(hass, freezer, POLL * 3)
-    assert gateway.stats.requests[str(Endpoint.PRODUCTION)] == 1
+    assert gateway.stats.requests[PRODUCTION.path] == 1
 
 
 async def test_legacy_gateway_has_no_token_sensor(
@@ -132,7 +136,7 @@ async def test_another_gateway_at_the_stored_host(
         f"The gateway at {other.address} has serial number {other.serial}, not "
         f"{gateway.serial}. Reconfigure the integration with the right address"
     )
-    assert other.stats.requests[str(Endpoint.PRODUCTION)] == 0  # nothing read from it
+    assert other.stats.requests[PRODUCTION.path] == 0  # nothing read from it
 
 
 async def test_reload(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
@@ -160,12 +164,12 @@ async def test_options_reload_and_set_the_cadence(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
     assert entry.runtime_data is not runtime
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     assert coordinator.update_interval == timedelta(seconds=60)
 
     gateway.stats.reset()
     await fire(hass, freezer, timedelta(seconds=61))
-    assert gateway.stats.requests[str(Endpoint.PRODUCTION)] == 1
+    assert gateway.stats.requests[PRODUCTION.path] == 1
 
 
 async def test_entry_update_without_changes_does_not_reload(
@@ -183,19 +187,18 @@ async def test_polls_only_what_the_probe_found(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, gateway: GatewaySimulator
 ) -> None:
     """An endpoint the gateway lacks is asked once by the probe, never by a poll."""
-    gateway.capture.remove(LIVEDATA)
+    gateway.capture.remove(LIVEDATA_PATH)
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
-    probe = entry.runtime_data.coordinator.probe
-    assert probe is not None
-    assert Endpoint.LIVEDATA not in probe.polled()
-    assert gateway.stats.requests[LIVEDATA] == 1  # the probe
+    client = entry.runtime_data.client
+    assert LIVEDATA not in client.polled()
+    assert gateway.stats.requests[LIVEDATA_PATH] == 1  # the probe
 
     gateway.stats.reset()
     await fire(hass, freezer, POLL)
     await fire(hass, freezer, POLL)
     asked = {path for path, count in gateway.stats.requests.items() if count}
-    assert asked <= {str(endpoint) for endpoint in probe.polled()}
-    assert str(Endpoint.PRODUCTION) in asked
+    assert asked <= {str(endpoint) for endpoint in client.polled()}
+    assert PRODUCTION.path in asked
 
 
 async def test_firmware_update_reprobes_without_restart(
@@ -206,34 +209,34 @@ async def test_firmware_update_reprobes_without_restart(
 ) -> None:
     """/info is read again every 6 hours; a new firmware re-probes and updates the device."""
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
-    coordinator = entry.runtime_data.coordinator
-    probe = coordinator.probe
-    assert probe is not None
-    assert Endpoint.LIVEDATA in probe.polled()
+    coordinator = entry.runtime_data
+    client = coordinator.client
+    probe = client.probe_result
+    assert LIVEDATA in client.polled()
 
     gateway.stats.reset()
     await fire(hass, freezer, timedelta(hours=6))  # same firmware: no new probe
     assert gateway.stats.requests["/info"] == 1
-    assert coordinator.probe is probe
+    assert client.probe_result is probe
 
     old = gateway.capture.firmware
     gateway.capture.set_firmware("D8.3.9999")
-    gateway.capture.remove(LIVEDATA)  # the new firmware dropped an endpoint
+    gateway.capture.remove(LIVEDATA_PATH)  # the new firmware dropped an endpoint
     await fire(hass, freezer, timedelta(hours=5))
-    assert coordinator.info is not None
-    assert coordinator.info.firmware == old  # not read yet: 6 hours since the last time
+    assert client.info is not None
+    assert client.info.firmware == old  # not read yet: 6 hours since the last time
     await fire(hass, freezer, timedelta(hours=1))
-    assert coordinator.info.firmware == "D8.3.9999"
-    assert coordinator.probe is not probe
-    assert Endpoint.LIVEDATA not in coordinator.probe.polled()
+    assert client.info.firmware == "D8.3.9999"
+    assert client.probe_result is not probe
+    assert LIVEDATA not in client.polled()
     assert coordinator.last_update_success
-    assert entry.runtime_data.coordinator is coordinator  # no restart
+    assert entry.runtime_data is coordinator  # no restart
     assert _gateway_device(hass, entry).sw_version == "D8.3.9999"
     assert f"updated its firmware from {old} to D8.3.9999" in caplog.text
 
     gateway.stats.reset()
     await fire(hass, freezer, POLL)
-    assert gateway.stats.requests[LIVEDATA] == 0
+    assert gateway.stats.requests[LIVEDATA_PATH] == 0
 
 
 async def test_unavailable_and_back_logged_once_each(
@@ -256,7 +259,7 @@ async def test_unavailable_and_back_logged_once_each(
     await fire(hass, freezer, POLL)
     await fire(hass, freezer, POLL)
     assert hass.states.get(sensor).state != STATE_UNAVAILABLE
-    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.last_update_success
 
     ours = [
         r
@@ -273,17 +276,18 @@ async def test_shaky_probe_is_asked_again(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, gateway: GatewaySimulator
 ) -> None:
     """An endpoint failing with 5xx during the probe is not given up: asked again later."""
-    gateway.add_fault("server_error", path=LIVEDATA)
+    gateway.add_fault("server_error", path=LIVEDATA_PATH)
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
-    coordinator = entry.runtime_data.coordinator
-    assert coordinator.probe is not None
-    assert Endpoint.LIVEDATA in coordinator.probe.retry
-    assert Endpoint.LIVEDATA not in coordinator.probe.polled()
+    coordinator = entry.runtime_data
+    client = coordinator.client
+    assert client.probe_result is not None
+    assert LIVEDATA in client.probe_result.retry
+    assert LIVEDATA not in client.polled()
 
     await fire(hass, freezer, timedelta(hours=6))
-    assert Endpoint.LIVEDATA in coordinator.probe.polled()
-    assert coordinator.info is not None
-    assert coordinator.info.firmware == gateway.capture.firmware  # no firmware change
+    assert LIVEDATA in client.polled()
+    assert client.info is not None
+    assert client.info.firmware == gateway.capture.firmware  # no firmware change
 
 
 async def test_batteries_commissioned_later_appear_without_restart(
@@ -291,12 +295,12 @@ async def test_batteries_commissioned_later_appear_without_restart(
 ) -> None:
     """An endpoint with nothing to report at setup is probed again with /info."""
     gateway = await start_gateway("7.6.175_with_cts")
-    secctrl = str(Endpoint.BATTERY_CONTROL)
+    secctrl = BATTERY_CONTROL.path
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
-    coordinator = entry.runtime_data.coordinator
-    assert coordinator.probe is not None
-    assert Endpoint.BATTERY_CONTROL in coordinator.probe.empty
-    assert hass.states.get("sensor.battery_state_of_charge") is None
+    coordinator = entry.runtime_data
+    assert coordinator.client.probe_result is not None
+    assert BATTERY_CONTROL in coordinator.client.probe_result.empty
+    assert hass.states.get("sensor.iq_battery_state_of_charge") is None
 
     captured = gateway.capture.get(secctrl)
     assert captured is not None
@@ -304,9 +308,9 @@ async def test_batteries_commissioned_later_appear_without_restart(
     body.update({"agg_soc": 40, "Max_energy": 5000, "ENC_agg_avail_energy": 2000})
     gateway.capture.set(secctrl, json.dumps(body))
     await fire(hass, freezer, timedelta(hours=6))
-    assert Endpoint.BATTERY_CONTROL in coordinator.probe.polled()
-    assert hass.states.get("sensor.battery_state_of_charge").state == "40.0"
-    assert entry.runtime_data.coordinator is coordinator  # no restart
+    assert BATTERY_CONTROL in coordinator.client.polled()
+    assert hass.states.get("sensor.iq_battery_state_of_charge").state == "40.0"
+    assert entry.runtime_data is coordinator  # no restart
 
 
 @pytest.mark.parametrize(
@@ -327,7 +331,7 @@ async def test_info_reread_failure_fails_the_poll_and_is_retried(
     """The 6-hourly /info read failing fails that poll (no reauth); the next poll reads again."""
     info = gateway.capture.responses["/info"]
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     breaks(gateway)
     await fire(hass, freezer, timedelta(hours=6))
     assert not coordinator.last_update_success
@@ -343,13 +347,30 @@ async def test_info_reread_failure_fails_the_poll_and_is_retried(
     assert gateway.stats.requests["/info"] == 1
 
 
+async def test_an_unforeseen_client_error_fails_the_poll(
+    hass: HomeAssistant, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client error of no known kind: an unavailable poll with a message, no reauth."""
+    entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
+    coordinator = entry.runtime_data
+
+    async def fails() -> None:
+        raise IQGatewayError("something new")
+
+    monkeypatch.setattr(coordinator.client, "poll", fails)
+    await coordinator.async_refresh()
+    assert not coordinator.last_update_success
+    assert coordinator.last_exception.translation_key == "unexpected_error"
+    assert str(coordinator.last_exception).startswith("Unexpected error talking to")
+
+
 def test_error_keys() -> None:
     """Each client error has its own message; anything else a generic one."""
-    assert _error_key(IQGatewayTimeoutError("t")) == "timeout"
-    assert _error_key(IQGatewayConnectionError("c")) == "cannot_connect"
-    assert _error_key(IQGatewayUnsupportedError("u")) == "not_a_gateway"
-    assert _error_key(IQGatewayResponseError("r", status=500)) == "bad_response"
-    assert _error_key(IQGatewayError("x")) == "unexpected_error"
+    assert error_key(IQGatewayTimeoutError("t")) == "timeout"
+    assert error_key(IQGatewayConnectionError("c")) == "cannot_connect"
+    assert error_key(IQGatewayUnsupportedError("u")) == "not_a_gateway"
+    assert error_key(IQGatewayResponseError("r", status=500)) == "bad_response"
+    assert error_key(IQGatewayError("x")) == "unexpected_error"
 
 
 @pytest.mark.parametrize("capture", ["7.6.175_standard", RICH_CAPTURE])  # batteries or not
@@ -361,7 +382,7 @@ async def test_only_devices_no_longer_reported_can_be_removed(
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
     registry = dr.async_get(hass)
     gateway_device = _gateway_device(hass, entry)
-    inverter = next(iter(entry.runtime_data.coordinator.data.inverters or {}))
+    inverter = next(iter(entry.runtime_data.data.get(INVERTERS) or {}))
     stale = registry.async_get_or_create(
         config_entry_id=entry.entry_id, identifiers={(DOMAIN, "482200000000")}
     )

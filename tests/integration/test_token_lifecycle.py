@@ -131,7 +131,7 @@ async def test_renewed_ahead_of_expiry_without_reload(
     assert entry.runtime_data is runtime  # not reloaded
     assert entry.state is ConfigEntryState.LOADED
     assert runtime.client.token == new.token
-    assert runtime.coordinator.last_update_success
+    assert runtime.last_update_success
     assert hass.states.get(TOKEN_SENSOR).state == new.expires_at.isoformat()
     assert not reauth_flows(hass)
 
@@ -154,7 +154,7 @@ async def test_cloud_outage_keeps_the_token_and_retries_after_15_minutes(
     entry = await setup_entry(hass, credentials_entry(gateway, old))
     assert entry.state is ConfigEntryState.LOADED  # the old token still works
     assert cloud.stats["login"] == 1
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
 
     for _ in range(2):  # +5 and +10 minutes: too early to try again
         await fire(hass, freezer, POLL)
@@ -176,7 +176,7 @@ async def test_cloud_outage_keeps_the_token_and_retries_after_15_minutes(
     await fire(hass, freezer, RENEW_RETRY_INTERVAL)
     assert cloud.stats["issued"] == 1
     assert entry.data[CONF_TOKEN] != old
-    assert entry.runtime_data.coordinator is coordinator
+    assert entry.runtime_data is coordinator
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -215,11 +215,11 @@ async def test_account_refused_asks_while_the_token_still_works(
     assert entry.state is ConfigEntryState.LOADED
     assert len(reauth_flows(hass)) == 1
     await fire(hass, freezer, POLL)
-    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.last_update_success
     await fire(hass, freezer, RENEW_RETRY_INTERVAL)  # tried again, refused again
     assert cloud.stats["login"] == 2
     assert len(reauth_flows(hass)) == 1  # asked once
-    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.last_update_success
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -271,7 +271,7 @@ async def test_refused_token_retry_renew_reauth(
     await fire(hass, freezer, POLL)
     assert cloud.stats["issued"] == renewals
     assert (entry.data[CONF_TOKEN] != old) is bool(renewals)
-    assert runtime.coordinator.last_update_success is not reauth
+    assert runtime.last_update_success is not reauth
     assert len(reauth_flows(hass)) == int(reauth)
     assert entry.runtime_data is runtime  # a renewal does not reload
     # Each token is checked once per refusal: no storm, whatever the gateway says.
@@ -294,7 +294,7 @@ async def test_refused_pasted_token_asks_at_once(
     await fire(hass, freezer, POLL)
     assert len(reauth_flows(hass)) == 1
     assert sum(cloud.stats.values()) == 0
-    assert not entry.runtime_data.coordinator.last_update_success
+    assert not entry.runtime_data.last_update_success
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -312,7 +312,7 @@ async def test_revoked_token_is_renewed(
     await fire(hass, freezer, POLL)
     assert cloud.stats["issued"] == 1
     assert entry.data[CONF_TOKEN] != old
-    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.last_update_success
     assert not reauth_flows(hass)
 
 
@@ -331,7 +331,7 @@ async def test_refused_and_the_account_refused_asks(
     await fire(hass, freezer, POLL)
     assert len(reauth_flows(hass)) == 1
     assert cloud.stats["issued"] == 0
-    assert not entry.runtime_data.coordinator.last_update_success
+    assert not entry.runtime_data.last_update_success
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -346,7 +346,7 @@ async def test_refused_while_the_cloud_is_down_retries(
     cloud.outage = True
     gateway.add_fault("unauthorized", count=2)
     await fire(hass, freezer, POLL)
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     assert not coordinator.last_update_success
     assert isinstance(coordinator.last_exception, UpdateFailed)
     assert not reauth_flows(hass)
@@ -369,7 +369,7 @@ async def test_server_errors_and_garbage_are_no_auth_failure(
 ) -> None:
     """5xx or unreadable answers from every endpoint: unavailable, never reauth or renewal."""
     entry = await setup_entry(hass, credentials_entry(gateway, gateway.issue_token()))
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     gateway.add_fault(kind, count=None)
     await fire(hass, freezer, POLL)
     assert not coordinator.last_update_success
@@ -403,7 +403,7 @@ async def test_timeouts_and_resets_are_no_auth_failure(
     kind, count, total, step, key = case
     gateway.hang_seconds = 120
     entry = await setup_entry(hass, credentials_entry(gateway, gateway.issue_token()))
-    coordinator = entry.runtime_data.coordinator
+    coordinator = entry.runtime_data
     gateway.stats.reset()
     gateway.add_fault(kind, count=count, path="/api/v1/production")
 
@@ -453,8 +453,8 @@ async def test_pasted_token_warns_30_days_ahead_and_asks_at_expiry(
 
     await fire(hass, freezer, timedelta(days=30))
     [flow] = reauth_flows(hass)
-    assert not entry.runtime_data.coordinator.last_update_success
-    assert entry.runtime_data.coordinator.last_exception.translation_key == "token_expired"
+    assert not entry.runtime_data.last_update_success
+    assert entry.runtime_data.last_exception.translation_key == "token_expired"
 
     result = await hass.config_entries.flow.async_configure(flow["flow_id"], {"next_step_id": how})
     user_input = (
@@ -471,7 +471,7 @@ async def test_pasted_token_warns_30_days_ahead_and_asks_at_expiry(
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.runtime_data.coordinator.last_update_success
+    assert entry.runtime_data.last_update_success
     assert _expiry_issue(hass, entry) is None
 
 
