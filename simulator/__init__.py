@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .capture import Capture, CapturedResponse
+    from .clock import Clock
     from .cloud import Account, CloudSimulator
     from .faults import Fault, FaultKind
     from .gateway import GatewaySimulator
@@ -23,6 +24,7 @@ _EXPORTS = {
     "Account": ".cloud",
     "Capture": ".capture",
     "CapturedResponse": ".capture",
+    "Clock": ".clock",
     "CloudSimulator": ".cloud",
     "Fault": ".faults",
     "FaultKind": ".faults",
@@ -34,6 +36,7 @@ __all__ = [
     "Account",
     "Capture",
     "CapturedResponse",
+    "Clock",
     "CloudSimulator",
     "Fault",
     "FaultKind",
