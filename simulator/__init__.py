@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from .cloud import Account, CloudSimulator
     from .faults import Fault, FaultKind
     from .gateway import GatewaySimulator
+    from .scenarios import CounterScenario, ScenarioKind
+    from .site import SiteModel
     from .tokens import TokenAuthority
 
 _EXPORTS = {
@@ -26,9 +28,12 @@ _EXPORTS = {
     "CapturedResponse": ".capture",
     "Clock": ".clock",
     "CloudSimulator": ".cloud",
+    "CounterScenario": ".scenarios",
     "Fault": ".faults",
     "FaultKind": ".faults",
     "GatewaySimulator": ".gateway",
+    "ScenarioKind": ".scenarios",
+    "SiteModel": ".site",
     "TokenAuthority": ".tokens",
 }
 
@@ -38,9 +43,12 @@ __all__ = [
     "CapturedResponse",
     "Clock",
     "CloudSimulator",
+    "CounterScenario",
     "Fault",
     "FaultKind",
     "GatewaySimulator",
+    "ScenarioKind",
+    "SiteModel",
     "TokenAuthority",
 ]
 
