@@ -10,7 +10,9 @@
 * ``outage``: every request answers 503 (or the connection is dropped with
   ``outage_mode = "reset"``).
 
-Control API: ``GET /__simulator/stats``, ``POST /__simulator/settings`` (``outage``).
+Control API under ``/__simulator/`` (see ``server.py``): ``stats`` (``login``,
+``sessions``, ``tokens``, ``issued``), ``settings`` (``outage``, ``outage_mode``) and
+``clock``.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 import secrets
-from typing import Any, Self
 
 from aiohttp import web
 
+from .clock import Clock
+from .server import CONTROL_PREFIX, JSONObject, SimulatorServer, boolean, one_of
 from .tls import ServerCertificate, shared_certificate
 from .tokens import TokenAuthority
 
-CONTROL_PREFIX = "/__simulator"
+__all__ = ["CONTROL_PREFIX", "Account", "CloudSimulator"]
 
 
 @dataclass(slots=True)
@@ -33,14 +36,21 @@ class Account:
     """An Enlighten account and the gateways on it."""
 
     email: str
-    password: str
+    password: str = field(repr=False)
     serials: set[str] = field(default_factory=set)
     role: str = "owner"
-    mfa: bool = False
+    mfa: bool = False  # the reply without a session id: {"message": "success"}
 
 
-class CloudSimulator:
+class CloudSimulator(SimulatorServer):
     """Enlighten + Entrez, close enough for a client to tell every outcome apart."""
+
+    certificate: ServerCertificate  # always one: the cloud speaks HTTPS only
+
+    SETTINGS = {  # noqa: RUF012 - a read-only table
+        "outage": boolean,
+        "outage_mode": one_of("503", "reset"),
+    }
 
     def __init__(
         self,
@@ -49,19 +59,23 @@ class CloudSimulator:
         host: str = "127.0.0.1",
         port: int = 0,
         certificate: ServerCertificate | None = None,
+        clock: Clock | None = None,
     ) -> None:
         """Prepare the cloud; ``start()`` opens the port."""
+        super().__init__(
+            host=host,
+            port=port,
+            tls=True,
+            certificate=certificate or shared_certificate(),
+            clock=clock,
+        )
         self.authority = authority
-        self.host = host
-        self.port = port
-        self.certificate = certificate or shared_certificate()
         self.accounts: dict[str, Account] = {}
         self.outage = False
         self.outage_mode = "503"
         self.token_body_override: str | None = None
         self.stats: Counter[str] = Counter()
         self._sessions: dict[str, str] = {}
-        self._runner: web.AppRunner | None = None
 
     def add_account(
         self,
@@ -77,42 +91,9 @@ class CloudSimulator:
         self.accounts[email.lower()] = account
         return account
 
-    async def start(self) -> None:
-        """Listen on ``host``:``port`` over HTTPS."""
-        app = web.Application()
+    def _add_routes(self, app: web.Application) -> None:
         app.router.add_post("/login/login.json", self._login)
         app.router.add_post("/tokens", self._tokens)
-        app.router.add_route("*", CONTROL_PREFIX + "/{action}", self._control)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, self.host, self.port, ssl_context=self.certificate.server_context()
-        )
-        await site.start()
-        server = site._server  # noqa: SLF001 - the only way to learn the port picked
-        assert server is not None
-        sockets = getattr(server, "sockets", None) or []
-        self.port = sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        """Close the port."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> Self:
-        """Start on entering."""
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        """Stop on leaving."""
-        await self.stop()
-
-    @property
-    def url(self) -> str:
-        """Base URL for both Enlighten and Entrez."""
-        return f"https://{self.host}:{self.port}"
 
     # ------------------------------------------------------------------ handlers
 
@@ -139,17 +120,17 @@ class CloudSimulator:
             return web.json_response({"message": "Invalid email or password"}, status=401)
         if account.mfa:
             return web.json_response({"message": "success", "is_consumer": True})
+        return web.json_response({"message": "success", **self._open_session(email)})
+
+    def _open_session(self, email: str) -> JSONObject:
         session_id = secrets.token_hex(16)
         self._sessions[session_id] = email
         self.stats["sessions"] += 1
-        return web.json_response(
-            {
-                "message": "success",
-                "session_id": session_id,
-                "manager_token": secrets.token_hex(8),
-                "is_consumer": account.role == "owner",
-            }
-        )
+        return {
+            "session_id": session_id,
+            "manager_token": secrets.token_hex(8),
+            "is_consumer": self.accounts[email].role == "owner",
+        }
 
     async def _tokens(self, request: web.Request) -> web.Response:
         self.stats["tokens"] += 1
@@ -176,20 +157,12 @@ class CloudSimulator:
         token = self.authority.issue(serial, role=account.role, username=account.email)
         return web.Response(text=token, content_type="text/plain")
 
-    async def _control(self, request: web.Request) -> web.Response:
-        action = request.match_info["action"]
-        if action == "stats":
-            return web.json_response(dict(self.stats))
-        if action == "settings":
-            try:
-                data: Any = await request.json() if request.can_read_body else {}
-            except ValueError:
-                data = None
-            if not isinstance(data, dict):
-                return web.json_response({"error": "body must be a JSON object"}, status=400)
-            if "outage" in data:
-                self.outage = bool(data["outage"])
-            if "outage_mode" in data:
-                self.outage_mode = str(data["outage_mode"])
-            return web.json_response({"outage": self.outage, "outage_mode": self.outage_mode})
-        return web.json_response({"error": f"no control action {action}"}, status=404)
+    # ------------------------------------------------------------------ control API
+
+    def stats_dict(self) -> JSONObject:
+        """What the cloud counted."""
+        return dict(self.stats)
+
+    def reset_stats(self) -> None:
+        """Start counting afresh."""
+        self.stats.clear()

@@ -128,6 +128,8 @@ async def test_control_api(cloud: CloudSimulator, https: aiohttp.ClientSession) 
         assert await response.json() == {"outage": True, "outage_mode": "reset"}
     status, _ = await post(https, cloud, "/__simulator/settings", json={"outage": False})
     assert not cloud.outage
+    assert (await post(https, cloud, "/__simulator/settings", json={"outage_mode": "x"}))[0] == 400
+    assert cloud.outage_mode == "reset"
     assert (await post(https, cloud, "/__simulator/settings", data=b"{oops"))[0] == 400
     assert (await post(https, cloud, "/__simulator/settings", json=[True]))[0] == 400
     assert (await post(https, cloud, "/__simulator/nothing"))[0] == 404

@@ -116,12 +116,10 @@ async def test_serve_until_stopped(
             async with session.get(url, ssl=False) as response:
                 assert response.status == 401
             async with session.get(f"{details['control_url']}/settings", ssl=False) as response:
-                assert await response.json() == {
-                    "latency": 0.01,
-                    "single_worker": True,
-                    "outage": False,
-                    "session_idle": 600.0,
-                }
+                settings = await response.json()
+                assert settings["latency"] == 0.01
+                assert settings["single_worker"] is True
+                assert settings["moving"] is False
             cloud = EnlightenClient(
                 session,
                 enlighten_url=details["cloud_url"],

@@ -8,9 +8,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from simulator import Capture, Clock, CounterScenario, ScenarioKind, SiteModel
+from simulator import Capture, Clock, CounterScenario, GatewaySimulator, ScenarioKind, SiteModel
 from simulator.scenarios import apply_scenarios, is_counter
-from tests.conftest import FIXTURES, RICH_CAPTURE
+from tests.conftest import FIXTURES, RICH_CAPTURE, GatewayFactory
+
+from .conftest import fetch
 
 START = 1_700_000_000.0
 READINGS = "/ivp/meters/readings"
@@ -241,3 +243,44 @@ def test_bad_scenarios(data: dict[str, Any], error: str) -> None:
     """What cannot be understood is refused, saying why."""
     with pytest.raises(ValueError, match=error):
         CounterScenario.from_dict(data)
+
+
+# --------------------------------------------------------------------------- gateway
+
+
+async def test_gateway_python_api(start_gateway: GatewayFactory, raw_session: Session) -> None:
+    """add_counter_scenario / clear_counter_scenarios, seen over HTTP."""
+    gateway: GatewaySimulator = await start_gateway()
+    token = gateway.issue_token()
+    right = (await fetch(raw_session, gateway, READINGS, token=token)).json()
+    scenario = gateway.add_counter_scenario("dip", polls=2, path=READINGS)
+    assert scenario.factor == 0.95
+    for _ in range(2):
+        low = (await fetch(raw_session, gateway, READINGS, token=token)).json()
+        assert delivered(low) == pytest.approx([v * 0.95 for v in delivered(right)], abs=1e-3)
+    assert (await fetch(raw_session, gateway, READINGS, token=token)).json() == right
+    gateway.add_counter_scenario("drop")
+    assert (await fetch(raw_session, gateway, READINGS, token=token)).json() != right
+    gateway.clear_counter_scenarios()
+    assert (await fetch(raw_session, gateway, READINGS, token=token)).json() == right
+
+
+async def test_control_api_counters(gateway: GatewaySimulator, raw_session: Session) -> None:
+    """GET lists, POST adds (400 if not understood), DELETE ends them all."""
+    token = gateway.issue_token()
+    url = "/__simulator/counters"
+    assert (await fetch(raw_session, gateway, url)).json() == []
+    added = await fetch(
+        raw_session, gateway, url, method="POST", json={"kind": "drop", "path": READINGS}
+    )
+    assert added.status == 200
+    assert [s["kind"] for s in added.json()] == ["drop"]
+    bad = await fetch(raw_session, gateway, url, method="POST", json={"kind": "melt"})
+    assert bad.status == 400
+    assert "bad counter scenario" in bad.json()["error"]
+    await fetch(raw_session, gateway, READINGS, token=token)
+    listed = (await fetch(raw_session, gateway, url)).json()
+    assert listed[0]["seen"] == {READINGS: 1}
+    cleared = await fetch(raw_session, gateway, url, method="DELETE")
+    assert cleared.json() == []
+    assert len(gateway.site.scenarios) == 0

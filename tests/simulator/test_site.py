@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from simulator import Capture, Clock, SiteModel
+from simulator import Capture, Clock, GatewaySimulator, SiteModel
 from simulator.site import MOVING_PATHS, Wave, typical_watts
 from tests.conftest import FIXTURES, RICH_CAPTURE
+
+from .conftest import fetch
 
 START = 1_700_000_000.0
 READINGS = "/ivp/meters/readings"
@@ -422,3 +424,23 @@ def _numbers(body: Any, where: str = "") -> list[tuple[str, float]]:
     if isinstance(body, int | float) and not isinstance(body, bool):
         return [(where, float(body))]
     return []
+
+
+# --------------------------------------------------------------------------- over HTTP
+
+
+async def test_the_gateway_serves_moving_numbers(start_gateway: Any, raw_session: Any) -> None:
+    """Through the gateway: two requests at two clock times see two sets of numbers."""
+    clock = Clock(start=START)
+    gateway: GatewaySimulator = await start_gateway(RICH_CAPTURE, clock=clock, moving=True)
+    token = gateway.issue_token()
+    first = (await fetch(raw_session, gateway, READINGS, token=token)).json()
+    same = (await fetch(raw_session, gateway, READINGS, token=token)).json()
+    assert first == same  # the clock stood still
+    clock.advance(60)
+    later = (await fetch(raw_session, gateway, READINGS, token=token)).json()
+    assert later[0]["activePower"] != first[0]["activePower"]
+    assert later[0]["actEnergyDlvd"] > first[0]["actEnergyDlvd"]
+    gateway.moving = False
+    clock.advance(60)
+    assert (await fetch(raw_session, gateway, READINGS, token=token)).json() == later
