@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .gateway import GatewaySimulator
     from .scenarios import CounterScenario, ScenarioKind
     from .site import SiteModel
+    from .synthetic import with_inverters
     from .tokens import TokenAuthority
 
 _EXPORTS = {
@@ -35,6 +36,7 @@ _EXPORTS = {
     "ScenarioKind": ".scenarios",
     "SiteModel": ".site",
     "TokenAuthority": ".tokens",
+    "with_inverters": ".synthetic",
 }
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "ScenarioKind",
     "SiteModel",
     "TokenAuthority",
+    "with_inverters",
 ]
 
 
