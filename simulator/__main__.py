@@ -34,8 +34,8 @@ EPILOG = """\
 control API (JSON; curl -k; bodies are JSON objects):
   gateway  GATEWAY/__simulator/stats       GET, DELETE  requests, JWT checks, stream posts
            GATEWAY/__simulator/settings    GET, POST    latency, session_idle, single_worker,
-                                                        outage, moving, stream_timeout,
-                                                        stream_owner_refusal
+                                                        outage, moving, report_interval,
+                                                        stream_timeout, stream_owner_refusal
            GATEWAY/__simulator/clock       GET, POST    {"advance": 300}: five minutes on
            GATEWAY/__simulator/faults      GET, POST, DELETE  {"kind": "server_error", ...}
            GATEWAY/__simulator/counters    GET, POST, DELETE  {"kind": "dip", "polls": 5}
@@ -49,7 +49,8 @@ control API (JSON; curl -k; bodies are JSON objects):
 moving numbers (--moving, or POST GATEWAY/__simulator/settings {"moving": true}):
   every power is its captured value times one factor (0.65-1.35) that changes over the
   minutes; every lifetime counter grows by the energy of its power; microinverters report
-  every 300 s, each at its own moment. POST .../clock {"advance": 300} jumps ahead.
+  every report_interval (300) s, each at its own moment. POST .../clock {"advance": 300}
+  jumps ahead.
 
 live stream: POST GATEWAY/ivp/livedata/stream {"enable": 1} (with a token) switches it on
   for --stream-timeout seconds; /ivp/livedata/status moves only while it is on.

@@ -32,8 +32,9 @@ ever had in flight at once, and can be told to misbehave (``faults``, ``latency`
                             "total_requests", "total_jwt_validations", "max_in_flight",
                             "stream_posts"}``; DELETE starts afresh
 ``GET|POST settings``       ``latency``, ``session_idle`` (seconds), ``single_worker``,
-                            ``outage``, ``moving`` (true/false), ``stream_timeout`` (seconds),
-                            ``stream_owner_refusal`` (null, 401 or 403)
+                            ``outage``, ``moving`` (true/false), ``report_interval`` and
+                            ``stream_timeout`` (seconds), ``stream_owner_refusal`` (null,
+                            401 or 403)
 ``GET|POST clock``          see ``server.py``: ``{"advance": 300}`` moves time on
 ``GET|POST|DELETE faults``  list, add (``{"kind", "count", "path", "status"}``), clear
 ``GET|POST|DELETE counters``  counter scenarios: list, add (``{"kind": "dip"|"drop"|
@@ -137,6 +138,7 @@ class GatewaySimulator(SimulatorServer):
         "single_worker": boolean,
         "outage": boolean,
         "moving": boolean,
+        "report_interval": number,
         "stream_timeout": number,
         "stream_owner_refusal": one_of(None, 401, 403),
     }
@@ -221,6 +223,15 @@ class GatewaySimulator(SimulatorServer):
     @moving.setter
     def moving(self, value: bool) -> None:
         self.site.moving = value
+
+    @property
+    def report_interval(self) -> float:
+        """Seconds between two reports of a microinverter (0: each request is one)."""
+        return self.site.report_interval
+
+    @report_interval.setter
+    def report_interval(self, value: float) -> None:
+        self.site.report_interval = value
 
     @property
     def stream_timeout(self) -> float:

@@ -264,7 +264,7 @@ class SiteModel:
         interval = self.report_interval
         if interval <= 0:
             return at
-        offset = zlib.crc32(serial.encode()) % int(interval)
+        offset = zlib.crc32(serial.encode()) % interval
         return math.floor((at - offset) / interval) * interval + offset
 
     # ------------------------------------------------------------------ rendering

@@ -85,6 +85,7 @@ DEFAULT_SETTINGS = {
     "single_worker": False,
     "outage": False,
     "moving": False,
+    "report_interval": 300.0,
     "stream_timeout": 900.0,
     "stream_owner_refusal": None,
 }
@@ -100,17 +101,24 @@ async def test_settings(gateway: GatewaySimulator, raw_session: Session) -> None
         "single_worker": True,
         "session_idle": 5,
         "moving": True,
+        "report_interval": 0,
         "stream_timeout": 60,
         "stream_owner_refusal": 403,
     }
     changed = await control(raw_session, gateway, "settings", "POST", json=changes)
-    assert changed.json() == {**DEFAULT_SETTINGS, **changes, "session_idle": 5.0}
+    assert changed.json() == {
+        **DEFAULT_SETTINGS,
+        **changes,
+        "session_idle": 5.0,
+        "report_interval": 0.0,
+    }
     assert gateway.latency == 0.01
     assert gateway.single_worker is True
     assert gateway.session_idle == 5.0
     assert gateway.moving is True
     assert gateway.site.moving is True
     assert gateway.site.stream.timeout == 60.0
+    assert gateway.site.report_interval == 0.0
     assert gateway.stream_owner_refusal == 403
 
 

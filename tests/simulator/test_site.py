@@ -315,6 +315,14 @@ def test_inverters_report_continuously_without_an_interval() -> None:
     assert {i["lastReportDate"] for i in now(site, INVERTERS)} == {START + 42}
 
 
+def test_a_short_report_interval() -> None:
+    """Any interval, even under a second, keeps each report within the last interval."""
+    site = site_of(report_interval=0.5)
+    site.clock.advance(100.2)
+    dates = {i["lastReportDate"] for i in now(site, INVERTERS)}
+    assert dates <= {START + 99, START + 100}
+
+
 def test_other_devices_in_the_inverters_list_stay() -> None:
     """AC Batteries (devType 11) are not microinverters: left as captured."""
     site = site_of("8.2.4382_ACB")
