@@ -125,9 +125,20 @@ async def test_control_api(cloud: CloudSimulator, https: aiohttp.ClientSession) 
     assert cloud.outage
     assert cloud.outage_mode == "reset"
     async with https.get(f"{cloud.url}/__simulator/settings") as response:
-        assert await response.json() == {"outage": True, "outage_mode": "reset"}
+        assert await response.json() == {
+            "outage": True,
+            "outage_mode": "reset",
+            "otp_lifetime": 300.0,
+            "otp_max_tries": 5,
+            "otp_expiry_hint": True,
+            "otp_block_status": 200,
+            "otp_endpoints_status": None,
+            "xsrf_cookie": True,
+        }
     status, _ = await post(https, cloud, "/__simulator/settings", json={"outage": False})
     assert not cloud.outage
+    assert (await post(https, cloud, "/__simulator/settings", json={"outage_mode": "x"}))[0] == 400
+    assert cloud.outage_mode == "reset"
     assert (await post(https, cloud, "/__simulator/settings", data=b"{oops"))[0] == 400
     assert (await post(https, cloud, "/__simulator/settings", json=[True]))[0] == 400
     assert (await post(https, cloud, "/__simulator/nothing"))[0] == 404

@@ -79,32 +79,47 @@ async def test_bad_fault(gateway: GatewaySimulator, raw_session: Session, fault:
     assert (await fetch(raw_session, gateway, "/info")).status == 200
 
 
+DEFAULT_SETTINGS = {
+    "latency": 0.0,
+    "session_idle": 600.0,
+    "single_worker": False,
+    "outage": False,
+    "moving": False,
+    "report_interval": 300.0,
+    "stream_timeout": 900.0,
+    "stream_owner_refusal": None,
+}
+
+
 async def test_settings(gateway: GatewaySimulator, raw_session: Session) -> None:
-    """GET shows, POST changes latency, single_worker, outage and session_idle."""
+    """GET shows every setting; POST changes some and answers them all."""
     current = await control(raw_session, gateway, "settings")
-    assert current.json() == {
-        "latency": 0.0,
-        "single_worker": False,
-        "outage": False,
-        "session_idle": 600.0,
-    }
+    assert current.json() == DEFAULT_SETTINGS
     gateway.latency = 0  # an int now: a new value keeps its own type
-    changed = await control(
-        raw_session,
-        gateway,
-        "settings",
-        "POST",
-        json={"latency": 0.01, "single_worker": True, "session_idle": 5, "unknown": 1},
-    )
-    assert changed.json() == {
+    changes = {
         "latency": 0.01,
         "single_worker": True,
-        "outage": False,
+        "session_idle": 5,
+        "moving": True,
+        "report_interval": 0,
+        "stream_timeout": 60,
+        "stream_owner_refusal": 403,
+    }
+    changed = await control(raw_session, gateway, "settings", "POST", json=changes)
+    assert changed.json() == {
+        **DEFAULT_SETTINGS,
+        **changes,
         "session_idle": 5.0,
+        "report_interval": 0.0,
     }
     assert gateway.latency == 0.01
     assert gateway.single_worker is True
     assert gateway.session_idle == 5.0
+    assert gateway.moving is True
+    assert gateway.site.moving is True
+    assert gateway.site.stream.timeout == 60.0
+    assert gateway.site.report_interval == 0.0
+    assert gateway.stream_owner_refusal == 403
 
 
 @pytest.mark.parametrize(
@@ -116,6 +131,9 @@ async def test_settings(gateway: GatewaySimulator, raw_session: Session) -> None
         {"outage": "false"},
         {"single_worker": 1},
         {"latency": 0.5, "outage": "yes"},
+        {"moving": "on"},
+        {"stream_owner_refusal": 404},
+        {"latency": 0.5, "unknown": 1},
     ],
 )
 async def test_bad_settings(
@@ -124,9 +142,7 @@ async def test_bad_settings(
     """A value of the wrong kind is refused and nothing changes."""
     answer = await control(raw_session, gateway, "settings", "POST", json=settings)
     assert answer.status == 400
-    assert gateway.latency == 0
-    assert gateway.outage is False
-    assert gateway.single_worker is False
+    assert (await control(raw_session, gateway, "settings")).json() == DEFAULT_SETTINGS
 
 
 async def test_token(gateway: GatewaySimulator, raw_session: Session) -> None:

@@ -191,6 +191,7 @@ async def test_stats(gateway: GatewaySimulator, raw_session: Session) -> None:
         "total_requests": 3,
         "total_jwt_validations": 2,
         "max_in_flight": 1,
+        "stream_posts": 0,
     }
     assert json.loads(dump_stats(gateway)) == stats
     gateway.stats.reset()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from pathlib import Path
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -68,6 +70,112 @@ def test_parse_args_defaults_and_flags(tmp_path: Path) -> None:
         cli.parse_args(["--http", "--https"])
 
 
+def test_parse_args_for_the_site_and_the_account() -> None:
+    """Inverters, moving numbers, scenarios, the live stream, two-step sign-in."""
+    defaults = cli.parse_args([])
+    assert defaults.inverters is None
+    assert not defaults.moving
+    assert defaults.scenario == []
+    assert defaults.stream_timeout == 900
+    assert defaults.stream_owner_refusal is None
+    assert defaults.live_stream == "off"
+    assert not defaults.mfa
+
+    args = cli.parse_args(
+        [
+            "--inverters",
+            "200",
+            "--moving",
+            "--scenario",
+            "dip:polls=5,factor=0.9,path=/ivp/meters/readings",
+            "--scenario",
+            "rollover:modulus=1000, field=actEnergyDlvd",
+            "--scenario",
+            "drop",
+            "--stream-timeout",
+            "60",
+            "--stream-owner-refusal",
+            "403",
+            "--live-stream",
+            "on",
+            "--mfa",
+        ]
+    )
+    assert args.live_stream == "on"
+    assert args.inverters == 200
+    assert args.moving
+    assert [s.as_dict() for s in args.scenario] == [
+        {
+            "kind": "dip",
+            "path": "/ivp/meters/readings",
+            "field": None,
+            "polls": 5,
+            "factor": 0.9,
+            "modulus": None,
+            "seen": {},
+        },
+        {
+            "kind": "rollover",
+            "path": None,
+            "field": "actEnergyDlvd",
+            "polls": 1,
+            "factor": None,
+            "modulus": 1000.0,
+            "seen": {},
+        },
+        {
+            "kind": "drop",
+            "path": None,
+            "field": None,
+            "polls": 1,
+            "factor": 0.5,
+            "modulus": None,
+            "seen": {},
+        },
+    ]
+    assert cli.parse_args(["--scenario", "dip:polls=none"]).scenario[0].polls is None
+    assert (args.stream_timeout, args.stream_owner_refusal, args.mfa) == (60, 403, True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("melt", "bad scenario"),
+        ("dip:polls", "is not NAME=VALUE"),
+        ("dip:polls=many", "polls must be a number"),
+        ("dip:factor=-1", "factor must be at least 0"),
+        ("dip:colour=red", "unknown field"),
+    ],
+)
+def test_bad_scenario_options(spec: str, error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A scenario the command line cannot read stops it with a message."""
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--scenario", spec])
+    assert error in capsys.readouterr().err
+
+
+def test_help_lists_the_options_and_the_control_api(capsys: pytest.CaptureFixture[str]) -> None:
+    """--help is where a developer discovers it all."""
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--help"])
+    text = capsys.readouterr().out
+    for needle in (
+        "--inverters N",
+        "--moving",
+        "--scenario",
+        "--mfa",
+        "--stream-timeout",
+        "--stream-owner-refusal",
+        "--live-stream",
+        "/__simulator/counters",
+        "/__simulator/clock",
+        "/__simulator/codes",
+        "otp_endpoints_status",
+        "rollover",
+    ):
+        assert needle in text, needle
+
+
 async def run_until_announced(
     argv: list[str], info_file: Path
 ) -> tuple[asyncio.Task[None], asyncio.Event, dict[str, Any]]:
@@ -116,12 +224,10 @@ async def test_serve_until_stopped(
             async with session.get(url, ssl=False) as response:
                 assert response.status == 401
             async with session.get(f"{details['control_url']}/settings", ssl=False) as response:
-                assert await response.json() == {
-                    "latency": 0.01,
-                    "single_worker": True,
-                    "outage": False,
-                    "session_idle": 600.0,
-                }
+                settings = await response.json()
+                assert settings["latency"] == 0.01
+                assert settings["single_worker"] is True
+                assert settings["moving"] is False
             cloud = EnlightenClient(
                 session,
                 enlighten_url=details["cloud_url"],
@@ -141,6 +247,80 @@ async def test_serve_until_stopped(
     async with aiohttp.ClientSession() as session:
         with pytest.raises(aiohttp.ClientConnectorError):
             await session.get(f"{details['gateway_url']}/info", ssl=False)
+
+
+async def test_serve_a_large_moving_two_step_site(
+    tmp_path: Path, loopback: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """200 inverters that move, a dip scenario, and a printed code that signs in."""
+    task, stop, details = await run_until_announced(
+        ["--inverters", "200", "--moving", "--scenario", "dip:polls=2", "--mfa"],
+        tmp_path / "info.json",
+    )
+    try:
+        assert details["inverters"] == 200
+        assert details["moving"] is True
+        assert details["account_two_step"] is True
+        assert [s["kind"] for s in details["scenarios"]] == ["dip"]
+        banner = capsys.readouterr().out
+        assert "moving, 200 microinverters" in banner
+        assert details["account_password"] not in banner
+        headers = {"Authorization": f"Bearer {details['token']}"}
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+            url = f"{details['gateway_url']}/api/v1/production/inverters"
+            async with session.get(url, headers=headers, ssl=False) as response:
+                assert len(await response.json()) == 200
+            url = f"{details['gateway_url']}/ivp/livedata/status"
+            async with session.get(url, headers=headers, ssl=False) as response:
+                assert (await response.json())["connection"]["sc_stream"] == "disabled"
+            async with session.get(f"{details['control_url']}/counters", ssl=False) as response:
+                # Each request to a path with numbers counts as a poll of that path.
+                assert (await response.json())[0]["seen"] == {
+                    "/api/v1/production/inverters": 1,
+                    "/ivp/livedata/status": 1,
+                }
+
+            cloud = details["cloud_url"]
+            context = ssl.create_default_context(cafile=details["ca_file"])
+            async with session.post(
+                f"{cloud}/login/login.json",
+                data={
+                    "user[email]": details["account_email"],
+                    "user[password]": details["account_password"],
+                },
+                ssl=context,
+            ) as response:
+                assert await response.json() == {"success": True, "isBlocked": False}
+            printed = capsys.readouterr().out
+            assert printed.startswith(f"Enlighten one-time code for {details['account_email']}: ")
+            code = printed.split(": ")[1].strip()
+            async with session.get(
+                f"{details['cloud_control_url']}/codes", ssl=context
+            ) as response:
+                assert await response.json() == {details["account_email"]: code}
+            xsrf = next(m.value for m in session.cookie_jar if m.key == "XSRF-TOKEN")
+            async with session.post(
+                f"{cloud}/app-api/validate_login_otp",
+                data={
+                    "email": base64.b64encode(details["account_email"].encode()).decode(),
+                    "otp": base64.b64encode(code.encode()).decode(),
+                },
+                headers={"X-Requested-With": "XMLHttpRequest", "X-CSRF-Token": xsrf},
+                ssl=context,
+            ) as response:
+                assert (await response.json())["isValid"] is True
+    finally:
+        await stop_serving(task, stop)
+
+
+def test_main_when_the_port_is_taken(loopback: None, capsys: pytest.CaptureFixture[str]) -> None:
+    """A port in use: exit code 2 and the reason."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["--port", str(port)]) == 2
+    assert "error:" in capsys.readouterr().err
 
 
 async def test_token_and_key_files_survive_a_restart(tmp_path: Path, loopback: None) -> None:
