@@ -1,5 +1,6 @@
-"""Drive a freshly started Home Assistant over its REST API (standard library only).
+"""Prepare and drive a development Home Assistant (standard library only).
 
+    ha_bootstrap.py http-settings CONFIG_DIR PORT      before it starts: listen on 127.0.0.1:PORT
     ha_bootstrap.py wait URL [--timeout S]
     ha_bootstrap.py onboard URL USER PASSWORD          prints an access token
     ha_bootstrap.py add-gateway URL TOKEN INFO_JSON    adds the simulator's gateway (token path)
@@ -13,7 +14,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
+import socket
 import sys
 import time
 from typing import Any
@@ -25,6 +28,52 @@ DOMAIN = "enphase_iq_gateway"
 # Onboarding adds these; they need the internet, which a development machine may lack,
 # and would only fill the log with their errors.
 ONBOARDING_EXTRAS = {"met", "radio_browser", "google_translate", "shopping_list"}
+
+
+def http_settings(config_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+    """Write Home Assistant's HTTP settings where 2026.x keeps them, before it starts.
+
+    Since 2026.x the ``http:`` block of configuration.yaml is deprecated: Home Assistant
+    imports it once as an unconfirmed ("pending") setting, asks in the browser to confirm
+    it within five minutes (or reverts and restarts), and raises a repair issue until the
+    block is gone. Its settings live in ``.storage/http`` instead (edited under Settings >
+    System > Network): a confirmed ("stable") setting, nothing pending, the YAML import
+    done. Without the file it would listen on every interface; this development instance
+    has the password "dev", so it listens on the loopback interface only. The layout is
+    the one Home Assistant 2026.10 writes itself (storage version 2.2).
+    """
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise SystemExit(
+                f"{host}:{port} is in use ({err.strerror}): choose another port"
+            ) from None
+    stable = {
+        "server_host": [host],
+        "server_port": port,
+        "cors_allowed_origins": ["https://cast.home-assistant.io"],
+        "login_attempts_threshold": -1,
+        "ip_ban_enabled": True,
+        "ssl_profile": "modern",
+        "use_x_frame_options": True,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+        "error": None,
+        "error_message": None,
+    }
+    store = {
+        "version": 2,
+        "minor_version": 2,
+        "key": "http",
+        "data": {"stable": stable, "pending": None, "yaml_migration_done": True},
+    }
+    path = config_dir / ".storage" / "http"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # private, as HA keeps it
+    with os.fdopen(fd, "w") as file:
+        json.dump(store, file, indent=2)
 
 
 def request(
@@ -180,6 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="ha_bootstrap.py")
     sub = parser.add_subparsers(dest="command", required=True)
+    p_http = sub.add_parser("http-settings")
+    p_http.add_argument("config_dir", type=Path)
+    p_http.add_argument("port", type=int)
     p_wait = sub.add_parser("wait")
     p_wait.add_argument("url")
     p_wait.add_argument("--timeout", type=float, default=180)
@@ -192,7 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     p_add.add_argument("token")
     p_add.add_argument("info", type=Path)
     args = parser.parse_args(argv)
-    if args.command == "wait":
+    if args.command == "http-settings":
+        http_settings(args.config_dir, args.port)
+    elif args.command == "wait":
         wait(args.url, args.timeout)
     elif args.command == "onboard":
         print(onboard(args.url, args.username, args.password))
