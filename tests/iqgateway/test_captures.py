@@ -12,8 +12,15 @@ from syrupy.assertion import SnapshotAssertion
 
 from custom_components.enphase_iq_gateway.iqgateway import site_values
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
+    BATTERY_CONTROL,
     BATTERY_POWER,
     CONSUMPTION_REPORTS,
+    DRY_CONTACT_SETTINGS,
+    DRY_CONTACTS,
+    ENSEMBLE_INVENTORY,
+    ENSEMBLE_STATUS,
+    GENERATOR,
+    GENERATOR_CONFIG,
     INFO,
     LIVEDATA,
     METER_READINGS,
@@ -21,6 +28,7 @@ from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     POLLED,
     PRODUCTION,
     PRODUCTION_JSON,
+    STORAGE_SETTINGS,
 )
 from custom_components.enphase_iq_gateway.iqgateway.models import MeasurementType
 from tests.conftest import CAPTURES, TOKEN_CAPTURES, GatewayFactory
@@ -46,6 +54,9 @@ SITE_VALUES = (
     "battery_capacity",
     "battery_charged_energy",
     "battery_discharged_energy",
+    "storage_settings",
+    "has_grid_status",
+    "grid_status",
 )
 TOTAL = MeasurementType.TOTAL_CONSUMPTION
 
@@ -99,7 +110,7 @@ async def test_capture(
         "data": plain(data),
         "ct_meters": plain(data.ct_meters),
     } == snapshot(name="parsed")
-    site = {name: getattr(site_values, name)(data) for name in SITE_VALUES}
+    site = {name: plain(getattr(site_values, name)(data)) for name in SITE_VALUES}
     reports = data.get(CONSUMPTION_REPORTS) or {}
     site["total_report_copies_net"] = site_values.consumption_report(data, TOTAL) != reports.get(
         TOTAL
@@ -111,6 +122,7 @@ async def test_capture(
 
     # Each endpoint the probe found, asked alone, gives what the poll gave.
     enabled_meters = any(m.enabled for m in data.get(METERS) or ())
+    inventory = data.get(ENSEMBLE_INVENTORY)
     requests_so_far = dict(simulator.stats.requests)
     for endpoint in (endpoint for endpoint in POLLED if endpoint in probe.supported):
         alone = await client.get(endpoint)
@@ -126,6 +138,20 @@ async def test_capture(
             # No enabled CT: the poll does not read what the meters would measure.
             assert not enabled_meters
             assert requests_so_far[endpoint.path] == 1  # the probe's request only
+        elif endpoint in (DRY_CONTACTS, DRY_CONTACT_SETTINGS, GENERATOR_CONFIG):
+            # Every 7.x/8.x gateway answers these; they are a System Controller's.
+            assert not (inventory and inventory.system_controllers)
+        elif endpoint is GENERATOR:
+            # Its "present" says nothing: a generator is there when one is configured.
+            config = data.get(GENERATOR_CONFIG)
+            assert config is None or not config.configured
+        elif endpoint is STORAGE_SETTINGS:
+            # Settings of batteries the site does not have (the gateway has defaults).
+            assert BATTERY_CONTROL not in data.polled
+            assert not (inventory and inventory.batteries)
+            assert not site_values.has_batteries(data)
+        elif endpoint is ENSEMBLE_STATUS:
+            assert inventory is None  # it describes the inventory's devices
         else:
             # /production.json, slow, with nothing of its own here: no AC Batteries, and
             # any active CT in it is read from the meter readings.

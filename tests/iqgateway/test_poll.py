@@ -24,6 +24,12 @@ from custom_components.enphase_iq_gateway.iqgateway.client import INFO_REFRESH
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     BATTERY_POWER,
     CHECK_JWT,
+    DEVICE_DATA,
+    DRY_CONTACT_SETTINGS,
+    DRY_CONTACTS,
+    ENSEMBLE_INVENTORY,
+    ENSEMBLE_STATUS,
+    GENERATOR_CONFIG,
     INFO,
     INVERTERS,
     LIVEDATA,
@@ -32,6 +38,8 @@ from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     POLLED,
     PRODUCTION,
     PRODUCTION_JSON,
+    SETTINGS_REFRESH,
+    STORAGE_SETTINGS,
 )
 from simulator import GatewaySimulator
 from tests.conftest import RICH_CAPTURE, GatewayFactory
@@ -89,7 +97,7 @@ async def test_probe_and_poll_ask_in_the_table_order(
 
     The probe asks every endpoint once, but a last resort only where it is wanted (here
     ``/api/v1/production`` answers, so the HTML page is not asked); the poll asks what
-    the probe kept.
+    the probe kept, but for what it reads on a slow cadence.
     """
     asked: list[str] = []
 
@@ -116,7 +124,10 @@ async def test_probe_and_poll_ask_in_the_table_order(
         CHECK_JWT.path,
         *(endpoint.path for endpoint in POLLED if not endpoint.last_resort),
     ]
-    assert asked == [endpoint.path for endpoint in POLLED if endpoint in data.polled]
+    # (What changes rarely is not asked again so soon: the probe's answer stands.)
+    assert asked == [
+        endpoint.path for endpoint in POLLED if endpoint in data.polled and not endpoint.refresh
+    ]
     assert asked.index(METERS.path) < asked.index(METER_READINGS.path)
     assert client.polled() == tuple(endpoint for endpoint in POLLED if endpoint in data.polled)
 
@@ -520,3 +531,52 @@ async def test_upgrade_to_token_firmware_is_probed_once_a_token_is_set(
     client.set_token(updated.issue_token())  # what reauthentication gives
     data = await client.poll()
     assert data.get(PRODUCTION) is not None
+
+
+# --------------------------------------------------------------------------- the system
+
+
+async def test_skip_leaves_out_on_demand_endpoints_only(
+    start_gateway: GatewayFactory, make_client: ClientFactory
+) -> None:
+    """The caller skips what it shows nothing of; what site values need is read anyway."""
+    simulator = await start_gateway("8.2.4345_with_device_data")
+    client = make_client(simulator)
+    await client.setup()
+    assert DEVICE_DATA in client.polled()
+    assert DRY_CONTACTS in client.polled()
+
+    simulator.stats.reset()
+    data = await client.poll(skip={DEVICE_DATA, DRY_CONTACTS, PRODUCTION})
+    assert simulator.stats.requests[DEVICE_DATA.path] == 0
+    assert simulator.stats.requests[DRY_CONTACTS.path] == 0
+    assert simulator.stats.requests[PRODUCTION.path] == 1  # not on demand: read all the same
+    assert DEVICE_DATA not in data.polled  # skipped is not "failed"
+    assert data.get(DEVICE_DATA) is None
+    assert data.get(PRODUCTION) is not None
+
+    data = await client.poll()
+    assert simulator.stats.requests[DEVICE_DATA.path] == 1
+    assert data.get(DEVICE_DATA)
+
+
+async def test_system_cadences(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """The Ensemble inventory (live state) at every poll; settings every 30 minutes."""
+    client = make_client(gateway, clock=clock)
+    await client.setup()
+    slow = (ENSEMBLE_STATUS, DRY_CONTACT_SETTINGS, GENERATOR_CONFIG, STORAGE_SETTINGS)
+    assert all(endpoint in client.polled() for endpoint in (ENSEMBLE_INVENTORY, *slow))
+    assert all(endpoint.refresh == SETTINGS_REFRESH for endpoint in slow)
+    gateway.stats.reset()
+    polls = 12
+    for _ in range(polls):  # an hour of five-minute polls
+        data = await client.poll()
+        assert data.get(ENSEMBLE_INVENTORY) is not None
+        assert all(data.get(endpoint) is not None for endpoint in slow)  # reused in between
+        clock.advance(timedelta(minutes=5))
+    assert gateway.stats.requests[ENSEMBLE_INVENTORY.path] == polls
+    for endpoint in slow:
+        # The probe's answer serves the first 30 minutes; then one read per 30 minutes.
+        assert gateway.stats.requests[endpoint.path] == 1, endpoint

@@ -207,10 +207,12 @@ async def test_without_cookies_every_request_carries_the_token(
         assert PRODUCTION in probe.supported
         assert gateway.stats.requests[CHECK] == 1  # tried once, then not again
         assert gateway.stats.requests[LIVEDATA.path] == 2  # refused, retried
-        # Every request for a path the gateway has (not /info, not the absent pdm/energy)
-        # validated its token.
+        # Every request for a path the gateway has (not /info, not an absent one such as
+        # pdm/energy) validated its token.
+        assert gateway.capture.get(PDM_ENERGY.path) is None
         for path, count in gateway.stats.requests.items():
-            expected = 0 if path in (INFO.path, PDM_ENERGY.path) else count
+            absent = path != CHECK and gateway.capture.get(path) is None
+            expected = 0 if path == INFO.path or absent else count
             assert gateway.stats.jwt_validations[path] == expected, path
 
         # A later probe asks /auth/check_jwt again: the token is proven, not assumed.

@@ -24,7 +24,7 @@ each. ``poll()`` needs nothing handed to it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import timedelta
 import logging
@@ -343,7 +343,7 @@ class IQGateway:
         supported = self.probe_result.supported
         return tuple(ep for ep in POLLED if ep in supported and ep.wanted(self._known))
 
-    async def poll(self) -> GatewayData:
+    async def poll(self, *, skip: Collection[Endpoint[Any]] = ()) -> GatewayData:
         """Read every endpoint this gateway is polled for, in one pass, and parse them.
 
         The first poll identifies the gateway and probes it; ``/info`` is read again every
@@ -351,13 +351,17 @@ class IQGateway:
         gateway is down or overloaded and further requests would only add load. An
         endpoint that answers badly this time (server error, wrong body) is missing from
         the result and the rest of the poll goes on. Authentication errors are raised.
+
+        ``skip``: on-demand endpoints (``Endpoint.on_demand``) the caller shows nothing
+        of. They are left out of this poll, as if not polled here; any other endpoint in
+        ``skip`` is read all the same (site values may need it).
         """
         if self.info is None or self.probe_result is None:
             await self.setup()
         elif self._due(INFO, INFO_REFRESH):
             await self._refresh_info()
         assert self.info is not None
-        polled = self.polled()
+        polled = tuple(ep for ep in self.polled() if not (ep.on_demand and ep in skip))
         bodies: dict[Endpoint[Any], Any] = {}
         read: set[Endpoint[Any]] = set()
         for endpoint in polled:

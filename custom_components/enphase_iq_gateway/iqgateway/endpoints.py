@@ -21,16 +21,25 @@ from .models import (
     BatteryControl,
     BatteryPower,
     EnergyCounters,
+    EnsembleInventory,
+    EnsembleStatus,
     GatewayInfo,
+    Generator,
+    GeneratorConfig,
     LiveData,
     MeasurementType,
     MeterConfig,
     PdmEnergy,
     ProductionJson,
     RawBody,
+    StorageSettings,
+    ac_batteries_from_list,
+    dry_contact_settings_from_dict,
+    dry_contacts_from_dict,
     enabled_ct_types,
     expect_dict,
     expect_list,
+    inverter_details_from_dict,
     inverters_from_list,
     legacy_production_from_html,
     meters_from_list,
@@ -66,6 +75,8 @@ class Endpoint[T]:
     ``sticky``: it describes the installation (which CTs, which devices), which rarely
     changes: when one read fails, its last answer stands. Endpoints read on a ``refresh``
     cadence are sticky by nature.
+    ``on_demand``: only what the caller shows needs it (no site value does): a caller
+    that shows nothing of it names it in ``poll(skip=...)``, and the poll does not ask it.
     """
 
     path: str
@@ -76,6 +87,7 @@ class Endpoint[T]:
     wanted: Callable[[Known], bool] = _always
     last_resort: bool = False
     sticky: bool = False
+    on_demand: bool = False
 
     def __str__(self) -> str:
         """The path, as logs and diagnostics show it."""
@@ -145,7 +157,56 @@ def _legacy_page_wanted(known: Known) -> bool:
     return PRODUCTION not in known and PRODUCTION_JSON not in known
 
 
+def _ensemble(known: Known) -> EnsembleInventory | None:
+    inventory: EnsembleInventory | None = known.get(ENSEMBLE_INVENTORY)
+    return inventory
+
+
+def _iq_batteries_listed(known: Known) -> bool:
+    """The Ensemble inventory lists IQ Batteries."""
+    return bool((inventory := _ensemble(known)) and inventory.batteries)
+
+
+def _ensemble_devices_listed(known: Known) -> bool:
+    """The Ensemble inventory lists devices (their status has more on them)."""
+    return bool((inventory := _ensemble(known)) and not inventory.empty)
+
+
+def _system_controller_listed(known: Known) -> bool:
+    """The inventory lists a System Controller, which dry contacts and a generator need.
+
+    Without one the gateway still answers, with four unwired contacts and a generator
+    that is not there.
+    """
+    return bool((inventory := _ensemble(known)) and inventory.system_controllers)
+
+
+def _generator_configured(known: Known) -> bool:
+    """A generator is configured (``present`` in its own status cannot be trusted)."""
+    config: GeneratorConfig | None = known.get(GENERATOR_CONFIG)
+    return _system_controller_listed(known) and config is not None and config.configured
+
+
+def _batteries_installed(known: Known) -> bool:
+    """Some kind of battery is installed: their settings are of use."""
+    production_json: ProductionJson | None = known.get(PRODUCTION_JSON)
+    return (
+        BATTERY_CONTROL in known
+        or _iq_batteries_listed(known)
+        or AC_BATTERIES in known
+        or bool(production_json and production_json.has_batteries)
+    )
+
+
+def _microinverters_listed(known: Known) -> bool:
+    """Device data adds detail to the microinverters the inverters list names."""
+    return INVERTERS in known
+
+
 # --------------------------------------------------------------------------- the table
+
+SETTINGS_REFRESH: Final = timedelta(minutes=30)
+"""How often what rarely changes (settings, the device status) is read again."""
 
 INFO: Final = Endpoint("/info", lambda raw: GatewayInfo.from_xml(raw.body))
 CHECK_JWT: Final = Endpoint("/auth/check_jwt", lambda raw: None)
@@ -190,6 +251,71 @@ PRODUCTION_HTML: Final = Endpoint(
     last_resort=True,
 )
 
+# The Ensemble inventory carries live state (each battery's charge and temperature, the
+# System Controller's and the Meter Collar's grid relay): read at every poll, where it
+# lists any device.
+ENSEMBLE_INVENTORY: Final = Endpoint(
+    "/ivp/ensemble/inventory",
+    _list(EnsembleInventory.from_list),
+    reports_nothing=lambda inventory: inventory.empty,
+)
+ENSEMBLE_STATUS: Final = Endpoint(
+    "/ivp/ensemble/status",
+    _object(EnsembleStatus.from_dict),
+    refresh=SETTINGS_REFRESH,
+    reports_nothing=lambda status: status.empty,
+    wanted=_ensemble_devices_listed,
+)
+DRY_CONTACT_SETTINGS: Final = Endpoint(
+    "/ivp/ss/dry_contact_settings",
+    _object(dry_contact_settings_from_dict),
+    refresh=SETTINGS_REFRESH,
+    reports_nothing=lambda contacts: not contacts,
+    wanted=_system_controller_listed,
+)
+DRY_CONTACTS: Final = Endpoint(
+    "/ivp/ensemble/dry_contacts",
+    _object(dry_contacts_from_dict),
+    reports_nothing=lambda contacts: not contacts,
+    wanted=_system_controller_listed,
+    on_demand=True,
+)
+# Read (where a System Controller is) even while it configures nothing: a generator
+# configured later is then found within one refresh.
+GENERATOR_CONFIG: Final = Endpoint(
+    "/ivp/ss/gen_config",
+    _object(GeneratorConfig.from_dict),
+    refresh=SETTINGS_REFRESH,
+    wanted=_system_controller_listed,
+)
+GENERATOR: Final = Endpoint(
+    "/ivp/ensemble/generator",
+    _object(Generator.from_dict),
+    wanted=_generator_configured,
+    on_demand=True,
+)
+# The whole device inventory, every microinverter included (large on a large site): read
+# on the slow cadence, where it lists AC Batteries.
+AC_BATTERIES: Final = Endpoint(
+    "/inventory.json",
+    _list(ac_batteries_from_list),
+    refresh=SETTINGS_REFRESH,
+    reports_nothing=lambda batteries: not batteries,
+)
+STORAGE_SETTINGS: Final = Endpoint(
+    "/admin/lib/tariff",
+    _object(StorageSettings.from_tariff),
+    refresh=SETTINGS_REFRESH,
+    wanted=_batteries_installed,
+)
+DEVICE_DATA: Final = Endpoint(
+    "/ivp/pdm/device_data",
+    _object(inverter_details_from_dict),
+    reports_nothing=lambda details: not details,
+    wanted=_microinverters_listed,
+    on_demand=True,
+)
+
 POLLED: Final[tuple[Endpoint[Any], ...]] = (
     PRODUCTION,
     INVERTERS,
@@ -202,5 +328,14 @@ POLLED: Final[tuple[Endpoint[Any], ...]] = (
     BATTERY_POWER,
     PRODUCTION_JSON,
     PRODUCTION_HTML,
+    ENSEMBLE_INVENTORY,
+    ENSEMBLE_STATUS,
+    DRY_CONTACT_SETTINGS,
+    DRY_CONTACTS,
+    GENERATOR_CONFIG,
+    GENERATOR,
+    AC_BATTERIES,
+    STORAGE_SETTINGS,
+    DEVICE_DATA,
 )
 """What a poll may ask, in the order it asks (a rule may depend on an earlier answer)."""

@@ -9,9 +9,11 @@ meaning (measurement types, phase counts, report types), never by list position.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
+import logging
 import math
 import re
 from typing import Any, Self
@@ -20,6 +22,8 @@ from xml.etree import ElementTree as ET
 from .exceptions import IQGatewayResponseError, IQGatewayUnsupportedError
 
 JSON = Any
+
+_LOGGER = logging.getLogger(__name__)
 
 
 class MeasurementType(StrEnum):
@@ -63,9 +67,31 @@ def _str(data: Mapping[str, JSON], key: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def _bool(data: Mapping[str, JSON], key: str) -> bool | None:
+    """A JSON boolean (or the strings "true"/"false" some settings use)."""
+    value = data.get(key)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    return None
+
+
+def _epoch(data: Mapping[str, JSON], *keys: str) -> float | None:
+    """A number, or a string of digits (``/inventory.json`` sends its times as strings)."""
+    for key in keys:
+        value = data.get(key)
+        if isinstance(value, str) and value.strip().isdecimal():
+            return float(value.strip())
+        number = _num(data, key)
+        if number is not None:
+            return number
+    return None
+
+
 def _time(data: Mapping[str, JSON], *keys: str) -> datetime | None:
     """A UNIX timestamp as an aware datetime; 0 and absurd values mean "never"."""
-    value = _num(data, *keys)
+    value = _epoch(data, *keys)
     if value is None or value <= 0 or value > 32503680000:  # year 3000
         return None
     return datetime.fromtimestamp(value, tz=UTC)
@@ -672,6 +698,559 @@ class BatteryPower:
         if not values or any(v is None for v in values):
             return None
         return sum(v for v in values if v is not None)
+
+
+# --------------------------------------------------------------------------- ensemble devices
+
+
+def _closed(data: Mapping[str, JSON], key: str) -> bool | None:
+    """A relay position: True closed, False open, None when not told.
+
+    The System Controller says "closed", the Meter Collar "close".
+    """
+    value = _str(data, key)
+    if value is None:
+        return None
+    return {"closed": True, "close": True, "open": False}.get(value.strip().lower())
+
+
+def _serial(data: Mapping[str, JSON], key: str) -> str | None:
+    """A serial number (a few firmware send it as a number)."""
+    value = data.get(key)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        return None
+    return value.strip() or None
+
+
+@dataclass(frozen=True, slots=True)
+class IQBattery:
+    """An IQ Battery (``ENCHARGE``) in ``/ivp/ensemble/inventory``.
+
+    Temperatures in °C, capacity in Wh, state of charge in %.
+    """
+
+    serial: str
+    part_number: str | None
+    firmware: str | None
+    last_report: datetime | None
+    status: str | None
+    communicating: bool | None
+    operating: bool | None
+    sleeping: bool | None
+    dc_switch_off: bool | None
+    soc: float | None
+    temperature: float | None
+    max_cell_temperature: float | None
+    capacity: float | None
+    grid_state: str | None
+
+    @classmethod
+    def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
+        """Read one battery."""
+        return cls(
+            serial=serial,
+            part_number=_str(data, "part_num"),
+            firmware=_str(data, "img_pnum_running"),
+            last_report=_time(data, "last_rpt_date"),
+            status=_str(data, "admin_state_str"),
+            communicating=_bool(data, "communicating"),
+            operating=_bool(data, "operating"),
+            sleeping=_bool(data, "sleep_enabled"),
+            dc_switch_off=_bool(data, "dc_switch_off"),
+            soc=_num(data, "percentFull"),
+            temperature=_num(data, "temperature"),
+            max_cell_temperature=_num(data, "maxCellTemp"),
+            capacity=_num(data, "encharge_capacity"),
+            grid_state=_str(data, "reported_enc_grid_state"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SystemController:
+    """The IQ System Controller (``ENPOWER``): the site's grid relay.
+
+    ``grid_relay_closed`` is the relay's actual position (closed: the site is connected
+    to the grid), ``grid_relay_commanded`` the position it was told to take. Its
+    temperature is in °F, unlike every other device's.
+    """
+
+    serial: str
+    part_number: str | None
+    firmware: str | None
+    last_report: datetime | None
+    status: str | None
+    communicating: bool | None
+    temperature_f: float | None
+    grid_relay_closed: bool | None
+    grid_relay_commanded: bool | None
+    grid_mode: str | None
+
+    @classmethod
+    def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
+        """Read the controller."""
+        return cls(
+            serial=serial,
+            part_number=_str(data, "part_num"),
+            firmware=_str(data, "img_pnum_running"),
+            last_report=_time(data, "last_rpt_date"),
+            status=_str(data, "admin_state_str"),
+            communicating=_bool(data, "communicating"),
+            temperature_f=_num(data, "temperature"),
+            grid_relay_closed=_closed(data, "mains_oper_state"),
+            grid_relay_commanded=_closed(data, "mains_admin_state"),
+            grid_mode=_str(data, "Enpwr_grid_mode"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MeterCollar:
+    """The IQ Meter Collar (``COLLAR``): a grid relay (the MID) under the utility meter.
+
+    Temperature in °C.
+    """
+
+    serial: str
+    part_number: str | None
+    firmware: str | None
+    last_report: datetime | None
+    status: str | None
+    communicating: bool | None
+    temperature: float | None
+    grid_relay_closed: bool | None
+    grid_state: str | None
+    collar_state: str | None
+    control_error: int | None
+
+    @classmethod
+    def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
+        """Read the collar."""
+        return cls(
+            serial=serial,
+            part_number=_str(data, "part_num"),
+            firmware=_str(data, "img_pnum_running"),
+            last_report=_time(data, "last_rpt_date"),
+            status=_str(data, "admin_state_str"),
+            communicating=_bool(data, "communicating"),
+            temperature=_num(data, "temperature"),
+            grid_relay_closed=_closed(data, "mid_state"),
+            grid_state=_str(data, "grid_state"),
+            collar_state=_str(data, "collar_state"),
+            control_error=_int(data, "control_error"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Combiner:
+    """The IQ Combiner 6C: its controller (``C6 COMBINER CONTROLLER``) and meter.
+
+    The meter (``C6 RGM``) is joined only where the gateway lists exactly one of each.
+    """
+
+    serial: str
+    part_number: str | None
+    firmware: str | None
+    last_report: datetime | None
+    status: str | None
+    communicating: bool | None
+    meter_serial: str | None = None
+    meter_firmware: str | None = None
+    meter_state: int | None = None
+
+    @classmethod
+    def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
+        """Read the controller (its firmware is ``fw_version``)."""
+        return cls(
+            serial=serial,
+            part_number=_str(data, "part_num"),
+            firmware=_str(data, "fw_version") or _str(data, "img_pnum_running"),
+            last_report=_time(data, "last_rpt_date"),
+            status=_str(data, "admin_state_str"),
+            communicating=_bool(data, "communicating"),
+        )
+
+
+class EnsembleType(StrEnum):
+    """The device groups of ``/ivp/ensemble/inventory``."""
+
+    BATTERY = "ENCHARGE"
+    SYSTEM_CONTROLLER = "ENPOWER"
+    COLLAR = "COLLAR"
+    COMBINER = "C6 COMBINER CONTROLLER"
+    COMBINER_METER = "C6 RGM"
+
+
+@cache
+def _ignore_type(kind: str) -> None:
+    """Say once (per process) that a device type is not shown."""
+    _LOGGER.debug("Ignoring ensemble inventory devices of unknown type %r", kind)
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleInventory:
+    """``GET /ivp/ensemble/inventory``: the Ensemble devices, each kind keyed by serial.
+
+    Groups of an unknown type are ignored (one debug line).
+    """
+
+    batteries: Mapping[str, IQBattery]
+    system_controllers: Mapping[str, SystemController]
+    collars: Mapping[str, MeterCollar]
+    combiners: Mapping[str, Combiner]
+
+    @classmethod
+    def from_list(cls, groups: Iterable[Mapping[str, JSON]]) -> Self:
+        """Read every group; a device without a serial is skipped."""
+        devices: dict[str, dict[str, Mapping[str, JSON]]] = {kind: {} for kind in EnsembleType}
+        for group in groups:
+            kind = str(group.get("type", "")).strip().upper()
+            if kind not in devices:
+                _ignore_type(kind)
+                continue
+            for device in _dicts(group.get("devices")):
+                serial = _serial(device, "serial_num")
+                if serial is not None:
+                    devices[kind][serial] = device
+        combiners = {
+            serial: Combiner.from_dict(serial, device)
+            for serial, device in devices[EnsembleType.COMBINER].items()
+        }
+        meters = devices[EnsembleType.COMBINER_METER]
+        if len(combiners) == 1 and len(meters) == 1:
+            # One combiner and one meter: the meter is the combiner's (with several, which
+            # meter sits in which combiner cannot be told, and the meters are left out).
+            [(serial, combiner)] = combiners.items()
+            [(meter_serial, meter)] = meters.items()
+            combiners[serial] = replace(
+                combiner,
+                meter_serial=meter_serial,
+                meter_firmware=_str(meter, "FW Version"),
+                meter_state=_int(meter, "Device State"),
+            )
+        return cls(
+            batteries={
+                serial: IQBattery.from_dict(serial, device)
+                for serial, device in devices[EnsembleType.BATTERY].items()
+            },
+            system_controllers={
+                serial: SystemController.from_dict(serial, device)
+                for serial, device in devices[EnsembleType.SYSTEM_CONTROLLER].items()
+            },
+            collars={
+                serial: MeterCollar.from_dict(serial, device)
+                for serial, device in devices[EnsembleType.COLLAR].items()
+            },
+            combiners=combiners,
+        )
+
+    @property
+    def empty(self) -> bool:
+        """No device is listed (a gateway without Ensemble devices)."""
+        return not (self.batteries or self.system_controllers or self.collars or self.combiners)
+
+    @property
+    def system_controller(self) -> SystemController | None:
+        """The site's System Controller (the first, should several be listed)."""
+        return next(iter(self.system_controllers.values()), None)
+
+    @property
+    def collar(self) -> MeterCollar | None:
+        """The site's Meter Collar (the first, should several be listed)."""
+        return next(iter(self.collars.values()), None)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceStatus:
+    """What ``/ivp/ensemble/status`` adds about one device.
+
+    Its communication interface (CAN, ZigBee, USB) and, for an IQ Battery, its rated
+    power (W).
+    """
+
+    interface: str | None
+    rated_power: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class EnsembleStatus:
+    """``GET /ivp/ensemble/status``, keyed by device serial.
+
+    It lists the inventory's devices again with other details (and modules the inventory
+    does not list); its ``relay`` section reports a closed grid relay even on sites that
+    have none, so it is not read.
+    """
+
+    devices: Mapping[str, DeviceStatus]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read ``inventory.serial_nums``."""
+        devices = _dict(_dict(data.get("inventory")).get("serial_nums"))
+        return cls(
+            devices={
+                str(serial): DeviceStatus(
+                    interface=_str(device, "com_interface_str"),
+                    rated_power=_num(device, "encharge_rated_power"),
+                )
+                for serial, device in devices.items()
+                if isinstance(device, Mapping)
+            }
+        )
+
+    @property
+    def empty(self) -> bool:
+        """No device listed (a gateway without Ensemble devices)."""
+        return not self.devices
+
+
+@dataclass(frozen=True, slots=True)
+class DryContact:
+    """One dry contact (relay) of the System Controller: status joined with settings."""
+
+    id: str
+    closed: bool | None
+    load_name: str | None = None
+    type: str | None = None
+    mode: str | None = None
+    grid_action: str | None = None
+    micro_grid_action: str | None = None
+    generator_action: str | None = None
+    soc_low: float | None = None
+    soc_high: float | None = None
+
+    @property
+    def name(self) -> str:
+        """The name the installer gave its load, else the contact's id (NC1, NO2, ...)."""
+        return self.load_name or self.id
+
+    @property
+    def wired(self) -> bool:
+        """Something is wired to it: its type is set (a type ``NONE`` is an unused contact)."""
+        return self.type is None or self.type.upper() != "NONE"
+
+
+def dry_contacts_from_dict(data: Mapping[str, JSON]) -> dict[str, DryContact]:
+    """``GET /ivp/ensemble/dry_contacts``: each contact's position, by id."""
+    contacts: dict[str, DryContact] = {}
+    for item in _dicts(data.get("dry_contacts")):
+        contact_id = _str(item, "id")
+        if contact_id:
+            contacts[contact_id] = DryContact(id=contact_id, closed=_closed(item, "status"))
+    return contacts
+
+
+def dry_contact_settings_from_dict(data: Mapping[str, JSON]) -> dict[str, DryContact]:
+    """``GET /ivp/ss/dry_contact_settings``: each contact's settings, by id (no position)."""
+    settings: dict[str, DryContact] = {}
+    for item in _dicts(data.get("dry_contacts")):
+        contact_id = _str(item, "id")
+        if contact_id:
+            settings[contact_id] = DryContact(
+                id=contact_id,
+                closed=None,
+                load_name=(_str(item, "load_name") or "").strip() or None,
+                type=_str(item, "type"),
+                mode=_str(item, "mode"),
+                grid_action=_str(item, "grid_action"),
+                micro_grid_action=_str(item, "micro_grid_action"),
+                generator_action=_str(item, "gen_action"),
+                soc_low=_num(item, "soc_low"),
+                soc_high=_num(item, "soc_high"),
+            )
+    return settings
+
+
+def join_dry_contacts(
+    status: Mapping[str, DryContact], settings: Mapping[str, DryContact]
+) -> dict[str, DryContact]:
+    """The contacts of the status, each with its settings (by id) where they are known."""
+    return {
+        contact_id: replace(settings[contact_id], closed=contact.closed)
+        if contact_id in settings
+        else contact
+        for contact_id, contact in status.items()
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorConfig:
+    """``GET /ivp/ss/gen_config``: a generator's configuration (``{}`` without one)."""
+
+    configured: bool
+    rating_w: float | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Any key means a generator was configured."""
+        return cls(configured=bool(data), rating_w=_num(data, "name_plate_rating_wat"))
+
+
+@dataclass(frozen=True, slots=True)
+class Generator:
+    """``GET /ivp/ensemble/generator``: the generator relay of the System Controller."""
+
+    relay_closed: bool | None
+    admin_state: str | None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, JSON]) -> Self:
+        """Read the relay (``oper_state``) and the commanded state."""
+        return cls(relay_closed=_closed(data, "oper_state"), admin_state=_str(data, "admin_state"))
+
+
+@dataclass(frozen=True, slots=True)
+class StorageSettings:
+    """``GET /admin/lib/tariff``: the batteries' settings (``tariff.storage_settings``).
+
+    ``mode`` as the gateway spells it (self-consumption, economy, backup, ...); reserves in %.
+    """
+
+    mode: str | None
+    reserve_soc: float | None
+    very_low_soc: float | None
+    charge_from_grid: bool | None
+
+    @classmethod
+    def from_tariff(cls, data: Mapping[str, JSON]) -> Self:
+        """Read the settings; a tariff without them (firmware before 7) is refused."""
+        settings = _dict(data.get("tariff")).get("storage_settings")
+        if not isinstance(settings, Mapping):
+            raise IQGatewayResponseError("/admin/lib/tariff has no storage settings")
+        return cls(
+            mode=_str(settings, "mode"),
+            reserve_soc=_num(settings, "reserved_soc"),
+            very_low_soc=_num(settings, "very_low_soc"),
+            charge_from_grid=_bool(settings, "charge_from_grid"),
+        )
+
+
+# --------------------------------------------------------------------------- device data
+
+
+@dataclass(frozen=True, slots=True)
+class InverterDetail:
+    """One microinverter in ``GET /ivp/pdm/device_data``, in SI units.
+
+    The body gives mV, mA, mHz and joules; these are V, A, Hz and Wh. ``reporting`` is
+    False for a device the gateway marks inactive or gone (``modGone``): its values are
+    not current.
+    """
+
+    serial: str
+    reporting: bool
+    last_report: datetime | None
+    dc_voltage: float | None
+    dc_current: float | None
+    ac_voltage: float | None
+    ac_current: float | None
+    ac_frequency: float | None
+    temperature: float | None
+    lifetime_energy: float | None
+
+    @classmethod
+    def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
+        """Read a device's first channel (a microinverter has one)."""
+        channel = next(iter(_dicts(data.get("channels"))), {})
+        reading = _dict(channel.get("lastReading"))
+        lifetime = _dict(channel.get("lifetime"))
+        joules = _num(lifetime, "joulesProduced")
+        return cls(
+            serial=serial,
+            reporting=_bool(data, "active") is True and _bool(data, "modGone") is not True,
+            last_report=_time(reading, "endDate"),
+            dc_voltage=_milli(_num(reading, "dcVoltageINmV")),
+            dc_current=_milli(_num(reading, "dcCurrentINmA")),
+            ac_voltage=_milli(_num(reading, "acVoltageINmV")),
+            # The gateway spells this one with a lower-case "n".
+            ac_current=_milli(_num(reading, "acCurrentInmA", "acCurrentINmA")),
+            ac_frequency=_milli(_num(reading, "acFrequencyINmHz")),
+            temperature=_num(reading, "channelTemp"),
+            lifetime_energy=None if joules is None else joules / 3600,
+        )
+
+    @property
+    def dc_power(self) -> float | None:
+        """DC power (W) at the moment of the reading: voltage times current."""
+        if self.dc_voltage is None or self.dc_current is None:
+            return None
+        return self.dc_voltage * self.dc_current
+
+
+# devName of a microinverter in /ivp/pdm/device_data (others: eim CT channels, acb AC
+# Batteries, nsrb Q-Relays).
+MICROINVERTER_DEVICE_NAME = "pcu"
+
+
+def inverter_details_from_dict(data: Mapping[str, JSON]) -> dict[str, InverterDetail]:
+    """The microinverters of ``/ivp/pdm/device_data``, keyed by serial.
+
+    The body is keyed by device id, beside two counts that are not devices. A serial
+    listed twice is left out: which entry is right cannot be told.
+    """
+    details: dict[str, InverterDetail] = {}
+    twice: set[str] = set()
+    for device in data.values():
+        if not isinstance(device, Mapping) or device.get("devName") != MICROINVERTER_DEVICE_NAME:
+            continue
+        serial = _serial(device, "sn")
+        if serial is None:
+            continue
+        if serial in details:
+            twice.add(serial)
+        details[serial] = InverterDetail.from_dict(serial, device)
+    return {serial: detail for serial, detail in details.items() if serial not in twice}
+
+
+# --------------------------------------------------------------------------- AC Batteries
+
+
+@dataclass(frozen=True, slots=True)
+class AcBattery:
+    """An AC Battery in the ``ACB`` group of ``GET /inventory.json`` (°C, %)."""
+
+    serial: str
+    part_number: str | None
+    firmware: str | None
+    last_report: datetime | None
+    communicating: bool | None
+    operating: bool | None
+    sleeping: bool | None
+    soc: float | None
+    max_cell_temperature: float | None
+    charge_status: str | None
+
+    @classmethod
+    def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
+        """Read one AC Battery (its times are strings of digits)."""
+        return cls(
+            serial=serial,
+            part_number=_str(data, "part_num"),
+            firmware=_str(data, "img_pnum_running"),
+            last_report=_time(data, "last_rpt_date"),
+            communicating=_bool(data, "communicating"),
+            operating=_bool(data, "operating"),
+            sleeping=_bool(data, "sleep_enabled"),
+            soc=_num(data, "percentFull"),
+            max_cell_temperature=_num(data, "maxCellTemp"),
+            charge_status=_str(data, "charge_status"),
+        )
+
+
+def ac_batteries_from_list(groups: Iterable[Mapping[str, JSON]]) -> dict[str, AcBattery]:
+    """The AC Batteries of ``/inventory.json``, keyed by serial.
+
+    A device with ``admin_state`` 0 is decommissioned (the gateway still lists it).
+    """
+    batteries: dict[str, AcBattery] = {}
+    for group in groups:
+        if str(group.get("type", "")).strip().upper() != "ACB":
+            continue
+        for device in _dicts(group.get("devices")):
+            serial = _serial(device, "serial_num")
+            if serial is not None and _int(device, "admin_state") != 0:
+                batteries[serial] = AcBattery.from_dict(serial, device)
+    return batteries
 
 
 # --------------------------------------------------------------------------- production.json

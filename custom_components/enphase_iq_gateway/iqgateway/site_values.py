@@ -23,7 +23,14 @@ storage flow, else the IQ Batteries' (``/ivp/ensemble/power``) plus the AC Batte
 (``/production.json``) power. State of charge, backup reserve, stored energy and capacity
 come from the storage controller (``/ivp/ensemble/secctrl``), which counts IQ Batteries
 and AC Batteries together; without it, from live data (IQ Batteries), then
-``/production.json`` (AC Batteries).
+``/production.json`` (AC Batteries). Their settings (``/admin/lib/tariff``) count only
+where batteries are installed (the gateway reports defaults on sites without any).
+
+Grid: whether the site is connected to the grid, from the best witness the site has
+(``/ivp/ensemble/inventory``): the System Controller's grid relay; else the Meter
+Collar's relay and grid state; else what the IQ Batteries report. Never from a relay
+state the gateway reports without such a device (``/ivp/ensemble/status`` says "closed"
+on sites that have no relay at all).
 """
 
 from __future__ import annotations
@@ -35,12 +42,14 @@ from .endpoints import (
     BATTERY_CONTROL,
     BATTERY_POWER,
     CONSUMPTION_REPORTS,
+    ENSEMBLE_INVENTORY,
     LIVEDATA,
     METER_READINGS,
     PDM_ENERGY,
     PRODUCTION,
     PRODUCTION_HTML,
     PRODUCTION_JSON,
+    STORAGE_SETTINGS,
 )
 from .models import (
     BatteryControl,
@@ -49,8 +58,10 @@ from .models import (
     EnergyCounters,
     LiveData,
     MeasurementType,
+    MeterCollar,
     MeterValues,
     ProductionJsonMeter,
+    StorageSettings,
     StorageSummary,
 )
 
@@ -442,3 +453,75 @@ def battery_capacity(data: GatewayData) -> float | None:
     """Energy all batteries hold when full (Wh), as the storage controller counts it."""
     control = _battery_control(data)
     return control.capacity if control is not None else None
+
+
+def storage_settings(data: GatewayData) -> StorageSettings | None:
+    """The batteries' settings (mode, reserves), where the site has batteries."""
+    return data.get(STORAGE_SETTINGS) if has_batteries(data) else None
+
+
+# --------------------------------------------------------------------------- grid
+
+
+def _battery_says(state: str | None) -> bool | None:
+    """A battery's grid state: True on grid, False off grid, None when not understood.
+
+    Seen: "grid-tied", "multimode-ongrid"; an off-grid state says "offgrid" somehow.
+    """
+    if state is None:
+        return None
+    text = state.strip().lower().replace("_", "-")
+    if "off-grid" in text or "offgrid" in text:
+        return False
+    if text == "grid-tied" or "on-grid" in text or "ongrid" in text:
+        return True
+    return None
+
+
+def _collar_says(collar: MeterCollar) -> bool | None:
+    """The Meter Collar's view: off grid if any of its three indicators says so.
+
+    Its relay (the MID), its mode (``admin_state_str`` ``..._ON_GRID`` / ``..._OFF_GRID``)
+    and its grid state; the mode may change while the grid state does not, so one
+    indicator saying "off" is enough.
+    """
+    mode = (collar.status or "").strip().upper()
+    grid_state = (collar.grid_state or "").strip().lower()
+    return _consensus(
+        [
+            collar.grid_relay_closed,
+            False if mode.endswith("OFF_GRID") else True if mode.endswith("ON_GRID") else None,
+            {"on_grid": True, "off_grid": False, "synchronizing": False}.get(grid_state),
+        ]
+    )
+
+
+def _consensus(said: list[bool | None]) -> bool | None:
+    """Off if any says off, on if any says on, else unknown."""
+    if False in said:
+        return False
+    return True if True in said else None
+
+
+def has_grid_status(data: GatewayData) -> bool:
+    """The site has a witness of its grid connection (by device, not by value)."""
+    inventory = data.get(ENSEMBLE_INVENTORY)
+    if inventory is None:
+        return False
+    return bool(
+        inventory.system_controllers
+        or inventory.collars
+        or any(battery.grid_state is not None for battery in inventory.batteries.values())
+    )
+
+
+def grid_status(data: GatewayData) -> bool | None:
+    """Whether the site is connected to the grid now (None: cannot be told)."""
+    inventory = data.get(ENSEMBLE_INVENTORY)
+    if inventory is None:
+        return None
+    if (controller := inventory.system_controller) is not None:
+        return controller.grid_relay_closed
+    if (collar := inventory.collar) is not None:
+        return _collar_says(collar)
+    return _consensus([_battery_says(b.grid_state) for b in inventory.batteries.values()])
