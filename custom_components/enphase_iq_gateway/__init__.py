@@ -17,7 +17,7 @@ from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
 from .entity import INVERTER_MODEL, reported_devices
 from .token_manager import expiry_issue_id
 
-PLATFORMS: list[Platform] = [Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
 
 async def async_setup_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_TOKEN
@@ -23,6 +24,7 @@ from homeassistant.util import dt as dt_util
 from . import connections
 from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN, LOGGER, MANUFACTURER
 from .iqgateway import (
+    Endpoint,
     GatewayData,
     GatewayInfo,
     IQGateway,
@@ -71,6 +73,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         self.tokens = TokenManager(hass, entry, self.client, connections.cloud_client(hass))
         self.last_poll: datetime | None = None
         self.gateway_device_id = ""
+        self._answered: set[Endpoint[Any]] = set()
 
     async def _async_setup(self) -> None:
         """Identify the gateway, register its device and find which endpoints it answers."""
@@ -100,10 +103,23 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         entries = self.hass.config_entries.async_entries(DOMAIN)
         return f" {str(self.config_entry.unique_id)[-4:]}" if len(entries) > 1 else ""
 
+    def _unshown(self) -> frozenset[Endpoint[Any]]:
+        """The on-demand endpoints no entity shows: the poll skips them.
+
+        Entities that show one have it as their coordinator context, and only entities
+        added to Home Assistant listen (a disabled entity is never added). An endpoint is
+        skipped only once it has answered a poll: until then, the entities that would
+        show it have not been created.
+        """
+        shown = set(self.async_contexts())
+        return frozenset(ep for ep in self._answered if ep.on_demand and ep not in shown)
+
     async def _async_update_data(self) -> GatewayData:
         """One poll."""
         previous = self.client.info
-        data = await self._call(self.client.poll)
+        skip = self._unshown()
+        data = await self._call(lambda: self.client.poll(skip=skip))
+        self._answered |= data.read or set()
         if self.client.polled() and not data.answered:
             # Every endpoint failed (an overloaded gateway answers 503 to all): that is
             # an unavailable gateway, not a successful poll with nothing in it.

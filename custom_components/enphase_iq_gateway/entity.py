@@ -1,23 +1,52 @@
-"""Base entity, the lifetime-counter guard, and the devices of a gateway.
+"""Base entity, planned entities, the lifetime-counter guard, and the devices of a gateway.
 
 Devices: the gateway itself; one per enabled CT meter ("Production CT", ...); one per
-microinverter; one for the batteries where the gateway reports any. All but the gateway
-hang off it (``via_device``).
+microinverter; one for the batteries taken together where the gateway reports any; one
+per IQ Battery and AC Battery; the IQ System Controller, IQ Meter Collar and IQ Combiner
+6C where installed. All but the gateway hang off it (``via_device``).
+
+Every platform plans its entities the same way: a ``Planned`` entity is a description
+(what it is), a source (where in the coordinator's data it reads) and a device; the
+platform adds what the gateway reports, and more as it appears (``add_as_reported``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from enum import StrEnum
+from functools import partial
+from typing import Any, Protocol, cast
 
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import Entity
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_INVERTER_ENTITIES, DOMAIN, MANUFACTURER
 from .coordinator import IQGatewayCoordinator
 from .iqgateway import site_values as site
-from .iqgateway.endpoints import INVERTERS
+from .iqgateway.endpoints import (
+    AC_BATTERIES,
+    DEVICE_DATA,
+    ENSEMBLE_INVENTORY,
+    ENSEMBLE_STATUS,
+    INVERTERS,
+    Endpoint,
+)
+from .iqgateway.models import (
+    AcBattery,
+    Combiner,
+    DeviceStatus,
+    EnsembleInventory,
+    InverterDetail,
+    IQBattery,
+    MeterCollar,
+    StorageSettings,
+    SystemController,
+)
 
 # The CT measurement types with a device name of their own (translations: "device").
 CT_KINDS = frozenset(
@@ -33,6 +62,26 @@ CT_KINDS = frozenset(
     }
 )
 INVERTER_MODEL = "Microinverter"
+IQ_BATTERY_MODEL = "IQ Battery"
+
+
+class Unit(Protocol):
+    """A device with a serial number of its own (an IQ Battery, a System Controller, ...)."""
+
+    @property
+    def serial(self) -> str:
+        """Its serial number."""
+        ...
+
+    @property
+    def part_number(self) -> str | None:
+        """Its part number (the model, and a revision after "-r")."""
+        ...
+
+    @property
+    def firmware(self) -> str | None:
+        """The firmware it runs."""
+        ...
 
 
 # Home Assistant 2026.8 links a child device to its parent by the parent's registry id
@@ -110,7 +159,38 @@ class Devices:
     @property
     def battery(self) -> DeviceInfo:
         """The batteries' device, all of them together."""
-        return self._child(battery_device_id(self.serial), "battery", "IQ Battery")
+        return self._child(battery_device_id(self.serial), "battery", IQ_BATTERY_MODEL)
+
+    def _unit(self, key: str, model: str, unit: Unit) -> DeviceInfo:
+        """A device of its own serial (translations: "device", with ``{serial}``)."""
+        device = self._child(unit.serial, key, model, serial=unit.serial)
+        device["serial_number"] = unit.serial
+        if unit.part_number:
+            device["model_id"] = unit.part_number.rsplit("-r", 1)[0]
+            device["hw_version"] = unit.part_number
+        if unit.firmware:
+            device["sw_version"] = unit.firmware
+        return device
+
+    def iq_battery(self, battery: IQBattery) -> DeviceInfo:
+        """One IQ Battery."""
+        return self._unit("iq_battery", IQ_BATTERY_MODEL, battery)
+
+    def ac_battery(self, battery: AcBattery) -> DeviceInfo:
+        """One AC Battery."""
+        return self._unit("ac_battery", "AC Battery", battery)
+
+    def system_controller(self, controller: SystemController) -> DeviceInfo:
+        """The IQ System Controller (Enpower): the site's grid relay."""
+        return self._unit("system_controller", "IQ System Controller", controller)
+
+    def meter_collar(self, collar: MeterCollar) -> DeviceInfo:
+        """The IQ Meter Collar."""
+        return self._unit("meter_collar", "IQ Meter Collar", collar)
+
+    def combiner(self, combiner: Combiner) -> DeviceInfo:
+        """The IQ Combiner 6C (its controller's serial and firmware)."""
+        return self._unit("combiner", "IQ Combiner 6C", combiner)
 
     @property
     def reports(self) -> DeviceInfo:
@@ -136,6 +216,15 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
         reported |= {(DOMAIN, inverter) for inverter in data.get(INVERTERS) or {}}
     if site.has_batteries(data):
         reported.add((DOMAIN, battery_device_id(serial)))
+    if (inventory := data.get(ENSEMBLE_INVENTORY)) is not None:
+        for devices in (
+            inventory.batteries,
+            inventory.system_controllers,
+            inventory.collars,
+            inventory.combiners,
+        ):
+            reported |= {(DOMAIN, device) for device in devices}
+    reported |= {(DOMAIN, battery) for battery in data.get(AC_BATTERIES) or {}}
     return reported
 
 
@@ -143,6 +232,73 @@ class IQGatewayEntity(CoordinatorEntity[IQGatewayCoordinator]):
     """An entity of an IQ Gateway config entry."""
 
     _attr_has_entity_name = True
+
+
+# --------------------------------------------------------------------------- planning
+
+type Source[S] = Callable[[IQGatewayCoordinator], S | None]
+"""Where an entity reads: its part of the coordinator's data (None: not reported)."""
+
+
+class Described(Protocol):
+    """An entity description that says whether the gateway has its entity."""
+
+    def exists(self, source: Any) -> bool:
+        """Whether the gateway has this entity, judged on its source."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Planned[D: Described, S]:
+    """An entity the gateway may have: its description, source, device and unique id.
+
+    ``reads``: an on-demand endpoint it shows (``Endpoint.on_demand``). It is the
+    entity's coordinator context: while no added entity has it as context, the
+    coordinator has the poll skip that endpoint.
+    """
+
+    unique_id: str
+    description: D
+    source: Source[S]
+    device: DeviceInfo
+    placeholders: dict[str, str] | None = None
+    reads: Endpoint[Any] | None = None
+
+
+def add_as_reported[P: Planned[Any, Any]](
+    coordinator: IQGatewayCoordinator,
+    plan: Callable[[IQGatewayCoordinator], Iterable[P]],
+    make: Callable[[IQGatewayCoordinator, P], Entity],
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the planned entities the gateway reports now, and those it reports later.
+
+    An entity is added once its source exists and its description says the gateway has
+    it (a new microinverter, a CT enabled by the installer: no reload needed). Entities
+    are added one batch per device: a site with dozens of inverters adds hundreds of
+    entities, and smaller batches keep each step of the event loop short.
+    """
+    known: set[str] = set()
+
+    @callback
+    def add_new() -> None:
+        if not coordinator.last_update_success:
+            return
+        batches: dict[str, list[Entity]] = {}
+        for planned in plan(coordinator):
+            if planned.unique_id in known:
+                continue
+            source = planned.source(coordinator)
+            if source is None or not planned.description.exists(source):
+                continue
+            known.add(planned.unique_id)
+            device = str(sorted(planned.device.get("identifiers") or ()))
+            batches.setdefault(device, []).append(make(coordinator, planned))
+        for batch in batches.values():
+            async_add_entities(batch)
+
+    add_new()
+    coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
 # A lifetime counter rising more than this per day is a glitch, not energy: a whole
@@ -191,3 +347,95 @@ class LifetimeGuard:
             return None
         self.value, self.accepted_at = reading, now
         return reading
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class UnitKind(StrEnum):
+    """The kinds of device with a serial of their own, beside the microinverters."""
+
+    IQ_BATTERY = "iq_battery"
+    AC_BATTERY = "ac_battery"
+    SYSTEM_CONTROLLER = "system_controller"
+    METER_COLLAR = "meter_collar"
+    COMBINER = "combiner"
+
+
+def _inventory(coordinator: IQGatewayCoordinator) -> EnsembleInventory | None:
+    return coordinator.data.get(ENSEMBLE_INVENTORY)
+
+
+def _listed[U](
+    coordinator: IQGatewayCoordinator,
+    serial: str,
+    group: Callable[[EnsembleInventory], Mapping[str, U]],
+) -> U | None:
+    inventory = _inventory(coordinator)
+    return group(inventory).get(serial) if inventory is not None else None
+
+
+def _ac_battery(coordinator: IQGatewayCoordinator, serial: str) -> AcBattery | None:
+    return (coordinator.data.get(AC_BATTERIES) or {}).get(serial)
+
+
+def ensemble_units(
+    coordinator: IQGatewayCoordinator,
+) -> Iterator[tuple[UnitKind, str, Source[Any], DeviceInfo]]:
+    """Every device of its own serial the gateway reports now: kind, serial, source, device.
+
+    The source reads that device from each poll (None once it is no longer listed).
+    """
+    devices = Devices.of(coordinator)
+    if (inventory := _inventory(coordinator)) is not None:
+        for battery in inventory.batteries.values():
+            yield (
+                UnitKind.IQ_BATTERY,
+                battery.serial,
+                partial(_listed, serial=battery.serial, group=lambda i: i.batteries),
+                devices.iq_battery(battery),
+            )
+        for controller in inventory.system_controllers.values():
+            yield (
+                UnitKind.SYSTEM_CONTROLLER,
+                controller.serial,
+                partial(_listed, serial=controller.serial, group=lambda i: i.system_controllers),
+                devices.system_controller(controller),
+            )
+        for collar in inventory.collars.values():
+            yield (
+                UnitKind.METER_COLLAR,
+                collar.serial,
+                partial(_listed, serial=collar.serial, group=lambda i: i.collars),
+                devices.meter_collar(collar),
+            )
+        for combiner in inventory.combiners.values():
+            yield (
+                UnitKind.COMBINER,
+                combiner.serial,
+                partial(_listed, serial=combiner.serial, group=lambda i: i.combiners),
+                devices.combiner(combiner),
+            )
+    for ac_battery in (coordinator.data.get(AC_BATTERIES) or {}).values():
+        yield (
+            UnitKind.AC_BATTERY,
+            ac_battery.serial,
+            partial(_ac_battery, serial=ac_battery.serial),
+            devices.ac_battery(ac_battery),
+        )
+
+
+def ensemble_device_status(coordinator: IQGatewayCoordinator, serial: str) -> DeviceStatus | None:
+    """What ``/ivp/ensemble/status`` adds about one device."""
+    status = coordinator.data.get(ENSEMBLE_STATUS)
+    return status.devices.get(serial) if status is not None else None
+
+
+def inverter_detail(coordinator: IQGatewayCoordinator, serial: str) -> InverterDetail | None:
+    """One microinverter's detail in ``/ivp/pdm/device_data`` (joined by serial)."""
+    return (coordinator.data.get(DEVICE_DATA) or {}).get(serial)
+
+
+def storage_settings(coordinator: IQGatewayCoordinator) -> StorageSettings | None:
+    """The batteries' settings, where the site has batteries."""
+    return site.storage_settings(coordinator.data)

@@ -33,16 +33,27 @@ from homeassistant.const import (
     UnitOfFrequency,
     UnitOfPower,
     UnitOfReactivePower,
+    UnitOfTemperature,
 )
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_INVERTER_ENTITIES
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
-from .entity import Devices, IQGatewayEntity, LifetimeGuard
+from .entity import (
+    Devices,
+    IQGatewayEntity,
+    LifetimeGuard,
+    Planned,
+    UnitKind,
+    add_as_reported,
+    ensemble_device_status,
+    ensemble_units,
+    inverter_detail,
+    storage_settings,
+)
 from .iqgateway import (
     GatewayData,
     Inverter,
@@ -53,7 +64,17 @@ from .iqgateway import (
     MeterValues,
     site_values as site,
 )
-from .iqgateway.endpoints import INVERTERS, LIVEDATA
+from .iqgateway.endpoints import DEVICE_DATA, INVERTERS, LIVEDATA
+from .iqgateway.models import (
+    AcBattery,
+    Combiner,
+    DeviceStatus,
+    InverterDetail,
+    IQBattery,
+    MeterCollar,
+    StorageSettings,
+    SystemController,
+)
 
 PARALLEL_UPDATES = 0
 
@@ -379,6 +400,190 @@ INVERTER_SENSORS: tuple[IQSensorDescription[Inverter], ...] = (
     ),
 )
 
+# --------------------------------------------------------------------------- devices
+
+
+def _temperature[S](
+    value_fn: Callable[[S], float | None],
+    *,
+    key: str = "temperature",
+    unit: str = UnitOfTemperature.CELSIUS,
+) -> IQSensorDescription[S]:
+    """A device's temperature (°C unless said otherwise)."""
+    return _measurement(
+        key, value_fn, unit=unit, device_class=SensorDeviceClass.TEMPERATURE, precision=0
+    )
+
+
+def _enum[S](
+    key: str, value_fn: Callable[[S], str | None], states: dict[str, str]
+) -> IQSensorDescription[S]:
+    """A state out of a known few: the gateway's spelling mapped to ours (else unknown)."""
+    return IQSensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.ENUM,
+        options=sorted(set(states.values())),
+        value_fn=lambda source: states.get((value_fn(source) or "").strip().lower()),
+        exists_fn=lambda source: value_fn(source) is not None,
+    )
+
+
+def _last_report[S](value_fn: Callable[[S], datetime | None]) -> IQSensorDescription[S]:
+    return _diagnostic("last_report", value_fn, device_class=SensorDeviceClass.TIMESTAMP)
+
+
+def _status[S](value_fn: Callable[[S], str | None]) -> IQSensorDescription[S]:
+    """The device's state as the gateway names it (ENCMN_MDE_ENCHARGE_READY, ...)."""
+    return replace(_diagnostic("status", value_fn), translation_key="device_status")
+
+
+GRID_STATES = {"on_grid": "on_grid", "off_grid": "off_grid", "synchronizing": "synchronizing"}
+CHARGE_STATUSES = {"charging": "charging", "discharging": "discharging", "idle": "idle"}
+STORAGE_MODES = {
+    "self-consumption": "self_consumption",
+    "economy": "savings",
+    "savings-mode": "savings",
+    "backup": "backup",
+}
+
+IQ_BATTERY_SENSORS: tuple[IQSensorDescription[IQBattery], ...] = (
+    replace(
+        _percent("soc", lambda b: b.soc, device_class=SensorDeviceClass.BATTERY),
+        translation_key="battery_soc",
+    ),
+    _temperature(lambda b: b.temperature),
+    _temperature(lambda b: b.max_cell_temperature, key="max_cell_temperature"),
+    replace(
+        _stored_energy("capacity", lambda b: b.capacity, diagnostic=True),
+        translation_key="battery_capacity",
+    ),
+    _diagnostic("reported_grid_state", lambda b: b.grid_state),
+    _status(lambda b: b.status),
+    _last_report(lambda b: b.last_report),
+)
+
+AC_BATTERY_SENSORS: tuple[IQSensorDescription[AcBattery], ...] = (
+    replace(
+        _percent("soc", lambda b: b.soc, device_class=SensorDeviceClass.BATTERY),
+        translation_key="battery_soc",
+    ),
+    _enum("charge_status", lambda b: b.charge_status, CHARGE_STATUSES),
+    _temperature(lambda b: b.max_cell_temperature, key="max_cell_temperature"),
+    _last_report(lambda b: b.last_report),
+)
+
+SYSTEM_CONTROLLER_SENSORS: tuple[IQSensorDescription[SystemController], ...] = (
+    # The only device that reports in °F (Home Assistant shows it in the user's unit).
+    _temperature(lambda c: c.temperature_f, unit=UnitOfTemperature.FAHRENHEIT),
+    IQSensorDescription(
+        key="grid_mode", translation_key="grid_mode", value_fn=lambda c: c.grid_mode
+    ),
+    _status(lambda c: c.status),
+    _last_report(lambda c: c.last_report),
+)
+
+METER_COLLAR_SENSORS: tuple[IQSensorDescription[MeterCollar], ...] = (
+    _temperature(lambda c: c.temperature),
+    _enum("collar_grid_state", lambda c: c.grid_state, GRID_STATES),
+    _diagnostic("collar_state", lambda c: c.collar_state),
+    _diagnostic("control_error", lambda c: c.control_error),
+    _status(lambda c: c.status),
+    _last_report(lambda c: c.last_report),
+)
+
+COMBINER_SENSORS: tuple[IQSensorDescription[Combiner], ...] = (
+    _status(lambda c: c.status),
+    _last_report(lambda c: c.last_report),
+    _diagnostic("meter_firmware", lambda c: c.meter_firmware),
+    _diagnostic("meter_state", lambda c: c.meter_state),
+)
+
+UNIT_SENSORS: dict[UnitKind, tuple[IQSensorDescription[Any], ...]] = {
+    UnitKind.IQ_BATTERY: IQ_BATTERY_SENSORS,
+    UnitKind.AC_BATTERY: AC_BATTERY_SENSORS,
+    UnitKind.SYSTEM_CONTROLLER: SYSTEM_CONTROLLER_SENSORS,
+    UnitKind.METER_COLLAR: METER_COLLAR_SENSORS,
+    UnitKind.COMBINER: COMBINER_SENSORS,
+}
+
+DEVICE_STATUS_SENSORS: tuple[IQSensorDescription[DeviceStatus], ...] = (
+    _diagnostic("interface", lambda s: s.interface),
+    replace(
+        _diagnostic("rated_power", lambda s: s.rated_power),
+        native_unit_of_measurement=UnitOfPower.WATT,
+        device_class=SensorDeviceClass.POWER,
+    ),
+)
+"""What ``/ivp/ensemble/status`` adds, on the device it describes."""
+
+STORAGE_SETTING_SENSORS: tuple[IQSensorDescription[StorageSettings], ...] = (
+    _enum("storage_mode", lambda s: s.mode, STORAGE_MODES),
+    replace(_percent("storage_reserve_soc", lambda s: s.reserve_soc), state_class=None),
+    replace(_percent("very_low_soc", lambda s: s.very_low_soc), state_class=None),
+)
+"""The batteries' settings (read-only), on the Battery device."""
+
+
+def _reporting[T](value_fn: Callable[[InverterDetail], T]) -> Callable[[InverterDetail], T | None]:
+    """A value of a microinverter that reports; nothing for one inactive or gone."""
+    return lambda detail: value_fn(detail) if detail.reporting else None
+
+
+INVERTER_DETAIL_SENSORS: tuple[IQSensorDescription[InverterDetail], ...] = tuple(
+    # An inverter the gateway lists as inactive or gone exists all the same: unavailable.
+    replace(description, exists_fn=lambda detail: True)
+    for description in (
+        _power("dc_power", _reporting(lambda d: d.dc_power)),
+        _temperature(_reporting(lambda d: d.temperature)),
+        replace(
+            _energy("lifetime_energy", _reporting(lambda d: d.lifetime_energy)),
+            suggested_display_precision=3,
+        ),
+        _measurement(
+            "dc_voltage",
+            _reporting(lambda d: d.dc_voltage),
+            unit=UnitOfElectricPotential.VOLT,
+            device_class=SensorDeviceClass.VOLTAGE,
+            precision=1,
+            enabled=False,
+        ),
+        _measurement(
+            "dc_current",
+            _reporting(lambda d: d.dc_current),
+            unit=UnitOfElectricCurrent.AMPERE,
+            device_class=SensorDeviceClass.CURRENT,
+            precision=2,
+            enabled=False,
+        ),
+        _measurement(
+            "ac_voltage",
+            _reporting(lambda d: d.ac_voltage),
+            unit=UnitOfElectricPotential.VOLT,
+            device_class=SensorDeviceClass.VOLTAGE,
+            precision=1,
+            enabled=False,
+        ),
+        _measurement(
+            "ac_current",
+            _reporting(lambda d: d.ac_current),
+            unit=UnitOfElectricCurrent.AMPERE,
+            device_class=SensorDeviceClass.CURRENT,
+            precision=2,
+            enabled=False,
+        ),
+        _measurement(
+            "ac_frequency",
+            _reporting(lambda d: d.ac_frequency),
+            unit=UnitOfFrequency.HERTZ,
+            device_class=SensorDeviceClass.FREQUENCY,
+            precision=2,
+            enabled=False,
+        ),
+    )
+)
+"""A microinverter's own readings (``/ivp/pdm/device_data``), on its device."""
+
 CONNECTION_SENSORS: tuple[IQSensorDescription[IQGatewayCoordinator], ...] = (
     _diagnostic(
         "token_expires",
@@ -391,10 +596,10 @@ CONNECTION_SENSORS: tuple[IQSensorDescription[IQGatewayCoordinator], ...] = (
         device_class=SensorDeviceClass.TIMESTAMP,
         exists_fn=lambda c: True,
     ),
-    _diagnostic(
-        "endpoints_supported",
-        lambda c: ", ".join(map(str, c.client.polled())),
-        enabled=False,
+    # How many: the list itself (an attribute) outgrows a state's 255 characters.
+    replace(
+        _diagnostic("endpoints_supported", lambda c: len(c.client.polled()), enabled=False),
+        attributes_fn=lambda c: {"endpoints": list(map(str, c.client.polled()))},
     ),
 )
 
@@ -450,8 +655,6 @@ def _live_counter(name: str) -> IQSensorDescription[LiveData]:
 
 
 # --------------------------------------------------------------------------- sources
-
-type Source[S] = Callable[[IQGatewayCoordinator], S | None]
 
 
 def _whole(coordinator: IQGatewayCoordinator) -> GatewayData:
@@ -514,15 +717,8 @@ def _inverter(coordinator: IQGatewayCoordinator, serial: str) -> Inverter | None
 # --------------------------------------------------------------------------- which sensors
 
 
-@dataclass(frozen=True, slots=True)
-class _Planned[S]:
+class _Planned[S](Planned[IQSensorDescription[S], S]):
     """A sensor the gateway may have: its description, source, device and unique id."""
-
-    unique_id: str
-    description: IQSensorDescription[S]
-    source: Source[S]
-    device: DeviceInfo
-    placeholders: dict[str, str] | None = None
 
 
 def _phased[S](
@@ -627,6 +823,29 @@ def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned[Any]]:
                     partial(_inverter, serial=inverter),
                     inverter_device,
                 )
+            for detail in INVERTER_DETAIL_SENSORS:
+                yield _Planned(
+                    f"{inverter}_{detail.key}",
+                    detail,
+                    partial(inverter_detail, serial=inverter),
+                    inverter_device,
+                    reads=DEVICE_DATA,
+                )
+
+    for setting in STORAGE_SETTING_SENSORS:
+        yield _Planned(f"{serial}_{setting.key}", setting, storage_settings, devices.battery)
+    for kind, unit, unit_source, unit_device in ensemble_units(coordinator):
+        for unit_description in UNIT_SENSORS[kind]:
+            yield _Planned(
+                f"{unit}_{unit_description.key}", unit_description, unit_source, unit_device
+            )
+        for unit_status in DEVICE_STATUS_SENSORS:
+            yield _Planned(
+                f"{unit}_{unit_status.key}",
+                unit_status,
+                partial(ensemble_device_status, serial=unit),
+                unit_device,
+            )
 
 
 async def async_setup_entry(
@@ -635,30 +854,7 @@ async def async_setup_entry(
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """Create the sensors for what the gateway reports, and add new ones as they appear."""
-    coordinator = entry.runtime_data
-    known: set[str] = set()
-
-    @callback
-    def add_new() -> None:
-        if not coordinator.last_update_success:
-            return
-        # One batch per device: a site with dozens of inverters adds hundreds of
-        # entities, and smaller batches keep each step of the event loop short.
-        batches: dict[str, list[IQGatewaySensor[Any]]] = {}
-        for planned in _plan(coordinator):
-            if planned.unique_id in known:
-                continue
-            source = planned.source(coordinator)
-            if source is None or not planned.description.exists(source):
-                continue
-            known.add(planned.unique_id)
-            device = str(sorted(planned.device.get("identifiers") or ()))
-            batches.setdefault(device, []).append(IQGatewaySensor(coordinator, planned))
-        for batch in batches.values():
-            async_add_entities(batch)
-
-    add_new()
-    entry.async_on_unload(coordinator.async_add_listener(add_new))
+    add_as_reported(entry.runtime_data, _plan, IQGatewaySensor, async_add_entities)
 
 
 # --------------------------------------------------------------------------- the entity
@@ -675,7 +871,7 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
 
     def __init__(self, coordinator: IQGatewayCoordinator, planned: _Planned[S]) -> None:
         """Read with the planned description from the planned source."""
-        super().__init__(coordinator)
+        super().__init__(coordinator, planned.reads)
         self.entity_description = planned.description
         self._source = planned.source
         self._attr_unique_id = planned.unique_id

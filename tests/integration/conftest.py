@@ -91,16 +91,19 @@ async def setup_capture(
     capture: str,
     *,
     without: tuple[str, ...] = (),
+    bodies: Mapping[str, Any] | None = None,
     **options: object,
 ) -> tuple[MockConfigEntry, GatewaySimulator]:
     """Serve ``capture`` and set up an entry for it (a pasted token where one is needed).
 
     ``without``: paths the simulated gateway does not answer (404), as on a gateway
-    that lacks them.
+    that lacks them. ``bodies``: paths answered with these bodies (JSON) instead.
     """
     gateway = await start_gateway(capture)
     for path in without:
         gateway.capture.remove(path)
+    for path, body in (bodies or {}).items():
+        gateway.capture.set(path, json.dumps(body))
     data: dict[str, object] = {CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial}
     if gateway.capture.requires_token:
         data[CONF_TOKEN] = gateway.issue_token()

@@ -80,6 +80,12 @@ def test_every_step_text_is_whole() -> None:
             assert set(step.get("data", {})) == set(step.get("data_description", {})), step_id
 
 
+# No capture has a generator: one is configured on this System Controller site, so that
+# the generator's texts are shown too.
+GENERATOR_SITE = "7.3.517"
+GENERATOR_CONFIG = {"name_plate_rating_wat": 9000, "gen_type": "standby"}
+
+
 @pytest.mark.usefixtures("all_entities_enabled")
 async def test_entity_and_device_texts_complete_and_used(
     hass: HomeAssistant,
@@ -91,28 +97,33 @@ async def test_entity_and_device_texts_complete_and_used(
 
     Every device has a name, from the device texts.
     """
-    used: set[str] = set()
+    used: dict[str, set[str]] = {platform: set() for platform in TRANSLATIONS["entity"]}
     devices: set[str] = set()
     for capture in CAPTURES:
-        entry, _ = await setup_capture(hass, start_gateway, capture)
-        used |= {
-            e.translation_key
-            for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
-            if e.translation_key
-        }
+        bodies = {"/ivp/ss/gen_config": GENERATOR_CONFIG} if capture == GENERATOR_SITE else {}
+        entry, _ = await setup_capture(hass, start_gateway, capture, bodies=bodies)
+        for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
+            if e.translation_key:
+                used[e.domain].add(e.translation_key)
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
             assert device.name, device
             devices.add(device.name)
         await hass.config_entries.async_remove(entry.entry_id)
         await hass.async_block_till_done()
-    texts = set(TRANSLATIONS["entity"]["sensor"])
-    assert used == texts, used ^ texts
-    icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]["sensor"]
-    assert set(icons) <= texts
+    icons = json.loads((PACKAGE / "icons.json").read_text())["entity"]
+    assert set(icons) <= set(TRANSLATIONS["entity"])
+    for platform, texts in TRANSLATIONS["entity"].items():
+        assert used[platform] == set(texts), (platform, used[platform] ^ set(texts))
+        assert set(icons.get(platform, {})) <= set(texts), platform
     states = TRANSLATIONS["entity"]["sensor"]["metering_status"]["state"]
     assert set(states) == {"normal", "not_metering", "check_wiring"}
-    named = {text["name"].replace("{suffix}", "") for text in TRANSLATIONS["device"].values()}
-    assert {name for name in devices if not name.startswith("Microinverter ")} <= named
+    # Device names, with the gateway's suffix (none here) and a device's serial filled in.
+    named = [
+        re.compile(re.escape(text["name"].replace("{suffix}", "")).replace(r"\{serial\}", r"\w+"))
+        for text in TRANSLATIONS["device"].values()
+    ]
+    for name in devices:
+        assert any(pattern.fullmatch(name) for pattern in named), name
 
 
 @pytest.mark.parametrize("name", ["README.md", "DEVELOPERS.md"])

@@ -186,7 +186,9 @@ async def test_inverter_entities_option(hass: HomeAssistant, start_gateway: Gate
     await setup_capture(hass, start_gateway, RICH_CAPTURE, inverter_entities=False)
     assert not [e for e in hass.states.async_entity_ids("sensor") if "microinverter" in e]
     entities = er.async_get(hass).entities.values()
-    assert not [e for e in entities if e.unique_id.endswith("_last_report")]
+    listed = json.loads((FIXTURES / RICH_CAPTURE / "api_v1_production_inverters").read_text())
+    inverters = {inverter["serialNumber"] for inverter in listed}
+    assert not [e for e in entities if e.unique_id.split("_")[0] in inverters]
 
 
 async def test_last_poll_advances_even_when_data_is_unchanged(
@@ -274,6 +276,7 @@ async def test_one_power_sensor_of_each_kind_by_default(
         e.entity_id
         for e in er.async_entries_for_config_entry(registry, entry.entry_id)
         if e.disabled_by is None
+        and e.domain == "sensor"
         and e.original_device_class == "power"
         and "microinverter" not in e.entity_id
         and e.entity_id[-3:] not in ("_l1", "_l2", "_l3")
@@ -307,10 +310,13 @@ async def test_two_gateways_are_told_apart(
     assert hass.states.get(f"sensor.iq_gateway_{suffix}_production_power") is not None
     assert hass.states.get(f"sensor.iq_battery_{suffix}_power") is not None
     assert hass.states.get("sensor.iq_gateway_production_power") is not None  # the first
-    names = {
-        device.name
-        for device in dr.async_entries_for_config_entry(registry, second.entry_id)
-        if device.model != "Microinverter"
-    }
+    devices = dr.async_entries_for_config_entry(registry, second.entry_id)
+    # Devices named after a serial of their own (microinverters, batteries) need no suffix.
+    names = {device.name for device in devices if device.serial_number in (None, gateway.serial)}
     assert all(name and name.endswith(suffix) for name in names), names
+    assert {d.name for d in devices if d.serial_number not in (None, gateway.serial)} == {
+        f"{d.model} {d.serial_number}"
+        for d in devices
+        if d.serial_number not in (None, gateway.serial)
+    }
     assert first.runtime_data.last_update_success

@@ -1,9 +1,11 @@
-"""One snapshot of every sensor (all enabled) for a few representative captures.
+"""One snapshot of every sensor and binary sensor (all enabled) for a few captures.
 
-The values of every capture are checked against its raw bodies in test_sensor_values.py;
-these snapshots show what a user gets (names, units, classes, devices) on four kinds of
-site: three CTs with batteries and live data on split phase (the rich capture), three
-phase with CTs, AC Batteries, and legacy firmware without tokens or CTs.
+The values of every capture are checked against its raw bodies in test_sensor_values.py
+and test_system_values.py; these snapshots show what a user gets (names, units, classes,
+devices) on five kinds of site: three CTs with batteries, a System Controller and live
+data on split phase (the rich capture), three phase with CTs, AC Batteries, legacy
+firmware without tokens or CTs, and IQ Batteries with an IQ Meter Collar and an IQ
+Combiner 6C.
 
 Home Assistant's own serialization of registry entries and states changes between
 releases, so each test leg keeps its snapshots in a folder named after its version
@@ -14,9 +16,10 @@ the current run's and would delete the other release's files on ``--snapshot-upd
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
+from homeassistant.const import MAJOR_VERSION, MINOR_VERSION, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 import pytest
@@ -46,10 +49,26 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
     return snapshot.use_extension(PerReleaseSnapshots)
 
 
+CAPTURES = [RICH_CAPTURE, "7.6.175_with_cts_3phase", "8.2.4382_ACB", "3.9.36", "8.3.1598_collar"]
+
+
+async def _snapshot(
+    *,
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    start_gateway: GatewayFactory,
+    snapshot: SnapshotAssertion,
+    capture: str,
+    platform: Platform,
+) -> None:
+    """Set ``capture`` up with only ``platform`` loaded, and snapshot its entities."""
+    with patch("custom_components.enphase_iq_gateway.PLATFORMS", [platform]):
+        entry, _ = await setup_capture(hass, start_gateway, capture)
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
 @pytest.mark.usefixtures("all_entities_enabled")
-@pytest.mark.parametrize(
-    "capture", [RICH_CAPTURE, "7.6.175_with_cts_3phase", "8.2.4382_ACB", "3.9.36"]
-)
+@pytest.mark.parametrize("capture", CAPTURES)
 async def test_sensors(
     *,
     hass: HomeAssistant,
@@ -61,5 +80,37 @@ async def test_sensors(
 ) -> None:
     """Every sensor of the capture, registry entry and state."""
     freezer.move_to(FROZEN_TIME)
-    entry, _ = await setup_capture(hass, start_gateway, capture)
-    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    await _snapshot(
+        hass=hass,
+        entity_registry=entity_registry,
+        start_gateway=start_gateway,
+        snapshot=snapshot,
+        capture=capture,
+        platform=Platform.SENSOR,
+    )
+
+
+@pytest.mark.usefixtures("all_entities_enabled")
+@pytest.mark.parametrize("capture", [RICH_CAPTURE, "8.2.4382_ACB", "8.3.1598_collar"])
+async def test_binary_sensors(
+    *,
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    start_gateway: GatewayFactory,
+    freezer: FrozenDateTimeFactory,
+    snapshot: SnapshotAssertion,
+    capture: str,
+) -> None:
+    """Every binary sensor of the capture, registry entry and state.
+
+    (The other captures have none: no System Controller, Collar or IQ Battery.)
+    """
+    freezer.move_to(FROZEN_TIME)
+    await _snapshot(
+        hass=hass,
+        entity_registry=entity_registry,
+        start_gateway=start_gateway,
+        snapshot=snapshot,
+        capture=capture,
+        platform=Platform.BINARY_SENSOR,
+    )

@@ -183,7 +183,7 @@ async def test_no_battery_where_none_is_commissioned(
     assert control["Max_energy"] == 0
     assert control["configured_backup_soc"] > 0
     await setup_capture(hass, start_gateway, capture)
-    assert not [s for s in hass.states.async_entity_ids("sensor") if "battery" in s]
+    assert not [s for s in hass.states.async_entity_ids("sensor") if "iq_battery" in s]
 
 
 async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:

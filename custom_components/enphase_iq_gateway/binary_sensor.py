@@ -1,0 +1,301 @@
+"""Binary sensors: the grid, relays, and what the devices say about themselves.
+
+The same description-table style as the sensors: each binary sensor is a description
+with ``value_fn`` (on, off, or None when the gateway does not say) and ``exists_fn``
+(whether this gateway has it; by default: it has a value now), read from a source (the
+whole poll, one device, one dry contact). One entity class reads them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
+
+from homeassistant.components.binary_sensor import (  # type: ignore[attr-defined]
+    # Re-exported without "as" since Home Assistant 2025.x moved it to .const.
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.const import EntityCategory
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
+from .entity import (
+    Devices,
+    IQGatewayEntity,
+    Planned,
+    UnitKind,
+    add_as_reported,
+    ensemble_units,
+    storage_settings,
+)
+from .iqgateway import GatewayData, site_values as site
+from .iqgateway.endpoints import (
+    DRY_CONTACT_SETTINGS,
+    DRY_CONTACTS,
+    ENSEMBLE_INVENTORY,
+    GENERATOR,
+)
+from .iqgateway.models import (
+    AcBattery,
+    Combiner,
+    DryContact,
+    Generator,
+    IQBattery,
+    MeterCollar,
+    StorageSettings,
+    SystemController,
+    join_dry_contacts,
+)
+
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class IQBinarySensorDescription[S](BinarySensorEntityDescription):
+    """A binary sensor read from a source of type ``S``.
+
+    ``exists_fn``: whether the gateway has this binary sensor (None: it has a value now).
+    ``attributes_fn``: extra state attributes.
+    """
+
+    value_fn: Callable[[S], bool | None]
+    exists_fn: Callable[[S], bool] | None = None
+    attributes_fn: Callable[[S], dict[str, Any]] | None = None
+
+    def exists(self, source: S) -> bool:
+        """Whether the gateway has this binary sensor, judged on its source."""
+        if self.exists_fn is not None:
+            return self.exists_fn(source)
+        return self.value_fn(source) is not None
+
+
+def _diagnostic[S](
+    key: str,
+    value_fn: Callable[[S], bool | None],
+    *,
+    device_class: BinarySensorDeviceClass | None = None,
+) -> IQBinarySensorDescription[S]:
+    """A fact about a device rather than about the energy."""
+    return IQBinarySensorDescription(
+        key=key,
+        translation_key=key,
+        device_class=device_class,
+        entity_category=EntityCategory.DIAGNOSTIC,
+        value_fn=value_fn,
+    )
+
+
+def _communicating[S](value_fn: Callable[[S], bool | None]) -> IQBinarySensorDescription[S]:
+    """The gateway hears the device."""
+    return _diagnostic("communicating", value_fn, device_class=BinarySensorDeviceClass.CONNECTIVITY)
+
+
+def _relay[S](key: str, value_fn: Callable[[S], bool | None]) -> IQBinarySensorDescription[S]:
+    """A relay: on is closed (translated "Closed" / "Open")."""
+    return IQBinarySensorDescription(key=key, translation_key=key, value_fn=value_fn)
+
+
+# --------------------------------------------------------------------------- tables
+
+GRID_STATUS = IQBinarySensorDescription[GatewayData](
+    key="grid_status",
+    translation_key="grid_status",
+    # "On means power detected": the grid's. No better class exists.
+    device_class=BinarySensorDeviceClass.POWER,
+    value_fn=site.grid_status,
+    exists_fn=site.has_grid_status,
+)
+"""Whether the site is connected to the grid, on the gateway device, wherever it can tell."""
+
+IQ_BATTERY_BINARY_SENSORS: tuple[IQBinarySensorDescription[IQBattery], ...] = (
+    _communicating(lambda b: b.communicating),
+    _diagnostic("operating", lambda b: b.operating, device_class=BinarySensorDeviceClass.RUNNING),
+    _diagnostic("sleep", lambda b: b.sleeping),
+    # The battery's own DC switch: on unless the gateway says it is switched off.
+    _diagnostic("dc_switch", lambda b: None if b.dc_switch_off is None else not b.dc_switch_off),
+)
+
+AC_BATTERY_BINARY_SENSORS: tuple[IQBinarySensorDescription[AcBattery], ...] = (
+    _communicating(lambda b: b.communicating),
+    _diagnostic("operating", lambda b: b.operating, device_class=BinarySensorDeviceClass.RUNNING),
+    _diagnostic("sleep", lambda b: b.sleeping),
+)
+
+SYSTEM_CONTROLLER_BINARY_SENSORS: tuple[IQBinarySensorDescription[SystemController], ...] = (
+    _relay("grid_relay", lambda c: c.grid_relay_closed),
+    replace(
+        _relay("grid_relay_command", lambda c: c.grid_relay_commanded),
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    _communicating(lambda c: c.communicating),
+)
+
+METER_COLLAR_BINARY_SENSORS: tuple[IQBinarySensorDescription[MeterCollar], ...] = (
+    # Its MID (microgrid interconnect device) is the collar's grid relay.
+    _relay("grid_relay", lambda c: c.grid_relay_closed),
+    _communicating(lambda c: c.communicating),
+)
+
+COMBINER_BINARY_SENSORS: tuple[IQBinarySensorDescription[Combiner], ...] = (
+    _communicating(lambda c: c.communicating),
+)
+
+UNIT_BINARY_SENSORS: dict[UnitKind, tuple[IQBinarySensorDescription[Any], ...]] = {
+    UnitKind.IQ_BATTERY: IQ_BATTERY_BINARY_SENSORS,
+    UnitKind.AC_BATTERY: AC_BATTERY_BINARY_SENSORS,
+    UnitKind.SYSTEM_CONTROLLER: SYSTEM_CONTROLLER_BINARY_SENSORS,
+    UnitKind.METER_COLLAR: METER_COLLAR_BINARY_SENSORS,
+    UnitKind.COMBINER: COMBINER_BINARY_SENSORS,
+}
+
+DRY_CONTACT = IQBinarySensorDescription[DryContact](
+    key="dry_contact",
+    translation_key="dry_contact",
+    value_fn=lambda contact: contact.closed,
+    attributes_fn=lambda contact: {
+        "contact": contact.id,
+        "type": contact.type,
+        "mode": contact.mode,
+        "grid_action": contact.grid_action,
+        "micro_grid_action": contact.micro_grid_action,
+        "generator_action": contact.generator_action,
+        "soc_low": contact.soc_low,
+        "soc_high": contact.soc_high,
+    },
+)
+"""A dry contact (relay) of the System Controller; its settings as attributes."""
+
+GENERATOR_RELAY: IQBinarySensorDescription[Generator] = _relay(
+    "generator_relay", lambda generator: generator.relay_closed
+)
+
+CHARGE_FROM_GRID = IQBinarySensorDescription[StorageSettings](
+    key="charge_from_grid",
+    translation_key="charge_from_grid",
+    value_fn=lambda settings: settings.charge_from_grid,
+)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _dry_contacts(coordinator: IQGatewayCoordinator) -> dict[str, DryContact]:
+    """Each contact's position with its settings (the settings alone are no contact)."""
+    status = coordinator.data.get(DRY_CONTACTS)
+    settings = coordinator.data.get(DRY_CONTACT_SETTINGS)
+    return join_dry_contacts(status, settings or {}) if status is not None else {}
+
+
+def _dry_contact(coordinator: IQGatewayCoordinator, contact_id: str) -> DryContact | None:
+    return _dry_contacts(coordinator).get(contact_id)
+
+
+def _generator(coordinator: IQGatewayCoordinator) -> Generator | None:
+    return coordinator.data.get(GENERATOR)
+
+
+# --------------------------------------------------------------------------- which
+
+
+type _Planned = Planned[IQBinarySensorDescription[Any], Any]
+
+
+def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned]:
+    """Every binary sensor this gateway may have, given its latest poll."""
+    data = coordinator.data
+    devices = Devices.of(coordinator)
+    serial = devices.serial
+    yield Planned(f"{serial}_{GRID_STATUS.key}", GRID_STATUS, lambda c: c.data, devices.gateway)
+    yield Planned(
+        f"{serial}_{CHARGE_FROM_GRID.key}", CHARGE_FROM_GRID, storage_settings, devices.battery
+    )
+    for kind, unit, source, device in ensemble_units(coordinator):
+        for description in UNIT_BINARY_SENSORS[kind]:
+            yield Planned(f"{unit}_{description.key}", description, source, device)
+
+    inventory = data.get(ENSEMBLE_INVENTORY)
+    controller = inventory.system_controller if inventory is not None else None
+    if controller is None:
+        return  # dry contacts and a generator are the System Controller's
+    controller_device = devices.system_controller(controller)
+    for contact in _dry_contacts(coordinator).values():
+        yield Planned(
+            f"{controller.serial}_dry_contact_{contact.id.lower()}",
+            # A contact nothing is wired to (type NONE) starts disabled.
+            replace(DRY_CONTACT, entity_registry_enabled_default=contact.wired),
+            partial(_dry_contact, contact_id=contact.id),
+            controller_device,
+            {"contact": contact.name},
+            reads=DRY_CONTACTS,
+        )
+    yield Planned(
+        f"{controller.serial}_{GENERATOR_RELAY.key}",
+        GENERATOR_RELAY,
+        _generator,
+        controller_device,
+        reads=GENERATOR,
+    )
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: IQGatewayConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Create the binary sensors for what the gateway reports, and new ones as they appear."""
+    add_as_reported(entry.runtime_data, _plan, IQGatewayBinarySensor, async_add_entities)
+
+
+# --------------------------------------------------------------------------- the entity
+
+
+class IQGatewayBinarySensor[S](IQGatewayEntity, BinarySensorEntity):
+    """A binary sensor read from the latest poll; it writes its state only when that changes."""
+
+    entity_description: IQBinarySensorDescription[S]
+
+    def __init__(
+        self,
+        coordinator: IQGatewayCoordinator,
+        planned: Planned[IQBinarySensorDescription[S], S],
+    ) -> None:
+        """Read with the planned description from the planned source."""
+        super().__init__(coordinator, planned.reads)
+        self.entity_description = planned.description
+        self._source = planned.source
+        self._attr_unique_id = planned.unique_id
+        self._attr_device_info = planned.device
+        if planned.placeholders:
+            self._attr_translation_placeholders = planned.placeholders
+        self._read()
+        self._shown = self._showing()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Read the new poll (a failed one has none); write only what changed."""
+        if self.coordinator.last_update_success:
+            self._read()
+        if (showing := self._showing()) != self._shown:
+            self._shown = showing
+            self.async_write_ha_state()
+
+    def _read(self) -> None:
+        source = self._source(self.coordinator)
+        description = self.entity_description
+        self._attr_is_on = None if source is None else description.value_fn(source)
+        if description.attributes_fn is not None and source is not None:
+            self._attr_extra_state_attributes = description.attributes_fn(source)
+
+    def _showing(self) -> tuple[Any, ...]:
+        """What the state machine would show."""
+        return (self._attr_is_on, self.available, self.extra_state_attributes)
+
+    @property
+    def available(self) -> bool:
+        """Unavailable, not wrong: a state the gateway no longer reports is unavailable."""
+        return super().available and self._attr_is_on is not None
