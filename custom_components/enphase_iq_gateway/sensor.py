@@ -91,6 +91,8 @@ class IQSensorDescription[S](SensorEntityDescription):
     ``phase_enabled``: for descriptions repeated per phase, whether the phases' sensors
     are enabled by default.
     ``attributes_fn``: extra state attributes.
+    ``none_is_unknown``: no value is unknown rather than unavailable (a value the gateway
+    reports but that cannot be true).
     A ``total_increasing`` sensor is a lifetime counter, guarded (``counters.py``).
     """
 
@@ -98,6 +100,7 @@ class IQSensorDescription[S](SensorEntityDescription):
     exists_fn: Callable[[S], bool] | None = None
     phase_enabled: bool = False
     attributes_fn: Callable[[S], dict[str, Any]] | None = None
+    none_is_unknown: bool = False
 
     def exists(self, source: S) -> bool:
         """Whether the gateway has this sensor, judged on its source."""
@@ -132,7 +135,8 @@ def _energy[S](
     """An energy in Wh shown as kWh: a lifetime counter, or (not) a gateway period total.
 
     "Today" and "last seven days" reset on the gateway's own clock: no state class, so
-    long-term statistics are not fed a counter that jumps back at the gateway's midnight.
+    long-term statistics are not fed a counter that jumps back at the gateway's midnight;
+    one the gateway reports but that cannot be true is unknown (``site_values``).
     """
     return IQSensorDescription(
         key=key,
@@ -144,6 +148,7 @@ def _energy[S](
         state_class=SensorStateClass.TOTAL_INCREASING if lifetime else None,
         phase_enabled=True,
         value_fn=value_fn,
+        none_is_unknown=not lifetime,
     )
 
 
@@ -809,4 +814,5 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
     @property
     def available(self) -> bool:
         """Unavailable, not wrong: a value the gateway no longer reports is unavailable."""
-        return super().available and self._attr_native_value is not None
+        known = self._attr_native_value is not None or self.entity_description.none_is_unknown
+        return super().available and known

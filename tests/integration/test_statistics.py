@@ -533,3 +533,36 @@ async def test_a_restart_in_the_middle_of_a_stitch(
     assert issues.async_get_issue(DOMAIN, issue_id) is None
     assert ATTR_GATEWAY_VALUE not in hass.states.get(LIFETIME).attributes
     assert any("follows it again" in r.getMessage() for r in caplog.records)
+
+
+# --------------------------------------------------------------------------- day and week
+
+
+async def test_impossible_day_and_week_counts_are_unknown(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """A "today" larger than the lifetime, or equal to it, is unknown, not a number."""
+    sim = await start_gateway(RICH_CAPTURE)
+    entry = await setup_entry(hass, token_entry(sim, sim.issue_token()))
+    today = "sensor.iq_gateway_production_energy_today"
+    week = "sensor.iq_gateway_production_energy_last_7_days"
+    assert hass.states.get(today).state == "0.0"
+
+    async def poll_with(counters: dict[str, int]) -> tuple[str, str]:
+        sim.capture.set("/api/v1/production", json_dumps({"wattsNow": 0, **counters}))
+        await entry.runtime_data.async_refresh()
+        await hass.async_block_till_done()
+        return hass.states.get(today).state, hass.states.get(week).state
+
+    lifetime = {"wattHoursLifetime": 2_432_969}
+    assert await poll_with(
+        {"wattHoursToday": 2_432_969, "wattHoursSevenDays": 2_432_969, **lifetime}
+    ) == ("unknown", "unknown")
+    assert await poll_with({"wattHoursToday": 9_000, "wattHoursSevenDays": 5_000, **lifetime}) == (
+        "unknown",
+        "unknown",
+    )
+    assert await poll_with({"wattHoursToday": 4_000, "wattHoursSevenDays": 5_000, **lifetime}) == (
+        "4.0",
+        "5.0",
+    )
