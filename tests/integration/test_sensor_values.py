@@ -375,3 +375,21 @@ async def test_total_report_copied_from_net_is_corrected(
     assert hass.states.get("sensor.consumption_reports_total_voltage") is None or (
         hass.states.get("sensor.consumption_reports_total_voltage").state == "unavailable"
     )
+
+
+@pytest.mark.parametrize("capture", ["8.2.127_with_3cts_and_battery_split", "4.2.33"])
+async def test_ct_status_flags(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """Each enabled CT: how many status flags it raises, and which (none on old firmware)."""
+    await setup_capture(hass, start_gateway, capture)
+    for meter in _body(capture, "ivp_meters"):
+        if meter["state"] != "enabled":
+            continue
+        flags = meter.get("statusFlags", [])
+        state = hass.states.get(
+            "sensor." + meter["measurementType"].replace("-", "_") + "_ct_status_flags"
+        )
+        assert state is not None
+        assert state.state == str(len(flags))
+        assert state.attributes["flags"] == flags
