@@ -252,7 +252,7 @@ def _check(published: list[float | None], real: list[float]) -> None:
 # --------------------------------------------------------------------------- through HA
 
 SCENARIO_POLLS = 10
-LIFETIME = "sensor.iq_gateway_lifetime_production_energy"
+LIFETIME = "sensor.iq_gateway_lifetime_production"
 
 
 @dataclass
@@ -544,8 +544,8 @@ async def test_impossible_day_and_week_counts_are_unknown(
     """A "today" larger than the lifetime, or equal to it, is unknown, not a number."""
     sim = await start_gateway(RICH_CAPTURE)
     entry = await setup_entry(hass, token_entry(sim, sim.issue_token()))
-    today = "sensor.iq_gateway_production_energy_today"
-    week = "sensor.iq_gateway_production_energy_last_7_days"
+    today = "sensor.iq_gateway_production_today"
+    week = "sensor.iq_gateway_production_last_7_days"
     assert hass.states.get(today).state == "0.0"
 
     async def poll_with(counters: dict[str, int]) -> tuple[str, str]:
