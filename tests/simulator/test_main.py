@@ -228,15 +228,16 @@ async def test_serve_until_stopped(
                 assert settings["latency"] == 0.01
                 assert settings["single_worker"] is True
                 assert settings["moving"] is False
-            cloud = EnlightenClient(
-                session,
-                enlighten_url=details["cloud_url"],
-                entrez_url=details["cloud_url"],
-                ssl_context=ssl.create_default_context(cafile=details["ca_file"]),
-            )
-            info = await cloud.fetch_token(
-                details["account_email"], details["account_password"], details["serial"]
-            )
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as jarless:
+                cloud = EnlightenClient(
+                    jarless,
+                    enlighten_url=details["cloud_url"],
+                    entrez_url=details["cloud_url"],
+                    ssl_context=ssl.create_default_context(cafile=details["ca_file"]),
+                )
+                info = await cloud.fetch_token(
+                    details["account_email"], details["account_password"], details["serial"]
+                )
             async with session.get(
                 url, headers={"Authorization": f"Bearer {info.token}"}, ssl=False
             ) as response:
