@@ -541,8 +541,10 @@ async def test_wrong_code_then_the_right_one(
 async def test_expired_code_then_a_new_one(
     two_step: CloudSimulator, enlighten: EnlightenClient, hint: bool
 ) -> None:
-    """An expired code is expired when the cloud says so, a refused code when it does not;
-    either way a new code replaces it, and the old one stops working."""
+    """An expired code, and a new one that replaces it (the old one stops working).
+
+    It is expired when the cloud says so, a refused code when it does not.
+    """
     two_step.otp_expiry_hint = hint
     sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
     old = code(two_step)
@@ -610,8 +612,10 @@ async def test_code_endpoints_not_offered(
     status: int,
     kind: type[EnlightenError],
 ) -> None:
-    """The real two-step reply, but no code step to be had: gone means paste a token,
-    failing means try again later."""
+    """The real two-step reply, but no code step to be had.
+
+    Gone means paste a token, failing means try again later.
+    """
     sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
     two_step.otp_endpoints_status = status
     await sign_in_error(kind, enlighten.submit_code(sign_in, code(two_step)))
@@ -655,9 +659,8 @@ async def test_two_sign_ins_keep_their_own_cookies(
     done_second = await enlighten.submit_code(second, second_code)
     done_first = await enlighten.submit_code(first, first_code)
     assert (await enlighten.fetch_token_for(done_first, SERIAL)).serial == SERIAL
-    assert (await enlighten.fetch_token_for(done_second, "999999999999")).serial == (
-        "999999999999"
-    )
+    other_token = await enlighten.fetch_token_for(done_second, "999999999999")
+    assert other_token.serial == "999999999999"
 
 
 def test_a_session_that_keeps_cookies_is_refused(
@@ -671,8 +674,11 @@ def test_a_session_that_keeps_cookies_is_refused(
 async def test_code_requests_as_the_sign_in_page_makes_them(
     apps: Apps, cloud_session: aiohttp.ClientSession
 ) -> None:
-    """Every login cookie goes back, the XSRF cookie URL-decoded into X-CSRF-Token, the
-    fields base64-encoded, as an XMLHttpRequest; nothing else (no jar) is sent."""
+    """The code requests as the sign-in page makes them.
+
+    Every login cookie goes back, the XSRF cookie URL-decoded into X-CSRF-Token, the
+    fields base64-encoded, as an XMLHttpRequest; nothing else (no jar) is sent.
+    """
     seen: list[tuple[str, dict[str, str], dict[str, str]]] = []
 
     async def login(request: web.Request) -> web.Response:

@@ -207,7 +207,7 @@ class EnlightenClient:
         ):
             raise ValueError("certificate verification cannot be turned off for the cloud")
         if not isinstance(session.cookie_jar, aiohttp.DummyCookieJar):
-            raise ValueError(
+            raise ValueError(  # noqa: TRY004 - a wrong setting, like the two above
                 "the cloud session must keep no cookies (aiohttp.DummyCookieJar): "
                 "each sign-in carries its own"
             )
