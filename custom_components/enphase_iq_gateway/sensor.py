@@ -343,10 +343,10 @@ CT_STATUS_SENSORS: tuple[IQSensorDescription[MeterConfig], ...] = (
         ),
         options=list(METERING_STATUSES.values()),
     ),
+    # How many flags the CT raises (0 when all is well); the flags themselves, as the
+    # gateway names them, in the attribute.
     replace(
-        _diagnostic(
-            "status_flags", lambda m: ", ".join(m.status_flags) if m.status_flags else "none"
-        ),
+        _diagnostic("status_flags", lambda m: len(m.status_flags)),
         attributes_fn=lambda m: {"flags": list(m.status_flags)},
     ),
 )

@@ -25,7 +25,7 @@ from tests.conftest import FIXTURES, RICH_CAPTURE, GatewayFactory
 
 from .conftest import setup_capture
 
-LIFETIME = "sensor.iq_gateway_lifetime_production_energy"
+LIFETIME = "sensor.iq_gateway_lifetime_production"
 
 
 def _device(

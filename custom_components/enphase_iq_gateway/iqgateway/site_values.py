@@ -146,28 +146,33 @@ def _ct_period_counters(data: GatewayData) -> EnergyCounters | None:
 # --------------------------------------------------------------------------- production
 
 
-def production_power(data: GatewayData) -> float | None:
-    """Solar production now (W)."""
+def _production(
+    data: GatewayData,
+    ct: Callable[[MeterValues], float | None],
+    summary: Callable[[ProductionJsonMeter | EnergyCounters], float | None],
+) -> float | None:
+    """A production value from the source the gateway's configuration names.
+
+    The production CT where one is enabled; else ``/production.json``'s CT entry on
+    firmware without meter readings; else the microinverters' best source.
+    """
     if _has_production_ct(data):
-        values = _ct(data, MeasurementType.PRODUCTION)
-        return values.active_power if values is not None else None
+        return _ct_reading(data, MeasurementType.PRODUCTION, ct)
     json_meter = _json_meter(data, MeasurementType.PRODUCTION)
     if json_meter is not None and not _readings_polled(data):
-        return json_meter.watts_now
+        return summary(json_meter)
     sources = _inverter_sources(data)
-    return sources[0].watts_now if sources else None
+    return summary(sources[0]) if sources else None
+
+
+def production_power(data: GatewayData) -> float | None:
+    """Solar production now (W)."""
+    return _production(data, lambda v: v.active_power, lambda s: s.watts_now)
 
 
 def production_energy_lifetime(data: GatewayData) -> float | None:
     """Solar production since installation (Wh)."""
-    if _has_production_ct(data):
-        values = _ct(data, MeasurementType.PRODUCTION)
-        return values.energy_delivered if values is not None else None
-    json_meter = _json_meter(data, MeasurementType.PRODUCTION)
-    if json_meter is not None and not _readings_polled(data):
-        return json_meter.wh_lifetime
-    sources = _inverter_sources(data)
-    return sources[0].wh_lifetime if sources else None
+    return _production(data, lambda v: v.energy_delivered, lambda s: s.wh_lifetime)
 
 
 def _period(data: GatewayData, field: str) -> float | None:
