@@ -18,12 +18,21 @@ from .conftest import setup_capture
 NOT_OURS = ("has not been tested by Home Assistant",)
 
 
+@pytest.fixture(params=[False, True], ids=["defaults", "all-enabled"])
+def enabled(request: pytest.FixtureRequest) -> bool:
+    """With the registry's defaults, and with every entity enabled (each shows its state)."""
+    if request.param:
+        request.getfixturevalue("all_entities_enabled")
+    return bool(request.param)
+
+
 @pytest.mark.parametrize("capture", CAPTURES)
 async def test_capture_sets_up_cleanly(
     hass: HomeAssistant,
     start_gateway: GatewayFactory,
     capture: str,
     caplog: pytest.LogCaptureFixture,
+    enabled: bool,
 ) -> None:
     """Set up, poll once more, and find nothing at WARNING or above in the log."""
     caplog.set_level(logging.WARNING)
