@@ -30,8 +30,8 @@ from .entity import (
     Planned,
     UnitKind,
     add_as_reported,
-    ensemble_units,
     storage_settings,
+    units,
 )
 from .iqgateway import GatewayData, site_values as site
 from .iqgateway.endpoints import (
@@ -214,7 +214,7 @@ def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned]:
     yield Planned(
         f"{serial}_{CHARGE_FROM_GRID.key}", CHARGE_FROM_GRID, storage_settings, devices.battery
     )
-    for kind, unit, source, device in ensemble_units(coordinator):
+    for kind, unit, source, device in units(coordinator):
         for description in UNIT_BINARY_SENSORS[kind]:
             yield Planned(f"{unit}_{description.key}", description, source, device)
 
@@ -222,7 +222,7 @@ def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned]:
     controller = inventory.system_controller if inventory is not None else None
     if controller is None:
         return  # dry contacts and a generator are the System Controller's
-    controller_device = devices.system_controller(controller)
+    controller_device = devices.unit(UnitKind.SYSTEM_CONTROLLER, controller)
     for contact in _dry_contacts(coordinator).values():
         yield Planned(
             f"{controller.serial}_dry_contact_{contact.id.lower()}",
@@ -231,14 +231,14 @@ def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned]:
             partial(_dry_contact, contact_id=contact.id),
             controller_device,
             {"contact": contact.name},
-            reads=DRY_CONTACTS,
+            reads=frozenset({DRY_CONTACTS, DRY_CONTACT_SETTINGS}),
         )
     yield Planned(
         f"{controller.serial}_{GENERATOR_RELAY.key}",
         GENERATOR_RELAY,
         _generator,
         controller_device,
-        reads=GENERATOR,
+        reads=frozenset({GENERATOR}),
     )
 
 
@@ -265,7 +265,7 @@ class IQGatewayBinarySensor[S](IQGatewayEntity, BinarySensorEntity):
         planned: Planned[IQBinarySensorDescription[S], S],
     ) -> None:
         """Read with the planned description from the planned source."""
-        super().__init__(coordinator, planned.reads)
+        super().__init__(coordinator, planned.context)
         self.entity_description = planned.description
         self._source = planned.source
         self._attr_unique_id = planned.unique_id

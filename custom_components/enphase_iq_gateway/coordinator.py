@@ -110,12 +110,12 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
     def _unshown(self) -> frozenset[Endpoint[Any]]:
         """The on-demand endpoints no entity shows: the poll skips them.
 
-        Entities that show one have it as their coordinator context, and only entities
-        added to Home Assistant listen (a disabled entity is never added). An endpoint is
-        skipped only once it has answered a poll: until then, the entities that would
-        show it have not been created.
+        Entities that show some have them as their coordinator context (a set of
+        endpoints), and only entities added to Home Assistant listen (a disabled entity is
+        never added). An endpoint is skipped only once a poll has had its answer: until
+        then, the entities that would show it have not been created.
         """
-        shown = set(self.async_contexts())
+        shown: set[Endpoint[Any]] = set().union(*self.async_contexts())
         return frozenset(ep for ep in self._answered if ep.on_demand and ep not in shown)
 
     async def _async_update_data(self) -> GatewayData:
@@ -123,7 +123,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         previous = self.client.info
         skip = self._unshown()
         data = await self._call(lambda: self.client.poll(skip=skip))
-        self._answered |= data.read or set()
+        self._answered |= set(data.bodies)
         if self.client.polled() and not data.answered:
             # Every endpoint failed (an overloaded gateway answers 503 to all): that is
             # an unavailable gateway, not a successful poll with nothing in it.

@@ -37,14 +37,10 @@ from .iqgateway.endpoints import (
 )
 from .iqgateway.models import (
     AcBattery,
-    Combiner,
     DeviceStatus,
     EnsembleInventory,
     InverterDetail,
-    IQBattery,
-    MeterCollar,
     StorageSettings,
-    SystemController,
 )
 
 # The CT measurement types with a device name of their own (translations: "device").
@@ -62,6 +58,25 @@ CT_KINDS = frozenset(
 )
 INVERTER_MODEL = "Microinverter"
 IQ_BATTERY_MODEL = "IQ Battery"
+
+
+class UnitKind(StrEnum):
+    """The kinds of device with a serial of their own, beside the microinverters."""
+
+    IQ_BATTERY = "iq_battery"
+    AC_BATTERY = "ac_battery"
+    SYSTEM_CONTROLLER = "system_controller"
+    METER_COLLAR = "meter_collar"
+    COMBINER = "combiner"
+
+
+UNIT_MODELS: dict[UnitKind, str] = {
+    UnitKind.IQ_BATTERY: IQ_BATTERY_MODEL,
+    UnitKind.AC_BATTERY: "AC Battery",
+    UnitKind.SYSTEM_CONTROLLER: "IQ System Controller",
+    UnitKind.METER_COLLAR: "IQ Meter Collar",
+    UnitKind.COMBINER: "IQ Combiner 6C",
+}
 
 
 class Unit(Protocol):
@@ -160,9 +175,13 @@ class Devices:
         """The batteries' device, all of them together."""
         return self._child(battery_device_id(self.serial), "battery", IQ_BATTERY_MODEL)
 
-    def _unit(self, key: str, model: str, unit: Unit) -> DeviceInfo:
-        """A device of its own serial (translations: "device", with ``{serial}``)."""
-        device = self._child(unit.serial, key, model, serial=unit.serial)
+    def unit(self, kind: UnitKind, unit: Unit) -> DeviceInfo:
+        """A battery, System Controller, Collar or Combiner: identified by its serial.
+
+        Named from translations ("device": the kind, with ``{serial}`` where a site has
+        several).
+        """
+        device = self._child(unit.serial, kind, UNIT_MODELS[kind], serial=unit.serial)
         device["serial_number"] = unit.serial
         if unit.part_number:
             device["model_id"] = unit.part_number.rsplit("-r", 1)[0]
@@ -170,26 +189,6 @@ class Devices:
         if unit.firmware:
             device["sw_version"] = unit.firmware
         return device
-
-    def iq_battery(self, battery: IQBattery) -> DeviceInfo:
-        """One IQ Battery."""
-        return self._unit("iq_battery", IQ_BATTERY_MODEL, battery)
-
-    def ac_battery(self, battery: AcBattery) -> DeviceInfo:
-        """One AC Battery."""
-        return self._unit("ac_battery", "AC Battery", battery)
-
-    def system_controller(self, controller: SystemController) -> DeviceInfo:
-        """The IQ System Controller (Enpower): the site's grid relay."""
-        return self._unit("system_controller", "IQ System Controller", controller)
-
-    def meter_collar(self, collar: MeterCollar) -> DeviceInfo:
-        """The IQ Meter Collar."""
-        return self._unit("meter_collar", "IQ Meter Collar", collar)
-
-    def combiner(self, combiner: Combiner) -> DeviceInfo:
-        """The IQ Combiner 6C (its controller's serial and firmware)."""
-        return self._unit("combiner", "IQ Combiner 6C", combiner)
 
     @property
     def reports(self) -> DeviceInfo:
@@ -251,8 +250,8 @@ class Described(Protocol):
 class Planned[D: Described, S]:
     """An entity the gateway may have: its description, source, device and unique id.
 
-    ``reads``: an on-demand endpoint it shows (``Endpoint.on_demand``). It is the
-    entity's coordinator context: while no added entity has it as context, the
+    ``reads``: the on-demand endpoints it shows (``Endpoint.on_demand``), its coordinator
+    context (``context``): while no added entity has an endpoint in its context, the
     coordinator has the poll skip that endpoint.
     """
 
@@ -261,7 +260,12 @@ class Planned[D: Described, S]:
     source: Source[S]
     device: DeviceInfo
     placeholders: dict[str, str] | None = None
-    reads: Endpoint[Any] | None = None
+    reads: frozenset[Endpoint[Any]] = frozenset()
+
+    @property
+    def context(self) -> frozenset[Endpoint[Any]] | None:
+        """The entity's coordinator context: what it reads on demand (None: nothing)."""
+        return self.reads or None
 
 
 def add_as_reported[P: Planned[Any, Any]](
@@ -303,16 +307,6 @@ def add_as_reported[P: Planned[Any, Any]](
 # --------------------------------------------------------------------------- sources
 
 
-class UnitKind(StrEnum):
-    """The kinds of device with a serial of their own, beside the microinverters."""
-
-    IQ_BATTERY = "iq_battery"
-    AC_BATTERY = "ac_battery"
-    SYSTEM_CONTROLLER = "system_controller"
-    METER_COLLAR = "meter_collar"
-    COMBINER = "combiner"
-
-
 def _inventory(coordinator: IQGatewayCoordinator) -> EnsembleInventory | None:
     return coordinator.data.get(ENSEMBLE_INVENTORY)
 
@@ -330,7 +324,16 @@ def _ac_battery(coordinator: IQGatewayCoordinator, serial: str) -> AcBattery | N
     return (coordinator.data.get(AC_BATTERIES) or {}).get(serial)
 
 
-def ensemble_units(
+# The Ensemble inventory's groups of devices with a serial of their own.
+ENSEMBLE_GROUPS: tuple[tuple[UnitKind, Callable[[EnsembleInventory], Mapping[str, Unit]]], ...] = (
+    (UnitKind.IQ_BATTERY, lambda inventory: inventory.batteries),
+    (UnitKind.SYSTEM_CONTROLLER, lambda inventory: inventory.system_controllers),
+    (UnitKind.METER_COLLAR, lambda inventory: inventory.collars),
+    (UnitKind.COMBINER, lambda inventory: inventory.combiners),
+)
+
+
+def units(
     coordinator: IQGatewayCoordinator,
 ) -> Iterator[tuple[UnitKind, str, Source[Any], DeviceInfo]]:
     """Every device of its own serial the gateway reports now: kind, serial, source, device.
@@ -339,40 +342,16 @@ def ensemble_units(
     """
     devices = Devices.of(coordinator)
     if (inventory := _inventory(coordinator)) is not None:
-        for battery in inventory.batteries.values():
-            yield (
-                UnitKind.IQ_BATTERY,
-                battery.serial,
-                partial(_listed, serial=battery.serial, group=lambda i: i.batteries),
-                devices.iq_battery(battery),
-            )
-        for controller in inventory.system_controllers.values():
-            yield (
-                UnitKind.SYSTEM_CONTROLLER,
-                controller.serial,
-                partial(_listed, serial=controller.serial, group=lambda i: i.system_controllers),
-                devices.system_controller(controller),
-            )
-        for collar in inventory.collars.values():
-            yield (
-                UnitKind.METER_COLLAR,
-                collar.serial,
-                partial(_listed, serial=collar.serial, group=lambda i: i.collars),
-                devices.meter_collar(collar),
-            )
-        for combiner in inventory.combiners.values():
-            yield (
-                UnitKind.COMBINER,
-                combiner.serial,
-                partial(_listed, serial=combiner.serial, group=lambda i: i.combiners),
-                devices.combiner(combiner),
-            )
-    for ac_battery in (coordinator.data.get(AC_BATTERIES) or {}).values():
+        for kind, group in ENSEMBLE_GROUPS:
+            for unit in group(inventory).values():
+                listed = partial(_listed, serial=unit.serial, group=group)
+                yield kind, unit.serial, listed, devices.unit(kind, unit)
+    for battery in (coordinator.data.get(AC_BATTERIES) or {}).values():
         yield (
             UnitKind.AC_BATTERY,
-            ac_battery.serial,
-            partial(_ac_battery, serial=ac_battery.serial),
-            devices.ac_battery(ac_battery),
+            battery.serial,
+            partial(_ac_battery, serial=battery.serial),
+            devices.unit(UnitKind.AC_BATTERY, battery),
         )
 
 

@@ -59,9 +59,9 @@ from .entity import (
     UnitKind,
     add_as_reported,
     ensemble_device_status,
-    ensemble_units,
     inverter_detail,
     storage_settings,
+    units,
 )
 from .iqgateway import (
     GatewayData,
@@ -843,12 +843,12 @@ def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned[Any]]:
                     detail,
                     partial(inverter_detail, serial=inverter),
                     inverter_device,
-                    reads=DEVICE_DATA,
+                    reads=frozenset({DEVICE_DATA}),
                 )
 
     for setting in STORAGE_SETTING_SENSORS:
         yield _Planned(f"{serial}_{setting.key}", setting, storage_settings, devices.battery)
-    for kind, unit, unit_source, unit_device in ensemble_units(coordinator):
+    for kind, unit, unit_source, unit_device in units(coordinator):
         for unit_description in UNIT_SENSORS[kind]:
             yield _Planned(
                 f"{unit}_{unit_description.key}", unit_description, unit_source, unit_device
@@ -892,7 +892,7 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
 
     def __init__(self, coordinator: IQGatewayCoordinator, planned: _Planned[S]) -> None:
         """Read with the planned description from the planned source."""
-        super().__init__(coordinator, planned.reads)
+        super().__init__(coordinator, planned.context)
         self.entity_description = planned.description
         self._source = planned.source
         self._attr_unique_id = planned.unique_id

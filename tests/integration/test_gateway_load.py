@@ -61,5 +61,6 @@ async def test_requests_per_poll(
     # The on-demand ones: dry contacts with nothing wired (all disabled) are not read.
     if capture in (RICH_CAPTURE, "8.2.4345_with_device_data", "8.3.1598_collar"):
         assert requests["/ivp/ensemble/dry_contacts"] <= 1  # a re-probe at most
+        assert requests["/ivp/ss/dry_contact_settings"] <= 1
     # No generator configured anywhere: its status is not read.
     assert requests["/ivp/ensemble/generator"] <= 1

@@ -185,7 +185,7 @@ def test_device_data_units_and_devices() -> None:
             "4": {**pcu("D"), "devName": "acb"},
             "5": {**pcu("E"), "devName": "eim"},
             "6": pcu("F", acCurrentInmA=None, acCurrentINmA=2000),
-            "7": {"devName": "pcu", "sn": "G", "active": True, "channels": "none"},
+            "7": {"devName": "pcu", "sn": "G", "channels": "none"},  # says no more
             "deviceCount": 7,
             "deviceDataLimit": 50,
         },
@@ -202,6 +202,7 @@ def test_device_data_units_and_devices() -> None:
     assert not details["C"].reporting  # inactive
     assert details["F"].ac_current == 2.0  # the other spelling
     assert details["G"].dc_power is None  # nothing read: nothing invented
+    assert details["G"].reporting  # it does not say it is gone
     assert parsed(DEVICE_DATA, {"deviceCount": 0}) == {}
 
 
@@ -325,7 +326,12 @@ def test_what_the_poll_needs() -> None:
     assert DEVICE_DATA.wanted({INVERTERS: {}})
     assert not DEVICE_DATA.wanted({})
     # Only what entities alone show can be skipped by the caller.
-    assert {ep for ep in POLLED if ep.on_demand} == {DRY_CONTACTS, GENERATOR, DEVICE_DATA}
+    assert {ep for ep in POLLED if ep.on_demand} == {
+        DRY_CONTACTS,
+        DRY_CONTACT_SETTINGS,
+        GENERATOR,
+        DEVICE_DATA,
+    }
     # Each rule asks only for what the poll has read before it.
     order = list(POLLED)
     assert order.index(ENSEMBLE_INVENTORY) < order.index(DRY_CONTACTS)

@@ -272,6 +272,7 @@ DRY_CONTACT_SETTINGS: Final = Endpoint(
     refresh=SETTINGS_REFRESH,
     reports_nothing=lambda contacts: not contacts,
     wanted=_system_controller_listed,
+    on_demand=True,
 )
 DRY_CONTACTS: Final = Endpoint(
     "/ivp/ensemble/dry_contacts",

@@ -1157,7 +1157,8 @@ class InverterDetail:
         joules = _num(lifetime, "joulesProduced")
         return cls(
             serial=serial,
-            reporting=_bool(data, "active") is True and _bool(data, "modGone") is not True,
+            # Told inactive or gone: not reporting (a gateway that does not say is believed).
+            reporting=_bool(data, "active") is not False and _bool(data, "modGone") is not True,
             last_report=_time(reading, "endDate"),
             dc_voltage=_milli(_num(reading, "dcVoltageINmV")),
             dc_current=_milli(_num(reading, "dcCurrentINmA")),
