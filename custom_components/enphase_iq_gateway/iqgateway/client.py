@@ -73,6 +73,9 @@ STREAM_LIFETIME: Final = 900.0
 """Seconds a switched-on live stream lasts before it lapses (about 15 minutes)."""
 STREAM_RENEW_AHEAD: Final = 1.5
 """The stream is switched on again once less than this many reading intervals are left."""
+STREAM_MIN_GAP: Final = 60.0
+"""Seconds between two switches at least, whatever the gateway says (one that accepts the
+switch but stays off is not asked again at every read)."""
 LIVE_MAX_AGE_MIN: Final = 60.0
 """Live data is stale once older than two reading intervals, but never sooner than this."""
 STREAM_RETRY: Final = INFO_REFRESH
@@ -158,8 +161,9 @@ class IQGateway:
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
         self._live_interval = live_interval
-        self._stream_until: float | None = None  # when the stream we switched on lapses
-        self._stream_retry_at: float | None = None  # set while the gateway refuses it
+        self._stream_switched: float | None = None  # when we last switched the stream on
+        self._stream_retry_at: float | None = None  # while refused: when to ask again
+        self._stream_refused = False  # a refusal was logged (and its end will be)
         self._live_stale = False  # what was last logged about the live data's age
 
     # ------------------------------------------------------------------ token
@@ -496,14 +500,12 @@ class IQGateway:
         now = self._clock()
         if self._stream_retry_at is not None and now < self._stream_retry_at:
             return
+        switched = self._stream_switched
+        if switched is not None and now - switched < STREAM_MIN_GAP:
+            return
         last: LiveData | None = self._known.get(LIVEDATA)
-        ahead = STREAM_RENEW_AHEAD * self._live_interval
-        if (
-            last is not None
-            and last.streaming
-            and self._stream_until is not None
-            and self._stream_until - now > ahead
-        ):
+        left = switched + STREAM_LIFETIME - now if switched is not None else 0.0
+        if last is not None and last.streaming and left > STREAM_RENEW_AHEAD * self._live_interval:
             return
         body: dict[str, JSON] = {"enable": 1}
         try:
@@ -511,7 +513,8 @@ class IQGateway:
         except (IQGatewayAuthenticationError, IQGatewayResponseError) as err:
             if isinstance(err, IQGatewayAuthenticationError) and not self._token_accepted:
                 raise  # the token itself is refused, not just the switch
-            if self._stream_retry_at is None:
+            if not self._stream_refused:
+                self._stream_refused = True
                 _LOGGER.warning(
                     "IQ Gateway %s refused to switch its live stream on (%s): live values "
                     "are unavailable while its live data is out of date. Some firmware lets "
@@ -521,10 +524,11 @@ class IQGateway:
                 )
             self._stream_retry_at = now + STREAM_RETRY.total_seconds()
             return
-        if self._stream_retry_at is not None:
+        if self._stream_refused:
+            self._stream_refused = False
             _LOGGER.info("IQ Gateway %s switched its live stream on", self._name())
-            self._stream_retry_at = None
-        self._stream_until = now + STREAM_LIFETIME
+        self._stream_retry_at = None
+        self._stream_switched = now
 
     def _is_stale(self, live: LiveData, *, logged: bool) -> bool:
         """Whether live data is older than two reading intervals (the change is logged)."""
@@ -534,7 +538,7 @@ class IQGateway:
         stale = age > max(2 * self._live_interval, LIVE_MAX_AGE_MIN)
         if logged and stale != self._live_stale:
             self._live_stale = stale
-            if stale and self._stream_retry_at is None:  # a refusal was logged already
+            if stale and not self._stream_refused:  # else the refusal said why
                 _LOGGER.info(
                     "Live data of IQ Gateway %s is %.0f s old: its live values are "
                     "unavailable until the gateway refreshes it",
