@@ -1147,8 +1147,11 @@ async def test_reconfigure_after_a_firmware_update_to_tokens(
 
 
 async def test_options(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
-    """Poll interval (60-3600 s, default 300), power update interval (off, or 5-60 s) and
-    per-inverter entities (default on)."""
+    """The options: poll interval, power lane, microinverter sensors.
+
+    Poll interval 60-3600 s (default 300), power update interval off or 5-60 s (default
+    off), per-inverter entities (default on).
+    """
     entry = token_entry(gateway, gateway.issue_token())
     entry.add_to_hass(hass)
     result = dict(await hass.config_entries.options.async_init(entry.entry_id))
