@@ -62,12 +62,9 @@ counter scenarios (--scenario KIND[:NAME=VALUE,...], or POST .../counters):
   path=/ivp/meters/readings and field=actEnergyRcvd narrow it; a poll is one request to a
   path. DELETE .../counters ends them all.
 """
-DEFAULT_CAPTURE = (
-    Path(__file__).resolve().parent.parent
-    / "tests"
-    / "fixtures"
-    / "8.2.127_with_3cts_and_battery_split"
-)
+# The development demo: a real capture whose storage CT and live data are made to balance
+# (see its _README.md). Tests use the real captures in tests/fixtures.
+DEFAULT_CAPTURE = Path(__file__).resolve().parent / "demo_site"
 
 
 def parse_scenario(text: str) -> CounterScenario:

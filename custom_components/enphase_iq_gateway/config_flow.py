@@ -409,8 +409,8 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             token = parse_token(entry_data.get(CONF_TOKEN, ""))
         except InvalidTokenError:
             return await self.async_step_reauth_confirm()
-        self._placeholders = {"expires": _local(token.expires_at)}
         if token.is_expired(dt_util.utcnow()):
+            self._placeholders = {"expires": _local(token.expires_at)}
             return await self.async_step_reauth_expired()
         return await self.async_step_reauth_confirm()
 
@@ -418,18 +418,17 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The gateway refuses the token, or the cloud the account: sign in again."""
-        return self.async_show_menu(
-            step_id="reauth_confirm",
-            menu_options=AUTH_MENU,
-            description_placeholders={"title": self._get_reauth_entry().title},
-        )
+        return self._reauth_menu("reauth_confirm")
 
     async def async_step_reauth_expired(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The token has expired: sign in again, saying when it expired."""
+        return self._reauth_menu("reauth_expired")
+
+    def _reauth_menu(self, step_id: str) -> ConfigFlowResult:
         return self.async_show_menu(
-            step_id="reauth_expired",
+            step_id=step_id,
             menu_options=AUTH_MENU,
             description_placeholders={
                 "title": self._get_reauth_entry().title,

@@ -83,6 +83,8 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         )
         self.tokens = TokenManager(hass, entry, self.client, connections.cloud_client(hass))
         self.last_poll: datetime | None = None
+        self.stitched: set[str] = set()
+        """The sensors whose lifetime counter is stitched (see ``counters.py``)."""
         self.gateway_device_id = ""
         self.polling = False  # a poll is under way
         self._live_device_id: str | None = None

@@ -21,6 +21,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.update_coordinator import UpdateFailed
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -54,9 +55,9 @@ POWERS = (
     "sensor.iq_battery_power",
 )
 COUNTERS = (
-    "sensor.iq_gateway_lifetime_production_energy",
+    "sensor.iq_gateway_lifetime_production",
     "sensor.iq_gateway_grid_import_energy",
-    "sensor.iq_gateway_lifetime_consumption_energy",
+    "sensor.iq_gateway_lifetime_consumption",
     "sensor.iq_battery_charged_energy",
 )
 MAIN_ONLY = ("sensor.production_ct_current", "sensor.iq_gateway_last_successful_poll")
@@ -318,3 +319,26 @@ async def test_power_lane_rests_while_the_gateway_is_down(
     before = state(hass, "sensor.iq_gateway_grid_power")
     await fire(hass, freezer, TICK)
     assert state(hass, "sensor.iq_gateway_grid_power") != before
+
+
+async def test_power_lane_after_an_unforeseen_poll_error(
+    hass: HomeAssistant, site: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A main poll that failed for no known reason: the lane says so, and asks nothing."""
+    entry = await set_up(hass, site, **{CONF_POWER_INTERVAL: 10})
+    coordinator = entry.runtime_data
+    lane = coordinator.power
+    assert lane is not None
+
+    async def broken(**_: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(coordinator.client, "poll", broken)
+    await coordinator.async_refresh()
+    assert not coordinator.last_update_success
+    site.stats.reset()
+    await lane.async_refresh()
+    assert not lane.last_update_success
+    assert isinstance(lane.last_exception, UpdateFailed)
+    assert lane.last_exception.translation_key == "unexpected_error"
+    assert sum(site.stats.requests.values()) == 0

@@ -46,6 +46,7 @@ SITE_VALUES = (
     "battery_capacity",
     "battery_charged_energy",
     "battery_discharged_energy",
+    "reads_live_data",
 )
 TOTAL = MeasurementType.TOTAL_CONSUMPTION
 

@@ -8,6 +8,7 @@ the test moves by hand.
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pytest
@@ -33,7 +34,7 @@ from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
 )
 from simulator import Clock, GatewaySimulator
 from simulator.site import LiveStream
-from tests.conftest import RICH_CAPTURE, GatewayFactory
+from tests.conftest import FIXTURES, RICH_CAPTURE, GatewayFactory
 
 from .common import raises
 from .conftest import ClientFactory
@@ -41,6 +42,7 @@ from .conftest import ClientFactory
 START = 1_750_000_000.0
 POLL = 300.0
 STREAM = LIVE_STREAM.path
+CAPTURED = (FIXTURES / RICH_CAPTURE / "ivp_livedata_status").read_text()
 
 
 @pytest.fixture
@@ -340,3 +342,18 @@ async def test_a_switch_that_fails_is_not_asked_again_at_every_poll(
         live.clock.advance(POLL)
     assert posts(live) == 1
     assert LIVEDATA in data.stale
+
+
+async def test_live_data_without_a_time_is_not_called_stale(
+    start_gateway: GatewayFactory, make_client: ClientFactory
+) -> None:
+    """A body that says nothing of its age is shown: nothing says it is old."""
+    gateway = await start_gateway(RICH_CAPTURE)
+    body = json.loads(CAPTURED)
+    del body["meters"]["last_update"]
+    gateway.capture.set(LIVEDATA.path, json.dumps(body))
+    data = await make_client(gateway).poll()
+    assert LIVEDATA not in data.stale
+    live = data.get(LIVEDATA)
+    assert live is not None
+    assert live.last_update is None

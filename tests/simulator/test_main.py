@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_parse_args_defaults_and_flags(tmp_path: Path) -> None:
-    """The defaults serve the rich capture on any free ports; flags are read."""
+    """The defaults serve the demo site on any free ports; flags are read."""
     defaults = cli.parse_args([])
-    assert defaults.capture == FIXTURES / RICH_CAPTURE
+    assert defaults.capture == REPO / "simulator" / "demo_site"
     assert defaults.capture == cli.DEFAULT_CAPTURE
     assert (defaults.host, defaults.port, defaults.cloud_port) == ("127.0.0.1", 0, 0)
     assert defaults.tls is None
