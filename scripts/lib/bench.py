@@ -13,9 +13,12 @@ power lane setting) it
 * drives simulated time in steps: each step moves the simulator's clock and Home
   Assistant's ``dt_util.utcnow`` on, then runs what is due (the main poll every five
   minutes, else a tick of the power lane) and waits until Home Assistant is idle;
-* measures each step: this process's CPU time (``time.process_time``, all threads), state
-  writes (``state_changed`` + ``state_reported`` events) and ``async_write_ha_state`` calls,
-  and, from the simulator, requests, JWT checks and live stream switches.
+* measures each step: this process's CPU time (``time.process_time``, all threads) and
+  the part of it Python's garbage collector took (a collection falls in whichever step
+  reaches its allocation threshold, and its cost grows with the whole heap, not with this
+  integration alone), state writes (``state_changed`` + ``state_reported`` events) and
+  ``async_write_ha_state`` calls, and, from the simulator, requests, JWT checks and live
+  stream switches.
 
 It prints the figures; it never fails on time. ``--tree DIR`` benchmarks the integration of
 another checkout (its ``custom_components``), against this checkout's simulator.
@@ -25,10 +28,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections import Counter
 from collections.abc import Iterator
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+import gc
 import json
 from pathlib import Path
 import ssl
@@ -83,6 +88,8 @@ class Step:
     cpu_ms: float
     events: int
     writes: int
+    gc_ms: float = 0.0  # of cpu_ms, spent collecting garbage
+    most: int = 0  # the most state writes of one entity
 
 
 @dataclass
@@ -166,6 +173,22 @@ def control(details: dict[str, Any], path: str, body: dict[str, Any] | None = No
 # --------------------------------------------------------------------------- Home Assistant
 
 
+class GarbageTimer:
+    """CPU time spent in Python's garbage collector while it is started."""
+
+    def __init__(self) -> None:
+        """Nothing counted yet."""
+        self.total = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        """A gc callback: time each collection."""
+        if phase == "start":
+            self._start = time.process_time()
+        else:
+            self.total += time.process_time() - self._start
+
+
 class Clock:
     """Simulated time for Home Assistant's side: the wall clock plus what the run added."""
 
@@ -183,6 +206,7 @@ async def run(scenario: Scenario, minutes: float, workdir: Path, tree: Path) -> 
     """Set the integration up on a fresh simulator and drive ``minutes`` of simulated time."""
     clock = Clock()
     counts = {"events": 0, "writes": 0}
+    per_entity: Counter[str] = Counter()
     original_write = Entity.async_write_ha_state
 
     def counted_write(self: Entity) -> None:
@@ -236,8 +260,9 @@ async def run(scenario: Scenario, minutes: float, workdir: Path, tree: Path) -> 
                 raise RuntimeError("this integration has no power lane")
 
             @callback
-            def count(_: Event) -> None:
+            def count(event: Event) -> None:
                 counts["events"] += 1
+                per_entity[event.data["entity_id"]] += 1
 
             @callback
             def every(_: Any) -> bool:
@@ -246,6 +271,7 @@ async def run(scenario: Scenario, minutes: float, workdir: Path, tree: Path) -> 
             hass.bus.async_listen(EVENT_STATE_CHANGED, count)
             hass.bus.async_listen(EVENT_STATE_REPORTED, count, event_filter=every)
             result = Result(scenario, minutes, entities=len(hass.states.async_all("sensor")))
+            gc.collect()  # start from the same clean heap in every scenario
             control(details, "stats", {})
             step = scenario.lane or MAIN_POLL
             elapsed = 0
@@ -256,13 +282,27 @@ async def run(scenario: Scenario, minutes: float, workdir: Path, tree: Path) -> 
                 kind = "poll" if elapsed % MAIN_POLL == 0 else "tick"
                 coordinator = main if kind == "poll" else lane
                 counts["events"] = counts["writes"] = 0
+                per_entity.clear()
+                garbage = GarbageTimer()
+                gc.callbacks.append(garbage)
                 cpu = time.process_time()
                 await coordinator.async_refresh()
                 await hass.async_block_till_done()
                 cpu = time.process_time() - cpu
+                gc.callbacks.remove(garbage)
                 if not coordinator.last_update_success:
                     raise RuntimeError(f"a {kind} failed: {coordinator.last_exception}")
-                result.steps.append(Step(kind, cpu * 1000, counts["events"], counts["writes"]))
+                most = max(per_entity.values(), default=0)
+                result.steps.append(
+                    Step(
+                        kind,
+                        cpu * 1000,
+                        counts["events"],
+                        counts["writes"],
+                        garbage.total * 1000,
+                        most,
+                    )
+                )
             result.stats = control(details, "stats")
             await hass.config_entries.async_unload(entry.entry_id)
             await hass.async_block_till_done()
@@ -293,22 +333,33 @@ def report(results: list[Result]) -> str:
     lines.append("")
     lines.append(
         "| scenario | main polls | state writes per poll, first 5 (write calls)"
-        " | HA CPU ms per poll, first 5 | median | ticks | state writes per tick"
-        " | HA CPU ms per tick (median) |"
+        " | most writes of one sensor in a poll | HA CPU ms per poll, first 5"
+        " | median (of which GC) | ticks | state writes per tick"
+        " | HA CPU ms per tick, median (of which GC) |"
     )
-    lines.append("|---" * 8 + "|")
+    lines.append("|---" * 9 + "|")
     for result in results:
         polls, ticks = result.of("poll"), result.of("tick")
         writes = ", ".join(f"{p.events} ({p.writes})" for p in polls[:5])
         cpu = ", ".join(f"{p.cpu_ms:.0f}" for p in polls[:5])
-        median = statistics.median(p.cpu_ms for p in polls) if polls else 0.0
+        median = _median(polls, "{:.0f}")
         tick_writes = f"{statistics.mean(t.events for t in ticks):.1f}" if ticks else "-"
-        tick_cpu = f"{statistics.median(t.cpu_ms for t in ticks):.1f}" if ticks else "-"
+        tick_cpu = _median(ticks, "{:.1f}") if ticks else "-"
+        most = max((p.most for p in polls), default=0)
         lines.append(
-            f"| {result.scenario.name} | {len(polls)} | {writes} | {cpu} | {median:.0f} "
+            f"| {result.scenario.name} | {len(polls)} | {writes} | {most} | {cpu} | {median} "
             f"| {len(ticks)} | {tick_writes} | {tick_cpu} |"
         )
     return "\n".join(lines)
+
+
+def _median(steps: list[Step], number: str) -> str:
+    """The median CPU of ``steps``, and the median share of it spent in the GC."""
+    if not steps:
+        return "-"
+    cpu = statistics.median(step.cpu_ms for step in steps)
+    garbage = statistics.median(step.gc_ms for step in steps)
+    return f"{number.format(cpu)} ({number.format(garbage)})"
 
 
 SCENARIOS = {
