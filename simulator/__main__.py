@@ -267,6 +267,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
             "account_password": password,
             "account_two_step": args.mfa,
             "ca_file": str(cloud.certificate.ca_path),
+            # The CA itself, for a client in another file system (a chroot) than ours.
+            "ca_pem": cloud.certificate.ca_path.read_text(),
             "control_url": gateway.control_url,
             "cloud_control_url": cloud.control_url,
             "inverters": args.inverters,

@@ -81,7 +81,9 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             clock=lambda: dt_util.utcnow().timestamp(),
             live_interval=power_interval or interval,
         )
-        self.tokens = TokenManager(hass, entry, self.client, connections.cloud_client(hass))
+        self.tokens = TokenManager(
+            hass, entry, self.client, connections.cloud_client(connections.cloud_session(hass))
+        )
         self.last_poll: datetime | None = None
         self.stitched: set[str] = set()
         """The sensors whose lifetime counter is stitched (see ``counters.py``)."""
