@@ -30,7 +30,6 @@ from .entity import (
     Planned,
     UnitKind,
     add_as_reported,
-    storage_settings,
     units,
 )
 from .iqgateway import GatewayData, site_values as site
@@ -184,19 +183,19 @@ CHARGE_FROM_GRID = IQBinarySensorDescription[StorageSettings](
 # --------------------------------------------------------------------------- sources
 
 
-def _dry_contacts(coordinator: IQGatewayCoordinator) -> dict[str, DryContact]:
+def _dry_contacts(data: GatewayData) -> dict[str, DryContact]:
     """Each contact's position with its settings (the settings alone are no contact)."""
-    status = coordinator.data.get(DRY_CONTACTS)
-    settings = coordinator.data.get(DRY_CONTACT_SETTINGS)
+    status = data.get(DRY_CONTACTS)
+    settings = data.get(DRY_CONTACT_SETTINGS)
     return join_dry_contacts(status, settings or {}) if status is not None else {}
 
 
-def _dry_contact(coordinator: IQGatewayCoordinator, contact_id: str) -> DryContact | None:
-    return _dry_contacts(coordinator).get(contact_id)
+def _dry_contact(data: GatewayData, contact_id: str) -> DryContact | None:
+    return _dry_contacts(data).get(contact_id)
 
 
-def _generator(coordinator: IQGatewayCoordinator) -> Generator | None:
-    return coordinator.data.get(GENERATOR)
+def _generator(data: GatewayData) -> Generator | None:
+    return data.get(GENERATOR)
 
 
 # --------------------------------------------------------------------------- which
@@ -205,16 +204,18 @@ def _generator(coordinator: IQGatewayCoordinator) -> Generator | None:
 type _Planned = Planned[IQBinarySensorDescription[Any], Any]
 
 
-def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned]:
-    """Every binary sensor this gateway may have, given its latest poll."""
-    data = coordinator.data
+def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Planned]:
+    """Every binary sensor this gateway may have, given what it reports (``data``)."""
     devices = Devices.of(coordinator)
     serial = devices.serial
-    yield Planned(f"{serial}_{GRID_STATUS.key}", GRID_STATUS, lambda c: c.data, devices.gateway)
+    yield Planned(f"{serial}_{GRID_STATUS.key}", GRID_STATUS, lambda d: d, devices.gateway)
     yield Planned(
-        f"{serial}_{CHARGE_FROM_GRID.key}", CHARGE_FROM_GRID, storage_settings, devices.battery
+        f"{serial}_{CHARGE_FROM_GRID.key}",
+        CHARGE_FROM_GRID,
+        site.storage_settings,
+        devices.battery,
     )
-    for kind, unit, source, device in units(coordinator):
+    for kind, unit, source, device in units(coordinator, data):
         for description in UNIT_BINARY_SENSORS[kind]:
             yield Planned(f"{unit}_{description.key}", description, source, device)
 
@@ -223,7 +224,7 @@ def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned]:
     if controller is None:
         return  # dry contacts and a generator are the System Controller's
     controller_device = devices.unit(UnitKind.SYSTEM_CONTROLLER, controller)
-    for contact in _dry_contacts(coordinator).values():
+    for contact in _dry_contacts(data).values():
         yield Planned(
             f"{controller.serial}_dry_contact_{contact.id.lower()}",
             # A contact nothing is wired to (type NONE) starts disabled.
@@ -248,7 +249,13 @@ async def async_setup_entry(
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """Create the binary sensors for what the gateway reports, and new ones as they appear."""
-    add_as_reported(entry.runtime_data, _plan, IQGatewayBinarySensor, async_add_entities)
+    coordinator = entry.runtime_data
+    add_as_reported(
+        coordinator,
+        _plan,
+        lambda planned: IQGatewayBinarySensor(coordinator, planned),
+        async_add_entities,
+    )
 
 
 # --------------------------------------------------------------------------- the entity
@@ -285,7 +292,7 @@ class IQGatewayBinarySensor[S](IQGatewayEntity, BinarySensorEntity):
             self.async_write_ha_state()
 
     def _read(self) -> None:
-        source = self._source(self.coordinator)
+        source = self._source(self.coordinator.data)
         description = self.entity_description
         self._attr_is_on = None if source is None else description.value_fn(source)
         if description.attributes_fn is not None and source is not None:

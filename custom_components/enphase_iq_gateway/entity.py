@@ -13,7 +13,7 @@ platform adds what the gateway reports, and more as it appears (``add_as_reporte
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, cast
@@ -25,8 +25,8 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_INVERTER_ENTITIES, DOMAIN, MANUFACTURER
-from .coordinator import IQGatewayCoordinator
-from .iqgateway import site_values as site
+from .coordinator import IQGatewayCoordinator, Lane, live_device_id
+from .iqgateway import GatewayData, site_values as site
 from .iqgateway.endpoints import (
     AC_BATTERIES,
     DEVICE_DATA,
@@ -40,7 +40,6 @@ from .iqgateway.models import (
     DeviceStatus,
     EnsembleInventory,
     InverterDetail,
-    StorageSettings,
 )
 
 # The CT measurement types with a device name of their own (translations: "device").
@@ -198,7 +197,7 @@ class Devices:
     @property
     def live(self) -> DeviceInfo:
         """The gateway's live data, a device of its own."""
-        return self._child(f"{self.serial}_live", "live_data", "Live data")
+        return self._child(live_device_id(self.serial), "live_data", "Live data")
 
 
 def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
@@ -208,7 +207,7 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
     """
     serial = str(coordinator.config_entry.unique_id)
     data = coordinator.data
-    reported = {(DOMAIN, serial), (DOMAIN, f"{serial}_reports"), (DOMAIN, f"{serial}_live")}
+    reported = {(DOMAIN, serial), (DOMAIN, f"{serial}_reports"), (DOMAIN, live_device_id(serial))}
     reported |= {(DOMAIN, ct_device_id(serial, kind)) for kind in data.ct_meters}
     if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
         reported |= {(DOMAIN, inverter) for inverter in data.get(INVERTERS) or {}}
@@ -226,16 +225,16 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
     return reported
 
 
-class IQGatewayEntity(CoordinatorEntity[IQGatewayCoordinator]):
-    """An entity of an IQ Gateway config entry."""
+class IQGatewayEntity(CoordinatorEntity[Lane]):
+    """An entity of an IQ Gateway config entry, on the main poll or the power lane."""
 
     _attr_has_entity_name = True
 
 
 # --------------------------------------------------------------------------- planning
 
-type Source[S] = Callable[[IQGatewayCoordinator], S | None]
-"""Where an entity reads: its part of the coordinator's data (None: not reported)."""
+type Source[S] = Callable[[GatewayData], S | None]
+"""Where an entity reads: its part of its coordinator's data (None: not reported)."""
 
 
 class Described(Protocol):
@@ -270,8 +269,8 @@ class Planned[D: Described, S]:
 
 def add_as_reported[P: Planned[Any, Any]](
     coordinator: IQGatewayCoordinator,
-    plan: Callable[[IQGatewayCoordinator], Iterable[P]],
-    make: Callable[[IQGatewayCoordinator, P], Entity],
+    plan: Callable[[IQGatewayCoordinator, GatewayData], Iterable[P]],
+    make: Callable[[P], Entity],
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """Add the planned entities the gateway reports now, and those it reports later.
@@ -287,16 +286,21 @@ def add_as_reported[P: Planned[Any, Any]](
     def add_new() -> None:
         if not coordinator.last_update_success:
             return
+        # What the gateway has, out-of-date live data included: its entities exist (and
+        # show as unavailable) whether or not the data is fresh now.
+        data = coordinator.data
+        if data.stale:
+            data = replace(data, bodies={**data.stale, **data.bodies}, stale={})
         batches: dict[str, list[Entity]] = {}
-        for planned in plan(coordinator):
+        for planned in plan(coordinator, data):
             if planned.unique_id in known:
                 continue
-            source = planned.source(coordinator)
+            source = planned.source(data)
             if source is None or not planned.description.exists(source):
                 continue
             known.add(planned.unique_id)
             device = str(sorted(planned.device.get("identifiers") or ()))
-            batches.setdefault(device, []).append(make(coordinator, planned))
+            batches.setdefault(device, []).append(make(planned))
         for batch in batches.values():
             async_add_entities(batch)
 
@@ -307,21 +311,15 @@ def add_as_reported[P: Planned[Any, Any]](
 # --------------------------------------------------------------------------- sources
 
 
-def _inventory(coordinator: IQGatewayCoordinator) -> EnsembleInventory | None:
-    return coordinator.data.get(ENSEMBLE_INVENTORY)
-
-
 def _listed[U](
-    coordinator: IQGatewayCoordinator,
-    serial: str,
-    group: Callable[[EnsembleInventory], Mapping[str, U]],
+    data: GatewayData, serial: str, group: Callable[[EnsembleInventory], Mapping[str, U]]
 ) -> U | None:
-    inventory = _inventory(coordinator)
+    inventory = data.get(ENSEMBLE_INVENTORY)
     return group(inventory).get(serial) if inventory is not None else None
 
 
-def _ac_battery(coordinator: IQGatewayCoordinator, serial: str) -> AcBattery | None:
-    return (coordinator.data.get(AC_BATTERIES) or {}).get(serial)
+def _ac_battery(data: GatewayData, serial: str) -> AcBattery | None:
+    return (data.get(AC_BATTERIES) or {}).get(serial)
 
 
 # The Ensemble inventory's groups of devices with a serial of their own.
@@ -334,19 +332,19 @@ ENSEMBLE_GROUPS: tuple[tuple[UnitKind, Callable[[EnsembleInventory], Mapping[str
 
 
 def units(
-    coordinator: IQGatewayCoordinator,
+    coordinator: IQGatewayCoordinator, data: GatewayData
 ) -> Iterator[tuple[UnitKind, str, Source[Any], DeviceInfo]]:
-    """Every device of its own serial the gateway reports now: kind, serial, source, device.
+    """Every device of its own serial ``data`` reports: kind, serial, source, device.
 
     The source reads that device from each poll (None once it is no longer listed).
     """
     devices = Devices.of(coordinator)
-    if (inventory := _inventory(coordinator)) is not None:
+    if (inventory := data.get(ENSEMBLE_INVENTORY)) is not None:
         for kind, group in ENSEMBLE_GROUPS:
             for unit in group(inventory).values():
                 listed = partial(_listed, serial=unit.serial, group=group)
                 yield kind, unit.serial, listed, devices.unit(kind, unit)
-    for battery in (coordinator.data.get(AC_BATTERIES) or {}).values():
+    for battery in (data.get(AC_BATTERIES) or {}).values():
         yield (
             UnitKind.AC_BATTERY,
             battery.serial,
@@ -355,17 +353,12 @@ def units(
         )
 
 
-def ensemble_device_status(coordinator: IQGatewayCoordinator, serial: str) -> DeviceStatus | None:
+def ensemble_device_status(data: GatewayData, serial: str) -> DeviceStatus | None:
     """What ``/ivp/ensemble/status`` adds about one device."""
-    status = coordinator.data.get(ENSEMBLE_STATUS)
+    status = data.get(ENSEMBLE_STATUS)
     return status.devices.get(serial) if status is not None else None
 
 
-def inverter_detail(coordinator: IQGatewayCoordinator, serial: str) -> InverterDetail | None:
+def inverter_detail(data: GatewayData, serial: str) -> InverterDetail | None:
     """One microinverter's detail in ``/ivp/pdm/device_data`` (joined by serial)."""
-    return (coordinator.data.get(DEVICE_DATA) or {}).get(serial)
-
-
-def storage_settings(coordinator: IQGatewayCoordinator) -> StorageSettings | None:
-    """The batteries' settings, where the site has batteries."""
-    return site.storage_settings(coordinator.data)
+    return (data.get(DEVICE_DATA) or {}).get(serial)

@@ -64,6 +64,9 @@ async def _snapshot(
     """Set ``capture`` up with only ``platform`` loaded, and snapshot its entities."""
     with patch("custom_components.enphase_iq_gateway.PLATFORMS", [platform]):
         entry, _ = await setup_capture(hass, start_gateway, capture)
+    # The live sensors exist now: from this poll on, live data is kept live.
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
 
