@@ -203,14 +203,17 @@ class EnlightenClient:
         raise EnlightenInvalidCredentialsError("Enlighten refused the e-mail or password")
 
     async def _post(self, url: str, **kwargs: Any) -> tuple[int, str]:
+        """POST; errors are raised outside aiohttp's handler, so none holds its headers."""
+        failure: EnlightenConnectionError
         try:
             async with self._session.post(
                 url, ssl=self._ssl, timeout=self._timeout, allow_redirects=False, **kwargs
             ) as response:
                 return response.status, await response.text(errors="replace")
-        except TimeoutError as err:
-            raise EnlightenConnectionError("the Enphase cloud did not answer in time") from err
+        except TimeoutError:
+            failure = EnlightenConnectionError("the Enphase cloud did not answer in time")
         except aiohttp.ClientError as err:
-            raise EnlightenConnectionError(
+            failure = EnlightenConnectionError(
                 f"the Enphase cloud could not be reached ({type(err).__name__})"
-            ) from err
+            )
+        raise failure
