@@ -53,6 +53,12 @@ def _num(data: Mapping[str, JSON], *keys: str) -> float | None:
     return None
 
 
+def _sum(values: Iterable[float]) -> float | None:
+    """A sum that is a number: huge parts that add up to infinity make it unknown."""
+    total = sum(values, 0.0)
+    return total if math.isfinite(total) else None
+
+
 def _int(data: Mapping[str, JSON], *keys: str) -> int | None:
     value = _num(data, *keys)
     return None if value is None else int(value)
@@ -642,7 +648,7 @@ class BatteryControl:
     def available_energy(self) -> float | None:
         """Energy stored in all batteries now (Wh)."""
         parts = [v for v in (self.encharge_energy, self.acb_energy) if v is not None]
-        return sum(parts) if parts else None
+        return _sum(parts) if parts else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -671,7 +677,7 @@ class BatteryPower:
         values = list(self.batteries.values())
         if not values or any(v is None for v in values):
             return None
-        return sum(v for v in values if v is not None)
+        return _sum([v for v in values if v is not None])
 
 
 # --------------------------------------------------------------------------- production.json
