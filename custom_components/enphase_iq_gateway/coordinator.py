@@ -21,7 +21,14 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from homeassistant.util import dt as dt_util
 
 from . import connections
-from .const import CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL, DOMAIN, LOGGER, MANUFACTURER
+from .const import (
+    CONF_SCAN_INTERVAL,
+    DEFAULT_SCAN_INTERVAL,
+    DOMAIN,
+    LOGGER,
+    MANUFACTURER,
+    POLL_DEADLINE_FRACTION,
+)
 from .iqgateway import (
     GatewayData,
     GatewayInfo,
@@ -101,9 +108,15 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         return f" {str(self.config_entry.unique_id)[-4:]}" if len(entries) > 1 else ""
 
     async def _async_update_data(self) -> GatewayData:
-        """One poll."""
+        """One poll, abandoned once it has run a share of the interval.
+
+        A gateway that answers every request just under its timeout would otherwise make
+        one poll last many minutes.
+        """
         previous = self.client.info
-        data = await self._call(self.client.poll)
+        assert self.update_interval is not None
+        deadline = self.update_interval.total_seconds() * POLL_DEADLINE_FRACTION
+        data = await self._call(lambda: self.client.poll(deadline=deadline))
         if self.client.polled() and not data.answered:
             # Every endpoint failed (an overloaded gateway answers 503 to all): that is
             # an unavailable gateway, not a successful poll with nothing in it.
@@ -122,18 +135,20 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
     async def _call[T](self, call: Callable[[], Awaitable[T]]) -> T:
         """Run a client call with a fresh token, translating every error.
 
-        A token the gateway refuses gets one renewal (or a fresh session) and one retry.
+        A token the gateway refuses gets its grace, or one renewal and one retry.
         """
         try:
             await self.tokens.async_check()
             try:
-                return await call()
+                result = await call()
             except IQGatewayAuthenticationError:
                 await self.tokens.async_handle_rejected()
-            try:
-                return await call()
-            except IQGatewayAuthenticationError as err:
-                raise TokenError("token_rejected", reauth=True) from err
+                try:
+                    result = await call()
+                except IQGatewayAuthenticationError as err:
+                    raise TokenError("token_rejected", reauth=True) from err
+            self.tokens.token_accepted()
+            return result
         except TokenError as err:
             error = ConfigEntryAuthFailed if err.reauth else UpdateFailed
             raise error(

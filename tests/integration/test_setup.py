@@ -354,7 +354,7 @@ async def test_an_unforeseen_client_error_fails_the_poll(
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
     coordinator = entry.runtime_data
 
-    async def fails() -> None:
+    async def fails(**_: object) -> None:
         raise IQGatewayError("something new")
 
     monkeypatch.setattr(coordinator.client, "poll", fails)
