@@ -148,7 +148,6 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 except IQGatewayAuthenticationError as err:
                     raise TokenError("token_rejected", reauth=True) from err
             self.tokens.token_accepted()
-            return result
         except TokenError as err:
             error = ConfigEntryAuthFailed if err.reauth else UpdateFailed
             raise error(
@@ -172,6 +171,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_key=error_key(err),
                 translation_placeholders={"host": self.client.host},
             ) from err
+        return result
 
 
 def error_key(err: IQGatewayError) -> str:

@@ -1,5 +1,7 @@
-"""Hardening (issue 11): no login storms, a 401 that is really a 401, one request at a
-time per gateway, a deadline per poll, values Home Assistant can show, masked serials.
+"""Hardening (issue 11), in Home Assistant.
+
+No login storms, a 401 that is really a 401, one request at a time per gateway, a
+deadline per poll, values Home Assistant can show, masked serials.
 """
 
 from __future__ import annotations
@@ -123,8 +125,9 @@ async def test_setup_retries_make_no_login_storm(
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
 ) -> None:
-    """An expired token and no cloud: each setup retry is a new coordinator, yet sign-ins
-    stay at one per 15 minutes, and the user is asked after a bounded number.
+    """An expired token and no cloud: setup retries, yet one sign-in per 15 minutes.
+
+    Each setup retry is a new coordinator; the user is asked after a bounded number.
     """
     cloud.outage = True
     entry = await setup_entry(
@@ -154,8 +157,9 @@ async def test_a_refusal_at_setup_is_retried(
     cloud: CloudSimulator,
     how: str,
 ) -> None:
-    """A gateway that just restarted refuses /auth/check_jwt once: setup is retried, no
-    reauthentication, no sign-in.
+    """A gateway that just restarted refuses /auth/check_jwt once: setup is retried.
+
+    No reauthentication, no sign-in.
     """
     cloud.add_account("owner@example.com", "correct horse battery staple", {gateway.serial})
     make = credentials_entry if how == "credentials" else token_entry

@@ -275,6 +275,7 @@ async def test_a_refusal_is_retried_not_a_verdict(
     freezer: FrozenDateTimeFactory,
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
+    *,
     case: tuple[int, bool, int, int],
     how: str,
 ) -> None:
