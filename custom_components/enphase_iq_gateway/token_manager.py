@@ -183,9 +183,7 @@ class TokenManager:
             return  # legacy firmware: no token at all
         now = dt_util.utcnow()
         usable = self.token_info is not None and not self.token_info.is_expired(now)
-        if self.can_renew and (
-            not usable or (self.renew_at is not None and now >= self.renew_at)
-        ):
+        if self.can_renew and (not usable or (self.renew_at is not None and now >= self.renew_at)):
             await self._async_renew_when_due(now, usable=usable)
         self._update_expiry_issue(now)
         if self.token_info is not None and not self.token_info.is_expired(now):

@@ -135,7 +135,9 @@ async def test_setup_retries_make_no_login_storm(
     )
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert cloud.stats["login"] == 1
-    await _run_clock(hass, freezer, RENEW_RETRY_INTERVAL - timedelta(seconds=30), timedelta(seconds=10))
+    await _run_clock(
+        hass, freezer, RENEW_RETRY_INTERVAL - timedelta(seconds=30), timedelta(seconds=10)
+    )
     assert cloud.stats["login"] == 1  # setup was retried many times meanwhile
     await _run_clock(hass, freezer, timedelta(hours=2), timedelta(seconds=30))
     await hass.async_block_till_done()
