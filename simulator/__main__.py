@@ -62,12 +62,9 @@ counter scenarios (--scenario KIND[:NAME=VALUE,...], or POST .../counters):
   path=/ivp/meters/readings and field=actEnergyRcvd narrow it; a poll is one request to a
   path. DELETE .../counters ends them all.
 """
-DEFAULT_CAPTURE = (
-    Path(__file__).resolve().parent.parent
-    / "tests"
-    / "fixtures"
-    / "8.2.127_with_3cts_and_battery_split"
-)
+# The development demo: a real capture whose storage CT and live data are made to balance
+# (see its _README.md). Tests use the real captures in tests/fixtures.
+DEFAULT_CAPTURE = Path(__file__).resolve().parent / "demo_site"
 
 
 def parse_scenario(text: str) -> CounterScenario:
@@ -270,6 +267,8 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
             "account_password": password,
             "account_two_step": args.mfa,
             "ca_file": str(cloud.certificate.ca_path),
+            # The CA itself, for a client in another file system (a chroot) than ours.
+            "ca_pem": cloud.certificate.ca_path.read_text(),
             "control_url": gateway.control_url,
             "cloud_control_url": cloud.control_url,
             "inverters": args.inverters,

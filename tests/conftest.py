@@ -74,3 +74,10 @@ async def http_session(loopback: None) -> AsyncIterator[aiohttp.ClientSession]:
     """A client session as the integration makes it: a cookie jar that accepts IP hosts."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield session
+
+
+@pytest.fixture
+async def cloud_session(loopback: None) -> AsyncIterator[aiohttp.ClientSession]:
+    """A session for the Enphase cloud as the integration makes it: it keeps no cookies."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as session:
+        yield session

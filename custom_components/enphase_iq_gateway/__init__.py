@@ -14,6 +14,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 from .config_flow import RELOADS_FOR_OPTIONS
 from .const import CONF_INVERTER_ENTITIES, DOMAIN
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
+from .counters import stitch_issue_id
 from .entity import INVERTER_MODEL, reported_devices
 from .token_manager import AUTH_MEMORY, expiry_issue_id
 
@@ -52,8 +53,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> None:
-    """Forget the entry's repair issue, and what it remembered of sign-ins, with it."""
+    """Forget the entry's repair issues, and what it remembered of sign-ins, with it."""
     ir.async_delete_issue(hass, DOMAIN, expiry_issue_id(entry.entry_id))
+    ir.async_delete_issue(hass, DOMAIN, stitch_issue_id(entry.entry_id))
     hass.data.get(AUTH_MEMORY, {}).pop(entry.entry_id, None)
 
 

@@ -4,6 +4,11 @@ The user enters the gateway's host; the flow reads ``/info`` and shows the seria
 firmware it found. Gateways on firmware 7 or newer need a token: the user either signs in
 with the Enlighten account (the token is fetched, and renewed later, with it) or pastes a
 token. Every token is proven against the gateway before anything is stored.
+
+An account with two-step sign-in gets a one-time code from Enphase after its password:
+the ``code`` step asks for it (and can have a new one sent). Such an entry keeps the
+e-mail address but not the password: its token cannot be renewed without a new code, so
+it is renewed through a repair flow (repairs.py) instead.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import selector
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.util import dt as dt_util
@@ -33,9 +38,12 @@ from yarl import URL
 
 from . import connections
 from .const import (
+    CONF_CODE,
     CONF_INVERTER_ENTITIES,
+    CONF_NEW_CODE,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
+    CONF_TWO_STEP,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     FLOW_REQUEST_TIMEOUT,
@@ -45,11 +53,7 @@ from .const import (
 )
 from .coordinator import IQGatewayConfigEntry
 from .iqgateway import (
-    EnlightenConnectionError,
     EnlightenError,
-    EnlightenInvalidCredentialsError,
-    EnlightenMFARequiredError,
-    EnlightenSerialNotOnAccountError,
     GatewayInfo,
     InvalidTokenError,
     IQGateway,
@@ -62,6 +66,7 @@ from .iqgateway import (
     parse_token,
 )
 from .iqgateway.endpoints import PRODUCTION
+from .sign_in import CloudSignIn
 
 try:  # Home Assistant 2025.8+ reloads an entry for new options by itself
     from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlow
@@ -79,6 +84,16 @@ ZEROCONF_SERIAL = "serialnum"
 AUTH_MENU = ["credentials", "token"]
 RECONFIGURE_AUTH_MENU = ["keep_auth", "credentials", "token"]
 CLOUD_FAILED_MENU = ["credentials", "token"]
+# A sign-in that failed this way (unless a menu offers to try again or paste a token)
+# leads to the token form, saying why ...
+SIGN_IN_TOKEN_INSTEAD = {"mfa_enabled", "code_step_unavailable"}
+# ... or shows on a field of the form the user typed it in.
+SIGN_IN_FIELDS = {
+    "invalid_auth": CONF_PASSWORD,
+    "serial_not_on_account": CONF_SERIAL,
+    "invalid_code": CONF_CODE,
+    "code_expired": CONF_CODE,
+}
 
 _TEXT = selector.TextSelector()
 _EMAIL = selector.TextSelector(
@@ -90,6 +105,16 @@ _PASSWORD = selector.TextSelector(
     )
 )
 _TOKEN = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
+_CODE = selector.TextSelector(selector.TextSelectorConfig(autocomplete="one-time-code"))
+
+# Signing in to Enphase's account, without the serial (the renewal repair flow's form).
+ACCOUNT_SCHEMA = vol.Schema(
+    {vol.Required(CONF_USERNAME): _EMAIL, vol.Required(CONF_PASSWORD): _PASSWORD}
+)
+# The one-time code; or, ticked, send a new one (so the code is optional).
+CODE_SCHEMA = vol.Schema(
+    {vol.Optional(CONF_CODE): _CODE, vol.Optional(CONF_NEW_CODE): selector.BooleanSelector()}
+)
 
 
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
@@ -136,6 +161,8 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         self._errors: dict[str, str] = {}
         self._placeholders: dict[str, str] = {}
         self._username: str = ""
+        self._serial_typed: str = ""
+        self._sign_in: CloudSignIn | None = None
 
     @staticmethod
     @callback
@@ -293,43 +320,25 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_credentials(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Sign in with the Enlighten account; the token is fetched (and later renewed)."""
-        errors: dict[str, str] = {}
-        if user_input is not None:
-            serial = user_input[CONF_SERIAL].strip()
-            self._username = username = user_input[CONF_USERNAME].strip()
-            token: TokenInfo | None = None
-            try:
-                token = await connections.cloud_client(self.hass).fetch_token(
-                    username, user_input[CONF_PASSWORD], serial
-                )
-            except EnlightenInvalidCredentialsError:
-                errors[CONF_PASSWORD] = "invalid_auth"
-            except EnlightenMFARequiredError:
-                # The account cannot sign in here: offer the way that works, a token.
-                return await self.async_step_token(errors={"base": "mfa_enabled"})
-            except EnlightenSerialNotOnAccountError:
-                errors[CONF_SERIAL] = "serial_not_on_account"
-            except EnlightenError as err:
-                # Either way the user can try again or take the token path: a menu.
-                LOGGER.warning("Could not get a token from Enphase's cloud: %s", err)
-                if isinstance(err, EnlightenConnectionError):
-                    return await self.async_step_cloud_unreachable()
-                return await self.async_step_cloud_error()
-            except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
-                LOGGER.exception("Unexpected error while fetching a token")
-                errors["base"] = "unknown"
-            if token is not None and (error := await self._async_prove(token.token)):
-                errors["base"] = error
-            if not errors and token is not None:
-                return self._async_finish(
-                    {
-                        CONF_USERNAME: username,
-                        CONF_PASSWORD: user_input[CONF_PASSWORD],
-                        CONF_SERIAL: serial,
-                        CONF_TOKEN: token.token,
-                    }
-                )
+        """Sign in with the Enlighten account; the token is fetched (and later renewed).
+
+        A two-step account goes on to the code step.
+        """
+        if user_input is None:
+            return self._show_credentials_form()
+        self._serial_typed = user_input[CONF_SERIAL].strip()
+        self._username = user_input[CONF_USERNAME].strip()
+        self._sign_in = CloudSignIn(self.hass, self._username, user_input[CONF_PASSWORD])
+        try:
+            await self._sign_in.start()
+        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
+            return await self._async_sign_in_failed(err, "credentials")
+        if self._sign_in.needs_code:
+            return self._show_code_form("code")
+        return await self._async_signed_in(user_input[CONF_PASSWORD])
+
+    def _show_credentials_form(self, errors: dict[str, str] | None = None) -> ConfigFlowResult:
+        """The sign-in form, with what was typed (never the password) or is known."""
         schema = vol.Schema(
             {
                 vol.Required(CONF_USERNAME): _EMAIL,
@@ -337,18 +346,107 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
                 vol.Required(CONF_SERIAL): _TEXT,
             }
         )
-        suggested = {k: v for k, v in (user_input or {}).items() if k != CONF_PASSWORD}
-        suggested.setdefault(CONF_SERIAL, self._serial())
+        suggested = {CONF_SERIAL: self._serial_typed or self._serial()}
         if self._username:
-            suggested.setdefault(CONF_USERNAME, self._username)
-        if CONF_USERNAME not in suggested and (entry := self._existing_entry()) is not None:
+            suggested[CONF_USERNAME] = self._username
+        elif (entry := self._existing_entry()) is not None:
             suggested[CONF_USERNAME] = entry.data.get(CONF_USERNAME, "")
         return self.async_show_form(
             step_id="credentials",
             data_schema=self.add_suggested_values_to_schema(schema, suggested),
-            errors=errors,
+            errors=errors or {},
             description_placeholders=self._found(),
         )
+
+    async def async_step_code(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        """Enphase sent a one-time code: enter it, or have a new one sent."""
+        return await self._async_code_step("code", user_input)
+
+    async def async_step_code_resent(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The same, after a new code was sent."""
+        return await self._async_code_step("code_resent", user_input)
+
+    async def _async_code_step(
+        self, step_id: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        sign_in = self._sign_in
+        assert sign_in is not None
+        assert user_input is not None  # the form is shown by the steps before
+        try:
+            if user_input.get(CONF_NEW_CODE):
+                await sign_in.send_new_code()
+                if sign_in.needs_code:
+                    return self._show_code_form("code_resent")
+            elif not str(user_input.get(CONF_CODE, "")).strip():
+                return self._show_code_form(step_id, {CONF_CODE: "code_missing"})
+            else:
+                await sign_in.submit_code(str(user_input[CONF_CODE]))
+        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
+            return await self._async_sign_in_failed(err, step_id)
+        return await self._async_signed_in()
+
+    def _show_code_form(
+        self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
+    ) -> ConfigFlowResult:
+        """Ask for the one-time code; ``new_code`` ticks "send me a new code" (expired)."""
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
+            errors=errors or {},
+            description_placeholders=self._found(),
+        )
+
+    async def _async_signed_in(self, password: str | None = None) -> ConfigFlowResult:
+        """Signed in: fetch the token, prove it, and store the sign-in.
+
+        ``password``, given for an account that signed in without a code, is kept: the
+        token is renewed with it. After a code only the e-mail address is kept (and that
+        the account signs in in two steps): its renewal needs the owner and a new code.
+        """
+        assert self._sign_in is not None
+        try:
+            token = await self._sign_in.fetch_token(self._serial_typed)
+        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
+            return await self._async_sign_in_failed(err, "credentials")
+        if error := await async_prove_token(self.hass, self._host, token.token):
+            return self._show_credentials_form({"base": error})
+        kept = {CONF_TWO_STEP: True} if password is None else {CONF_PASSWORD: password}
+        return self._async_finish(
+            {
+                CONF_USERNAME: self._username,
+                **kept,
+                CONF_SERIAL: self._serial_typed,
+                CONF_TOKEN: token.token,
+            }
+        )
+
+    async def _async_sign_in_failed(self, err: Exception, step_id: str) -> ConfigFlowResult:
+        """Show why signing in failed, where the user can do something about it."""
+        if not isinstance(err, EnlightenError) or self._sign_in is None:
+            LOGGER.exception("Unexpected error while signing in to Enphase's cloud")
+            if step_id == "credentials":
+                return self._show_credentials_form({"base": "unknown"})
+            return self._show_code_form(step_id, {"base": "unknown"})
+        key = self._sign_in.error_key(err)
+        menus = {
+            "cloud_unreachable": self.async_step_cloud_unreachable,
+            "cloud_error": self.async_step_cloud_error,
+            "account_blocked": self.async_step_account_blocked,
+        }
+        if key in menus:
+            # Either way the user can try again or take the token path: a menu.
+            LOGGER.warning("Could not get a token from Enphase's cloud: %s", err)
+            return await menus[key]()
+        if key in SIGN_IN_TOKEN_INSTEAD:
+            # The account cannot sign in here: offer the way that works, a token.
+            LOGGER.info("Enphase's cloud asks for a sign-in step that cannot be taken: %s", err)
+            return await self.async_step_token(errors={"base": key})
+        field = SIGN_IN_FIELDS[key]
+        if field == CONF_CODE:
+            return self._show_code_form(step_id, {CONF_CODE: key}, new_code=key == "code_expired")
+        return self._show_credentials_form({field: key})
 
     async def async_step_cloud_unreachable(
         self, user_input: dict[str, Any] | None = None
@@ -362,10 +460,16 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         """Enphase's cloud answered unexpectedly: try again, or paste a token."""
         return self.async_show_menu(step_id="cloud_error", menu_options=CLOUD_FAILED_MENU)
 
+    async def async_step_account_blocked(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Enphase blocks sign-ins to the account for now: wait and retry, or paste a token."""
+        return self.async_show_menu(step_id="account_blocked", menu_options=CLOUD_FAILED_MENU)
+
     async def async_step_token(
         self, user_input: dict[str, Any] | None = None, errors: dict[str, str] | None = None
     ) -> ConfigFlowResult:
-        """Paste a token (accounts with multi-factor sign-in must use this)."""
+        """Paste a token (for accounts that cannot sign in here, or by choice)."""
         errors = dict(errors or {})
         placeholders = self._found()
         if user_input is not None:
@@ -378,11 +482,11 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 if token.is_expired(dt_util.utcnow()):
                     errors[CONF_TOKEN] = "token_expired"
-                    placeholders["expired"] = _local(token.expires_at)
+                    placeholders["expired"] = local_time(token.expires_at)
                 elif not token.matches_serial(serial):
                     errors[CONF_TOKEN] = "token_wrong_gateway"
                     placeholders["token_serial"] = str(token.serial)
-                elif error := await self._async_prove(token.token):
+                elif error := await async_prove_token(self.hass, self._host, token.token):
                     errors[CONF_TOKEN if error == "token_rejected" else "base"] = error
             if not errors and token is not None:
                 return self._async_finish({CONF_SERIAL: serial, CONF_TOKEN: token.token})
@@ -406,8 +510,8 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             token = parse_token(entry_data.get(CONF_TOKEN, ""))
         except InvalidTokenError:
             return await self.async_step_reauth_confirm()
-        self._placeholders = {"expires": _local(token.expires_at)}
         if token.is_expired(dt_util.utcnow()):
+            self._placeholders = {"expires": local_time(token.expires_at)}
             return await self.async_step_reauth_expired()
         return await self.async_step_reauth_confirm()
 
@@ -415,18 +519,17 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The gateway refuses the token, or the cloud the account: sign in again."""
-        return self.async_show_menu(
-            step_id="reauth_confirm",
-            menu_options=AUTH_MENU,
-            description_placeholders={"title": self._get_reauth_entry().title},
-        )
+        return self._reauth_menu("reauth_confirm")
 
     async def async_step_reauth_expired(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """The token has expired: sign in again, saying when it expired."""
+        return self._reauth_menu("reauth_expired")
+
+    def _reauth_menu(self, step_id: str) -> ConfigFlowResult:
         return self.async_show_menu(
-            step_id="reauth_expired",
+            step_id=step_id,
             menu_options=AUTH_MENU,
             description_placeholders={
                 "title": self._get_reauth_entry().title,
@@ -473,7 +576,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Keep the stored token or credentials, once they are proven at the new host."""
         token = str(self._get_reconfigure_entry().data[CONF_TOKEN])
-        if await self._async_prove(token):
+        if await async_prove_token(self.hass, self._host, token):
             return self.async_abort(reason="current_auth_failed")
         return self._async_finish({})
 
@@ -492,7 +595,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         if auth:
             # A new way to sign in replaces the old one entirely (a pasted token must not
             # leave old credentials behind, or the reverse).
-            for key in (CONF_USERNAME, CONF_PASSWORD, CONF_TOKEN):
+            for key in (CONF_USERNAME, CONF_PASSWORD, CONF_TWO_STEP, CONF_TOKEN):
                 data.pop(key, None)
             data.update(auth)
         data[CONF_HOST] = self._host
@@ -539,27 +642,28 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         finally:
             session.detach()
 
-    async def _async_prove(self, token: str) -> str | None:
-        """Have the gateway at ``self._host`` accept ``token``: None, or an error key."""
-        session = connections.gateway_session(self.hass, auto_cleanup=False)
-        client = IQGateway(self._host, session, token=token)
-        try:
-            await client.detect()
-            await client.check_jwt()
-            # A real endpoint too, for firmware without sessions: a refusal counts, a
-            # failing endpoint does not.
-            with suppress(IQGatewayResponseError):
-                await client.get(PRODUCTION)
-        except IQGatewayAuthenticationError:
-            return "token_rejected"
-        except IQGatewayError:
-            return "cannot_connect"
-        except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
-            LOGGER.exception("Unexpected error while checking the token with the gateway")
-            return "unknown"
-        finally:
-            session.detach()
-        return None
+
+async def async_prove_token(hass: HomeAssistant, host: str, token: str) -> str | None:
+    """Have the gateway at ``host`` accept ``token``: None, or an error key."""
+    session = connections.gateway_session(hass, auto_cleanup=False)
+    client = IQGateway(host, session, token=token)
+    try:
+        await client.detect()
+        await client.check_jwt()
+        # A real endpoint too, for firmware without sessions: a refusal counts, a
+        # failing endpoint does not.
+        with suppress(IQGatewayResponseError):
+            await client.get(PRODUCTION)
+    except IQGatewayAuthenticationError:
+        return "token_rejected"
+    except IQGatewayError:
+        return "cannot_connect"
+    except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
+        LOGGER.exception("Unexpected error while checking the token with the gateway")
+        return "unknown"
+    finally:
+        session.detach()
+    return None
 
 
 def _ipv4_addresses(discovery_info: ZeroconfServiceInfo) -> list[ipaddress.IPv4Address]:
@@ -596,7 +700,7 @@ def _host_only(host: str) -> str:
     return host.partition(":")[0] if host.count(":") == 1 else host
 
 
-def _local(moment: datetime) -> str:
+def local_time(moment: datetime) -> str:
     """A moment as the user reads it: local time, to the minute."""
     return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import aiohttp
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.aiohttp_client import (
-    async_create_clientsession,
-    async_get_clientsession,
-)
+from homeassistant.helpers.aiohttp_client import async_create_clientsession
 
 from .iqgateway import EnlightenClient
 
@@ -28,6 +25,20 @@ def gateway_session(hass: HomeAssistant, *, auto_cleanup: bool = True) -> aiohtt
     )
 
 
-def cloud_client(hass: HomeAssistant) -> EnlightenClient:
-    """The Enphase cloud client: HTTPS through Home Assistant's verifying session."""
-    return EnlightenClient(async_get_clientsession(hass))
+def cloud_session(hass: HomeAssistant, *, auto_cleanup: bool = True) -> aiohttp.ClientSession:
+    """A session for the Enphase cloud: verified HTTPS, and no cookie jar.
+
+    The cloud client carries each sign-in's cookies itself (a two-step sign-in sends the
+    login's cookies with its one-time code), so nothing is kept between sign-ins or shared
+    with other integrations, as Home Assistant's shared session and its jar would. With
+    ``auto_cleanup`` (in entry setup) the session is detached when the entry unloads;
+    without it the caller must call ``detach()``.
+    """
+    return async_create_clientsession(
+        hass, auto_cleanup=auto_cleanup, cookie_jar=aiohttp.DummyCookieJar()
+    )
+
+
+def cloud_client(session: aiohttp.ClientSession) -> EnlightenClient:
+    """The Enphase cloud client on a ``cloud_session``."""
+    return EnlightenClient(session)

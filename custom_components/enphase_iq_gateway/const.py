@@ -15,6 +15,12 @@ MANUFACTURER: Final = "Enphase Energy"
 FLOW_REQUEST_TIMEOUT: Final = 15.0
 
 CONF_SERIAL: Final = "serial"
+# An entry whose account signs in in two steps (password, then a one-time code): its
+# e-mail address is kept, its password and the code are not (see token_manager.py).
+CONF_TWO_STEP: Final = "two_step"
+# The one-time code form's fields.
+CONF_CODE: Final = "code"
+CONF_NEW_CODE: Final = "new_code"
 
 # Options
 CONF_SCAN_INTERVAL: Final = "scan_interval"
@@ -47,3 +53,5 @@ POLL_DEADLINE_FRACTION: Final = 0.8
 # A pasted token cannot be renewed: the user is warned (a repair issue) this long ahead.
 PASTED_TOKEN_WARNING: Final = timedelta(days=30)
 ISSUE_TOKEN_EXPIRING: Final = "token_expiring"  # noqa: S105 - an issue id, not a secret
+# The same for an entry with two-step sign-in: fixable, its repair flow signs in again.
+ISSUE_TOKEN_EXPIRING_TWO_STEP: Final = "token_expiring_two_step"  # noqa: S105

@@ -75,8 +75,12 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             serial=entry.unique_id,
             clock=lambda: dt_util.utcnow().timestamp(),
         )
-        self.tokens = TokenManager(hass, entry, self.client, connections.cloud_client(hass))
+        self.tokens = TokenManager(
+            hass, entry, self.client, connections.cloud_client(connections.cloud_session(hass))
+        )
         self.last_poll: datetime | None = None
+        self.stitched: set[str] = set()
+        """The sensors whose lifetime counter is stitched (see ``counters.py``)."""
         self.gateway_device_id = ""
 
     async def _async_setup(self) -> None:

@@ -1,4 +1,4 @@
-"""Base entity, the lifetime-counter guard, and the devices of a gateway.
+"""Base entity and the devices of a gateway.
 
 Devices: the gateway itself; one per enabled CT meter ("Production CT", ...); one per
 microinverter; one for the batteries where the gateway reports any. All but the gateway
@@ -8,7 +8,6 @@ hang off it (``via_device``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import cast
 
 from homeassistant.helpers.device_registry import DeviceInfo
@@ -143,51 +142,3 @@ class IQGatewayEntity(CoordinatorEntity[IQGatewayCoordinator]):
     """An entity of an IQ Gateway config entry."""
 
     _attr_has_entity_name = True
-
-
-# A lifetime counter rising more than this per day is a glitch, not energy: a whole
-# utility-scale plant does not make 4 GWh a day.
-ABSURD_WH_PER_DAY = 4e9
-DIP_CONFIRMATIONS = 3
-
-
-@dataclass(slots=True)
-class LifetimeGuard:
-    """Keeps a lifetime energy counter monotonic for the recorder.
-
-    Long-term statistics read any drop of a ``total_increasing`` sensor as a meter reset
-    and then count the whole value again: a glitch of one poll becomes a phantom spike of
-    years of energy. So a lower reading is held back (the last good value stays) until it
-    has been seen DIP_CONFIRMATIONS times in a row, when it is accepted as a real reset
-    (a replaced gateway or meter). Zero and absurd jumps are unavailable, not numbers.
-    """
-
-    value: float | None = None
-    accepted_at: datetime | None = None
-    dips: int = 0
-
-    def restore(self, value: float | None, when: datetime) -> None:
-        """Start from the value published before a restart."""
-        if value is not None and value > 0:
-            self.value, self.accepted_at = value, when
-
-    def update(self, reading: float | None, now: datetime) -> float | None:
-        """The value to publish for ``reading`` (None: unavailable)."""
-        if reading is None or reading <= 0:
-            self.dips = 0
-            return None
-        if self.value is None or self.accepted_at is None:
-            self.value, self.accepted_at, self.dips = reading, now, 0
-            return reading
-        if reading < self.value:
-            self.dips += 1
-            if self.dips < DIP_CONFIRMATIONS:
-                return self.value
-            self.value, self.accepted_at, self.dips = reading, now, 0
-            return reading
-        self.dips = 0
-        days = max((now - self.accepted_at) / timedelta(days=1), 1.0)
-        if reading - self.value > ABSURD_WH_PER_DAY * days:
-            return None
-        self.value, self.accepted_at = reading, now
-        return reading

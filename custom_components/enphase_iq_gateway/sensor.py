@@ -22,8 +22,10 @@ from homeassistant.components.sensor import (
     RestoreSensor,
     SensorDeviceClass,
     SensorEntityDescription,
+    SensorExtraStoredData,
     SensorStateClass,
 )
+from homeassistant.components.sensor.const import UNIT_CONVERTERS
 from homeassistant.const import (
     PERCENTAGE,
     EntityCategory,
@@ -41,9 +43,17 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
-from .const import CONF_INVERTER_ENTITIES
+from .const import CONF_INVERTER_ENTITIES, LOGGER
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
-from .entity import Devices, IQGatewayEntity, LifetimeGuard
+from .counters import (
+    ATTR_GATEWAY_VALUE,
+    HOLD_POLLS,
+    STORED_KEY,
+    CounterStoredData,
+    LifetimeGuard,
+    update_stitch_issue,
+)
+from .entity import Devices, IQGatewayEntity
 from .iqgateway import (
     GatewayData,
     Inverter,
@@ -82,13 +92,16 @@ class IQSensorDescription[S](SensorEntityDescription):
     ``phase_enabled``: for descriptions repeated per phase, whether the phases' sensors
     are enabled by default.
     ``attributes_fn``: extra state attributes.
-    A ``total_increasing`` sensor is a lifetime counter, guarded against dips.
+    ``none_is_unknown``: no value is unknown rather than unavailable (a value the gateway
+    reports but that cannot be true).
+    A ``total_increasing`` sensor is a lifetime counter, guarded (``counters.py``).
     """
 
     value_fn: Callable[[S], Value]
     exists_fn: Callable[[S], bool] | None = None
     phase_enabled: bool = False
     attributes_fn: Callable[[S], dict[str, Any]] | None = None
+    none_is_unknown: bool = False
 
     def exists(self, source: S) -> bool:
         """Whether the gateway has this sensor, judged on its source."""
@@ -123,7 +136,8 @@ def _energy[S](
     """An energy in Wh shown as kWh: a lifetime counter, or (not) a gateway period total.
 
     "Today" and "last seven days" reset on the gateway's own clock: no state class, so
-    long-term statistics are not fed a counter that jumps back at the gateway's midnight.
+    long-term statistics are not fed a counter that jumps back at the gateway's midnight;
+    one the gateway reports but that cannot be true is unknown (``site_values``).
     """
     return IQSensorDescription(
         key=key,
@@ -135,6 +149,7 @@ def _energy[S](
         state_class=SensorStateClass.TOTAL_INCREASING if lifetime else None,
         phase_enabled=True,
         value_fn=value_fn,
+        none_is_unknown=not lifetime,
     )
 
 
@@ -344,10 +359,10 @@ CT_STATUS_SENSORS: tuple[IQSensorDescription[MeterConfig], ...] = (
         ),
         options=list(METERING_STATUSES.values()),
     ),
+    # How many flags the CT raises (0 when all is well); the flags themselves, as the
+    # gateway names them, in the attribute.
     replace(
-        _diagnostic(
-            "status_flags", lambda m: ", ".join(m.status_flags) if m.status_flags else "none"
-        ),
+        _diagnostic("status_flags", lambda m: len(m.status_flags)),
         attributes_fn=lambda m: {"flags": list(m.status_flags)},
     ),
 )
@@ -686,11 +701,18 @@ def showable(description: SensorEntityDescription, value: Value) -> Value:
 class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
     """A sensor read from the latest poll; it writes its state only when that changes.
 
-    A lifetime counter (``total_increasing``) goes through a LifetimeGuard, which sees
-    every successful poll and restores its last value across restarts.
+    A lifetime counter (``total_increasing``) goes through a LifetimeGuard (``counters.py``),
+    which sees every successful poll and is restored, stitch and all, across restarts.
+    While the guard publishes something else than the gateway's reading (a held dip, a
+    stitch), the reading is the ``gateway_value`` attribute: part of what the sensor
+    shows, so a change of it is written; it costs nothing otherwise (the attribute is
+    absent while the two agree, and a stitched value moves with the reading anyway). It is
+    kept out of the recorder: a stitch may last for good, and a new attribute set at every
+    write would fill the database with copies of the state.
     """
 
     entity_description: IQSensorDescription[S]
+    _unrecorded_attributes = frozenset({ATTR_GATEWAY_VALUE})
 
     def __init__(self, coordinator: IQGatewayCoordinator, planned: _Planned[S]) -> None:
         """Read with the planned description from the planned source."""
@@ -706,13 +728,29 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
         self._shown: tuple[Any, ...] | None = None
 
     async def async_added_to_hass(self) -> None:
-        """Restore a lifetime counter's last value, so a dip across restarts is caught."""
+        """Restore a lifetime counter's guard, so a dip or stitch goes on across restarts."""
         await super().async_added_to_hass()
-        last = await self.async_get_last_sensor_data() if self._guard is not None else None
-        if self._guard is not None and last and isinstance(last.native_value, int | float):
-            self._guard.restore(float(last.native_value), dt_util.utcnow())
+        if self._guard is not None:
+            extra = await self.async_get_last_extra_data()
+            stored = extra.as_dict() if extra is not None else {}
+            guard = LifetimeGuard.from_dict(stored.get(STORED_KEY))
+            self._guard = guard or LifetimeGuard.starting_at(
+                stored.get("native_value"), dt_util.utcnow()
+            )
+            if self._guard.stitched:
+                self._stitched(True)
         self._read()
         self._shown = self._showing()
+
+    @property
+    def extra_restore_state_data(self) -> SensorExtraStoredData:
+        """The sensor's value and unit; for a lifetime counter, its guard too."""
+        data = super().extra_restore_state_data
+        if self._guard is None:
+            return data
+        return CounterStoredData(
+            data.native_value, data.native_unit_of_measurement, self._guard.as_dict()
+        )
 
     @callback
     def _handle_coordinator_update(self) -> None:
@@ -727,12 +765,66 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
         source = self._source(self.coordinator)
         description = self.entity_description
         value = showable(description, None if source is None else description.value_fn(source))
+        attributes = None
+        if description.attributes_fn is not None and source is not None:
+            attributes = description.attributes_fn(source)
         if self._guard is not None:
             reading = float(value) if isinstance(value, int | float) else None
-            value = self._guard.update(reading, dt_util.utcnow())
+            value = self._guard_update(self._guard, reading)
+            if (shown := self._guard.shown_reading) is not None and value is not None:
+                attributes = {**(attributes or {}), ATTR_GATEWAY_VALUE: self._in_shown_unit(shown)}
+            self._attr_extra_state_attributes = attributes or {}
+        elif attributes is not None:
+            self._attr_extra_state_attributes = attributes
         self._attr_native_value = value
-        if description.attributes_fn is not None and source is not None:
-            self._attr_extra_state_attributes = description.attributes_fn(source)
+
+    def _in_shown_unit(self, value: float) -> float:
+        """``value`` (in the native unit) in the unit the state is shown in (kWh...)."""
+        native, shown = self.native_unit_of_measurement, self.unit_of_measurement
+        converter = UNIT_CONVERTERS.get(self.device_class)
+        if converter is None or native == shown:
+            return value
+        return round(converter.convert(value, native, shown), 6)
+
+    def _guard_update(self, guard: LifetimeGuard, reading: float | None) -> float | None:
+        """The guard's value for ``reading``; a stitch opened or ended is told once."""
+        was_stitched = guard.stitched
+        value = guard.update(reading, dt_util.utcnow())
+        unit = self.native_unit_of_measurement or ""
+        if guard.drop is not None:
+            LOGGER.warning(
+                "%s: the gateway's lifetime counter read %s %s below the value last published"
+                " for %s polls in a row; the sensor goes on from %s %s and grows with the"
+                " counter's increases (the gateway's own reading: attribute %s)",
+                self.entity_id,
+                round(guard.drop, 3),
+                unit,
+                HOLD_POLLS,
+                value,
+                unit,
+                ATTR_GATEWAY_VALUE,
+            )
+            self._stitched(True)
+        elif was_stitched and not guard.stitched:
+            LOGGER.info(
+                "%s: the gateway's lifetime counter is back at %s %s; the sensor follows it again",
+                self.entity_id,
+                value,
+                unit,
+            )
+            self._stitched(False)
+        return value
+
+    def _stitched(self, stitched: bool) -> None:
+        """List this sensor as stitched (or not) in the gateway's repair issue."""
+        listed = self.coordinator.stitched
+        if (self.entity_id in listed) == stitched:
+            return
+        if stitched:
+            listed.add(self.entity_id)
+        else:
+            listed.discard(self.entity_id)
+        update_stitch_issue(self.hass, self.coordinator.config_entry, listed)
 
     def _showing(self) -> tuple[Any, ...]:
         """What the state machine would show."""
@@ -741,4 +833,5 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
     @property
     def available(self) -> bool:
         """Unavailable, not wrong: a value the gateway no longer reports is unavailable."""
-        return super().available and self._attr_native_value is not None
+        known = self._attr_native_value is not None or self.entity_description.none_is_unknown
+        return super().available and known

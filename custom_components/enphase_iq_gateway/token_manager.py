@@ -7,6 +7,11 @@
   account itself is refused, a reauth flow is started while the old token still works.
 * A pasted token cannot be renewed: a repair issue warns 30 days before it expires, and
   reauthentication is asked for once it has.
+* Neither can the token of an account with two-step sign-in: every sign-in needs a new
+  one-time code, so its owner. It is treated like a pasted token, except that its repair
+  issue is fixable: the repair flow (repairs.py) signs in with password and code and
+  stores the new token. Such an entry stores its e-mail address, not its password: a
+  password that cannot renew anything unattended would only be a secret kept for nothing.
 * No login storms (``AuthMemory``, kept across the entry's reloads): at most one cloud
   sign-in per RENEW_RETRY_INTERVAL whatever asks for it; none at all with credentials the
   cloud has refused, until the user changes them; and after MAX_FAILED_RENEWALS failed
@@ -31,8 +36,10 @@ from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     CONF_SERIAL,
+    CONF_TWO_STEP,
     DOMAIN,
     ISSUE_TOKEN_EXPIRING,
+    ISSUE_TOKEN_EXPIRING_TWO_STEP,
     LOGGER,
     MAX_FAILED_RENEWALS,
     PASTED_TOKEN_WARNING,
@@ -164,6 +171,11 @@ class TokenManager:
     def credentials_refused(self) -> bool:
         """The cloud refused the stored credentials, and the user has not changed them."""
         return self._memory.refused_data == dict(self._entry.data)
+
+    @property
+    def two_step(self) -> bool:
+        """The account signs in in two steps: renewal is a repair flow with a new code."""
+        return bool(self._entry.data.get(CONF_TWO_STEP))
 
     @property
     def expires_at(self) -> datetime | None:
@@ -310,10 +322,11 @@ class TokenManager:
         LOGGER.info("Renewed the IQ Gateway token; the new one expires %s", info.expires_at)
 
     def _update_expiry_issue(self, now: datetime) -> None:
-        """Raise (or clear) the repair issue for a pasted token nearing expiry.
+        """Raise (or clear) the repair issue for a token nearing expiry that is not renewed.
 
         Renewable tokens need no warning: an issue left from a pasted token goes once the
-        entry signs in with an account.
+        entry signs in with an account. A two-step account's issue is fixable: its repair
+        flow signs in again.
         """
         issue_id = expiry_issue_id(self._entry.entry_id)
         if (
@@ -327,10 +340,13 @@ class TokenManager:
             self._hass,
             DOMAIN,
             issue_id,
-            is_fixable=False,
+            is_fixable=self.two_step,
             is_persistent=False,
             severity=ir.IssueSeverity.WARNING,
-            translation_key=ISSUE_TOKEN_EXPIRING,
+            translation_key=ISSUE_TOKEN_EXPIRING_TWO_STEP
+            if self.two_step
+            else ISSUE_TOKEN_EXPIRING,
+            data={"entry_id": self._entry.entry_id} if self.two_step else None,
             translation_placeholders={
                 "title": self._entry.title,
                 "expires": dt_util.as_local(self.token_info.expires_at).strftime("%Y-%m-%d %H:%M"),

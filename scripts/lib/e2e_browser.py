@@ -6,6 +6,11 @@ integration through Settings -> Devices & services -> Add integration, takes the
 path (a bad token first: the translated error must show, not its key), finishes, then
 opens the gateway's device page and checks the production power shown equals the
 capture's value. Saves a screenshot of every step.
+
+On the way it does what new users were seen to do: it leaves a setup at the sign-in menu
+by reloading the page and adds the gateway again (the stale flow must give way), checks
+the device names, and has the gateway refuse the token to see the reauthentication card
+titled with the gateway's serial (not a raw translation error).
 """
 
 from __future__ import annotations
@@ -15,8 +20,10 @@ import asyncio
 import json
 from pathlib import Path
 import re
+import ssl
 import sys
 from typing import Any
+import urllib.request
 
 from playwright.async_api import Page, async_playwright, expect
 
@@ -70,6 +77,55 @@ async def check_http_settings_quiet(page: Page) -> None:
     await expect(page.get_by_text(HTTP_YAML_REPAIR_TEXT)).to_have_count(0)
 
 
+def simulator(info: dict[str, Any], method: str, action: str, body: Any = None) -> Any:
+    """A call to the gateway simulator's control API (HTTPS with the simulator's own CA)."""
+    request = urllib.request.Request(
+        info["control_url"] + action,
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    context = ssl.create_default_context(cafile=info["ca_file"])
+    with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+        return json.loads(answer.read())
+
+
+async def add_gateway(page: Page, host: str, steps: Steps | None = None) -> None:
+    """Settings -> Devices & services -> Add integration -> Enphase IQ Gateway -> host."""
+    await page.goto(page.url.split("/config/", 1)[0] + "/config/integrations/dashboard")
+    await page.get_by_role("button", name="Add integration").click()
+    await expect(page.get_by_text("Select brand")).to_be_visible()
+    await page.keyboard.type("Enphase IQ")
+    await page.get_by_text("Enphase IQ Gateway", exact=True).first.click()
+    field = page.get_by_role("textbox", name="Host")
+    await expect(field).to_be_visible()
+    await field.fill(host)
+    if steps is not None:
+        await steps.shot("config-flow-host")
+    await page.get_by_role("button", name="Submit").click()
+
+
+async def check_reauth_card(page: Page, url: str, info: dict[str, Any], steps: Steps) -> None:
+    """The gateway refuses the token: a reauthentication card titled with its serial."""
+    simulator(info, "POST", "/faults", {"kind": "unauthorized", "count": None})
+    await call_ws(
+        page,
+        {
+            "type": "call_service",
+            "domain": "homeassistant",
+            "service": "update_entity",
+            "target": {"entity_id": "sensor.iq_gateway_production_power"},
+        },
+    )
+    await page.goto(f"{url}/config/integrations/dashboard")
+    await expect(page.locator("#ha-launch-screen")).to_have_count(0)
+    await expect(page.get_by_text(f"IQ Gateway {info['serial']}").first).to_be_visible()
+    await expect(page.get_by_text("Translation", exact=False)).to_have_count(0)
+    await expect(page.get_by_text("MISSING_VALUE", exact=False)).to_have_count(0)
+    await steps.shot("reauth-card")
+    simulator(info, "DELETE", "/faults")
+
+
 class Steps:
     """Screenshots, numbered in the order they were taken."""
 
@@ -110,17 +166,12 @@ async def run(args: argparse.Namespace, info: dict[str, Any], power: float, fold
             await check_http_settings_quiet(page)
             await steps.shot("settings")
 
-            await page.goto(f"{args.url}/config/integrations/dashboard")
-            await page.get_by_role("button", name="Add integration").click()
-            await expect(page.get_by_text("Select brand")).to_be_visible()
-            await page.keyboard.type("Enphase IQ")
-            await page.get_by_text("Enphase IQ Gateway", exact=True).first.click()
-
-            host = page.get_by_role("textbox", name="Host")
-            await expect(host).to_be_visible()
-            await host.fill(info["host"])
-            await steps.shot("config-flow-host")
-            await page.get_by_role("button", name="Submit").click()
+            # A setup left at the sign-in menu by a page reload: adding again must work.
+            await add_gateway(page, info["host"])
+            await expect(page.get_by_text("Paste a token")).to_be_visible()
+            await page.reload()
+            await add_gateway(page, info["host"], steps)
+            await expect(page.get_by_text("already being", exact=False)).to_have_count(0)
 
             await page.get_by_text("Paste a token").click()
             token = page.get_by_role("textbox", name="Token")
@@ -146,7 +197,12 @@ async def run(args: argparse.Namespace, info: dict[str, Any], power: float, fold
             await finish.first.click()
 
             await page.goto(f"{args.url}/config/integrations/integration/enphase_iq_gateway")
+            for device in ("IQ Gateway", "IQ Battery", "Production CT", "Net consumption CT"):
+                await expect(page.get_by_text(device, exact=True).first).to_be_visible()
+            await steps.shot("integration-page")
             await page.get_by_text("IQ Gateway", exact=True).first.click()
+            for sensor in ("Grid power", "Consumption power", "Lifetime production"):
+                await expect(page.get_by_text(sensor, exact=True).first).to_be_visible()
             name = page.get_by_text("Production power", exact=True)
             await expect(name.first).to_be_visible()
             await steps.shot("device-page")
@@ -158,6 +214,8 @@ async def run(args: argparse.Namespace, info: dict[str, Any], power: float, fold
             await expect(value.first).to_be_visible()
             await steps.shot("production-power")
             print(f"  production power shown: {round(power):,} W (capture: {power} W)", flush=True)
+
+            await check_reauth_card(page, args.url, info, steps)
         except Exception:
             await steps.shot("failure")
             raise

@@ -4,6 +4,8 @@
     ha_bootstrap.py wait URL [--timeout S]
     ha_bootstrap.py onboard URL USER PASSWORD          prints an access token
     ha_bootstrap.py add-gateway URL TOKEN INFO_JSON    adds the simulator's gateway (token path)
+        [--sign-in]                                    ... signing in with the simulated account
+                                                       instead (and its one-time code, if any)
 
 Used by scripts/develop and scripts/e2e. Onboarding creates the owner account through the
 same endpoints the onboarding screens use; an already onboarded instance is signed in to
@@ -17,6 +19,7 @@ import json
 import os
 from pathlib import Path
 import socket
+import ssl
 import sys
 import time
 from typing import Any
@@ -83,6 +86,7 @@ def request(
     form: dict[str, str] | None = None,
     token: str | None = None,
     method: str | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> Any:
     """One HTTP request; JSON in and out."""
     headers = {}
@@ -96,7 +100,7 @@ def request(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(url, data=body, headers=headers, method=method)
-    with urllib.request.urlopen(req, timeout=60) as response:
+    with urllib.request.urlopen(req, timeout=60, context=context) as response:
         text = response.read().decode()
     return json.loads(text) if text else None
 
@@ -191,38 +195,43 @@ def onboard(url: str, username: str, password: str) -> str:
     return token
 
 
-def add_gateway(url: str, token: str, info: dict[str, Any]) -> str:
-    """Add the simulator's gateway through the real config flow, pasting its token."""
-    flow = request(
-        f"{url}/api/config/config_entries/flow",
-        data={"handler": DOMAIN, "show_advanced_options": False},
-        token=token,
-    )
-    step = request(
-        f"{url}/api/config/config_entries/flow/{flow['flow_id']}",
-        data={"host": info["host"]},
-        token=token,
-    )
+def add_gateway(url: str, token: str, info: dict[str, Any], *, sign_in: bool = False) -> str:
+    """Add the simulator's gateway through the real config flow.
+
+    By pasting its token; or, with ``sign_in``, by signing in with the simulated account,
+    entering the one-time code the simulated cloud sent when it asks for one (read from
+    the cloud's control API, as its owner would read the e-mail).
+    """
+    flow_url = f"{url}/api/config/config_entries/flow"
+    flow = request(flow_url, data={"handler": DOMAIN, "show_advanced_options": False}, token=token)
+    step = request(f"{flow_url}/{flow['flow_id']}", data={"host": info["host"]}, token=token)
     if step.get("type") == "abort" and step.get("reason") == "already_configured":
         return "already configured (host kept up to date)"
     if step.get("step_id") == "auth":
-        step = request(
-            f"{url}/api/config/config_entries/flow/{flow['flow_id']}",
-            data={"next_step_id": "token"},
-            token=token,
+        how = "credentials" if sign_in else "token"
+        step = request(f"{flow_url}/{flow['flow_id']}", data={"next_step_id": how}, token=token)
+        answer = (
+            {
+                "username": info["account_email"],
+                "password": info["account_password"],
+                "serial": info["serial"],
+            }
+            if sign_in
+            else {"token": info["token"], "serial": info["serial"]}
         )
-        step = request(
-            f"{url}/api/config/config_entries/flow/{flow['flow_id']}",
-            data={"token": info["token"], "serial": info["serial"]},
-            token=token,
-        )
+        step = request(f"{flow_url}/{flow['flow_id']}", data=answer, token=token)
+        if step.get("step_id") == "code":
+            codes = request(
+                f"{info['cloud_control_url']}/codes",
+                context=ssl.create_default_context(cadata=info["ca_pem"]),
+            )
+            code = codes[info["account_email"].lower()]
+            step = request(f"{flow_url}/{flow['flow_id']}", data={"code": code}, token=token)
     elif step.get("step_id") == "confirm":
-        step = request(
-            f"{url}/api/config/config_entries/flow/{flow['flow_id']}", data={}, token=token
-        )
+        step = request(f"{flow_url}/{flow['flow_id']}", data={}, token=token)
     if step.get("type") != "create_entry":
         raise SystemExit(f"the config flow did not finish: {json.dumps(step)}")
-    return "added"
+    return "added" + (" (two-step sign-in, with the code the cloud sent)" if sign_in else "")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -243,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     p_add.add_argument("url")
     p_add.add_argument("token")
     p_add.add_argument("info", type=Path)
+    p_add.add_argument("--sign-in", action="store_true")
     args = parser.parse_args(argv)
     if args.command == "http-settings":
         http_settings(args.config_dir, args.port)
@@ -251,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "onboard":
         print(onboard(args.url, args.username, args.password))
     else:
-        print(add_gateway(args.url, args.token, json.loads(args.info.read_text())))
+        info = json.loads(args.info.read_text())
+        print(add_gateway(args.url, args.token, info, sign_in=args.sign_in))
     return 0
 
 

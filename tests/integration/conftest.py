@@ -13,6 +13,7 @@ import socket
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
+import aiohttp
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
@@ -29,7 +30,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components import enphase_iq_gateway as integration
-from custom_components.enphase_iq_gateway.const import CONF_SERIAL, DOMAIN
+from custom_components.enphase_iq_gateway.const import CONF_SERIAL, CONF_TWO_STEP, DOMAIN
 from custom_components.enphase_iq_gateway.iqgateway import EnlightenClient
 from simulator import CloudSimulator, GatewaySimulator
 from tests.conftest import GatewayFactory
@@ -46,13 +47,14 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 def cloud_client(hass: HomeAssistant, cloud: CloudSimulator) -> Iterator[None]:
-    """Point the integration's Enphase cloud client at the simulated cloud (HTTPS, verified)."""
+    """Point the integration's Enphase cloud client at the simulated cloud (HTTPS, verified).
 
-    def factory(hass: HomeAssistant) -> EnlightenClient:
-        from homeassistant.helpers.aiohttp_client import async_get_clientsession
+    The session stays the integration's own (``connections.cloud_session``: no cookie jar).
+    """
 
+    def factory(session: aiohttp.ClientSession) -> EnlightenClient:
         return EnlightenClient(
-            async_get_clientsession(hass),
+            session,
             enlighten_url=cloud.url,
             entrez_url=cloud.url,
             ssl_context=cloud.certificate.client_context(),
@@ -83,6 +85,11 @@ def credentials_entry(gateway: GatewaySimulator, token: str) -> MockConfigEntry:
     return token_entry(
         gateway, token, **{CONF_USERNAME: OWNER_EMAIL, CONF_PASSWORD: OWNER_PASSWORD}
     )
+
+
+def two_step_entry(gateway: GatewaySimulator, token: str) -> MockConfigEntry:
+    """A config entry of an account with two-step sign-in: e-mail kept, password not."""
+    return token_entry(gateway, token, **{CONF_USERNAME: OWNER_EMAIL, CONF_TWO_STEP: True})
 
 
 async def setup_capture(
@@ -137,13 +144,23 @@ SHOWN: dict[str, set[str]] = defaultdict(set)
 (``config.step``, ``config.error``, ``exceptions``, ...): see ``pytest_sessionfinish``."""
 
 
+def texts(section: str) -> dict[str, Any]:
+    """A section of translations/en.json by its dotted path (``issues.ID.fix_flow``)."""
+    found: dict[str, Any] = TRANSLATIONS
+    for part in section.split("."):
+        found = found[part]
+    return found
+
+
 def assert_translated(result: Mapping[str, Any], section: str = "config") -> None:
     """Every text a flow result shows exists in translations/en.json.
+
+    ``section``: ``config``, ``options``, or a repair flow's ``issues.ID.fix_flow``.
 
     A form's step has a title, and every field a label and a data_description; every
     error and abort reason has a message; every placeholder a text uses is given.
     """
-    strings = TRANSLATIONS[section]
+    strings = texts(section)
     kind = result["type"]
     if kind is FlowResultType.ABORT:
         if result.get("translation_domain") not in (None, DOMAIN):
@@ -297,6 +314,11 @@ def all_texts() -> dict[str, set[str]]:
         "options.error": set(TRANSLATIONS["options"]["error"]),
         "exceptions": set(TRANSLATIONS["exceptions"]),
         "issues": set(TRANSLATIONS["issues"]),
+    } | {
+        f"issues.{issue_id}.fix_flow.{part}": set(issue["fix_flow"].get(part, {}))
+        for issue_id, issue in TRANSLATIONS["issues"].items()
+        if "fix_flow" in issue
+        for part in ("step", "error", "abort")
     }
 
 

@@ -515,8 +515,8 @@ async def test_cloud_failure_offers_retry_or_token(
 @pytest.mark.usefixtures("cloud_client", "owner_account")
 @pytest.mark.parametrize(
     "method",
-    [(EnlightenClient, "fetch_token"), (IQGateway, "check_jwt")],
-    ids=["cloud", "gateway"],
+    [(EnlightenClient, "sign_in"), (EnlightenClient, "fetch_token_for"), (IQGateway, "check_jwt")],
+    ids=["sign-in", "token", "gateway"],
 )
 async def test_credentials_unknown_then_retry(
     hass: HomeAssistant,

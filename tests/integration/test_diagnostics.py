@@ -23,7 +23,7 @@ from .conftest import OWNER_EMAIL, OWNER_PASSWORD, credentials_entry
 
 SENSORS = (
     "sensor.iq_gateway_production_power",
-    "sensor.iq_gateway_lifetime_production_energy",
+    "sensor.iq_gateway_lifetime_production",
     "sensor.iq_gateway_grid_import_energy",
     "sensor.net_consumption_ct_active_power_l2",
     "sensor.iq_battery_state_of_charge",

@@ -69,15 +69,20 @@ def test_quality_scale_lists_every_rule_once() -> None:
 
 
 def test_every_step_text_is_whole() -> None:
-    """Every step has a title, and a description for each field it labels.
+    """Every step (repair flows too) has a title, and a description for each field.
 
     That each text is used, and each shown text exists, is checked by the flow tests
     themselves (``assert_translated``, and the end-of-session check in conftest.py).
     """
-    for section in ("config", "options"):
-        for step_id, step in TRANSLATIONS[section]["step"].items():
+    flows = [TRANSLATIONS["config"], TRANSLATIONS["options"]]
+    flows += [issue["fix_flow"] for issue in TRANSLATIONS["issues"].values() if "fix_flow" in issue]
+    for flow in flows:
+        for step_id, step in flow["step"].items():
             assert step.get("title"), step_id
             assert set(step.get("data", {})) == set(step.get("data_description", {})), step_id
+    for issue_id, issue in TRANSLATIONS["issues"].items():
+        assert issue.get("title"), issue_id
+        assert "description" in issue or "fix_flow" in issue, issue_id
 
 
 @pytest.mark.usefixtures("all_entities_enabled")

@@ -11,21 +11,16 @@ from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.setup import async_setup_component
-from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.enphase_iq_gateway.const import CONF_INVERTER_ENTITIES, DOMAIN
-from custom_components.enphase_iq_gateway.entity import (
-    ABSURD_WH_PER_DAY,
-    LifetimeGuard,
-    ct_device_id,
-)
+from custom_components.enphase_iq_gateway.entity import ct_device_id
 from tests.conftest import FIXTURES, RICH_CAPTURE, GatewayFactory
 
 from .conftest import setup_capture
 
-LIFETIME = "sensor.iq_gateway_lifetime_production_energy"
+LIFETIME = "sensor.iq_gateway_lifetime_production"
 
 
 def _device(
@@ -46,66 +41,29 @@ async def _poll(hass: HomeAssistant, entry: MockConfigEntry) -> None:
     await hass.async_block_till_done()
 
 
-# --------------------------------------------------------------------------- guard unit
-
-
-def test_guard_holds_a_dip_until_confirmed() -> None:
-    """A lower reading is published only once it has been seen three times in a row."""
-    now = dt_util.utcnow()
-    guard = LifetimeGuard()
-    assert guard.update(1000.0, now) == 1000.0
-    assert guard.update(900.0, now) == 1000.0
-    assert guard.update(900.0, now) == 1000.0
-    assert guard.update(1001.0, now) == 1001.0  # the dip did not persist: forgotten
-    assert guard.update(5.0, now) == 1001.0
-    assert guard.update(5.0, now) == 1001.0
-    assert guard.update(5.0, now) == 5.0  # third in a row: a real reset
-
-
-def test_guard_drops_zero_and_absurd_jumps() -> None:
-    """Zero and a jump beyond 4 GWh a day are unavailable; the last good value stays."""
-    now = dt_util.utcnow()
-    guard = LifetimeGuard()
-    assert guard.update(0.0, now) is None
-    assert guard.update(None, now) is None
-    assert guard.update(2_000.0, now) == 2_000.0
-    assert guard.update(0.0, now) is None
-    assert guard.update(2_000.0 + ABSURD_WH_PER_DAY * 2, now + timedelta(hours=1)) is None
-    assert guard.update(2_500.0, now + timedelta(hours=2)) == 2_500.0
-    # After ten days away, ten days' worth of energy is plausible.
-    later = now + timedelta(days=10)
-    assert guard.update(2_500.0 + ABSURD_WH_PER_DAY * 9, later) == 2_500.0 + ABSURD_WH_PER_DAY * 9
-
-
-def test_guard_restores_across_restarts() -> None:
-    """The value from before a restart is the baseline a dip is measured against."""
-    now = dt_util.utcnow()
-    guard = LifetimeGuard()
-    guard.restore(5000.0, now)
-    assert guard.update(4000.0, now) == 5000.0
-    guard = LifetimeGuard()
-    guard.restore(None, now)
-    assert guard.update(4000.0, now) == 4000.0
-
-
 # --------------------------------------------------------------------------- through HA
 
 
 async def test_lifetime_dip_is_held_back(
     hass: HomeAssistant, start_gateway: GatewayFactory
 ) -> None:
-    """The production CT's counter dips for two polls: the sensor never shows the dip."""
+    """The production CT's counter dips and stays low: the sensor never shows the dip.
+
+    Held for two polls, stitched at the third (the same body again: counted although
+    nothing changed); the gateway's own reading is the ``gateway_value`` attribute.
+    """
     entry, sim = await setup_capture(hass, start_gateway, RICH_CAPTURE)
     original = float(hass.states.get(LIFETIME).state)
+    assert "gateway_value" not in hass.states.get(LIFETIME).attributes
     readings = _readings()
     dipped = json.loads(json.dumps(readings))
     dipped[0]["actEnergyDlvd"] = readings[0]["actEnergyDlvd"] - 50_000
     sim.capture.set("/ivp/meters/readings", json.dumps(dipped))
-    for _ in range(2):
+    for _ in range(3):
         await _poll(hass, entry)
-        assert float(hass.states.get(LIFETIME).state) == original
-    await _poll(hass, entry)  # the same body again: counted although nothing changed
-    assert float(hass.states.get(LIFETIME).state) == pytest.approx(original - 50)
+        state = hass.states.get(LIFETIME)
+        assert float(state.state) == original
+        assert state.attributes["gateway_value"] == pytest.approx(original - 50)  # kWh
     # A zero reading is unavailable, not a number.
     zero = json.loads(json.dumps(readings))
     zero[0]["actEnergyDlvd"] = 0

@@ -78,7 +78,7 @@ async def test_metered_site_values(
     assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(
         production["activePower"]
     )
-    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_lifetime_production") == _kwh(
         production["actEnergyDlvd"]
     )
     assert _state(hass, "sensor.iq_gateway_grid_power") == pytest.approx(net["activePower"])
@@ -87,7 +87,7 @@ async def test_metered_site_values(
     )
     assert _state(hass, "sensor.iq_gateway_grid_import_energy") == _kwh(net["actEnergyDlvd"])
     assert _state(hass, "sensor.iq_gateway_grid_export_energy") == _kwh(net["actEnergyRcvd"])
-    assert _state(hass, "sensor.iq_gateway_lifetime_consumption_energy") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_lifetime_consumption") == _kwh(
         production["actEnergyDlvd"] + net["actEnergyDlvd"] - net["actEnergyRcvd"]
     )
     # The CT devices show each meter's own readings.
@@ -238,13 +238,11 @@ async def test_inverter_only_sites(
     await setup_capture(hass, start_gateway, capture)
     production = _body(capture, "api_v1_production")
     assert _state(hass, "sensor.iq_gateway_production_power") == production["wattsNow"]
-    assert _state(hass, "sensor.iq_gateway_production_energy_today") == _kwh(
-        production["wattHoursToday"]
-    )
-    assert _state(hass, "sensor.iq_gateway_production_energy_last_7_days") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_production_today") == _kwh(production["wattHoursToday"])
+    assert _state(hass, "sensor.iq_gateway_production_last_7_days") == _kwh(
         production["wattHoursSevenDays"]
     )
-    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_lifetime_production") == _kwh(
         production["wattHoursLifetime"]
     )
     assert hass.states.get("sensor.iq_gateway_consumption_power") is None
@@ -261,8 +259,8 @@ async def test_legacy_html_production(hass: HomeAssistant, start_gateway: Gatewa
     """Firmware 3.7 publishes production only on an HTML page, rounded by the gateway."""
     await setup_capture(hass, start_gateway, "3.7.0")
     assert _state(hass, "sensor.iq_gateway_production_power") == 6630
-    assert _state(hass, "sensor.iq_gateway_production_energy_today") == pytest.approx(53.6)
-    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == pytest.approx(133000)
+    assert _state(hass, "sensor.iq_gateway_production_today") == pytest.approx(53.6)
+    assert _state(hass, "sensor.iq_gateway_lifetime_production") == pytest.approx(133000)
 
 
 async def test_disabled_cts_make_no_entities(
@@ -277,9 +275,7 @@ async def test_disabled_cts_make_no_entities(
         p for p in _body(capture, "production.json")["production"] if p["type"] == "inverters"
     )
     assert _state(hass, "sensor.iq_gateway_production_power") == inverters["wNow"]
-    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
-        inverters["whLifetime"]
-    )
+    assert _state(hass, "sensor.iq_gateway_lifetime_production") == _kwh(inverters["whLifetime"])
 
 
 async def test_production_json_only_site(
@@ -297,7 +293,7 @@ async def test_production_json_only_site(
     assert _state(hass, "sensor.iq_gateway_production_power") == pytest.approx(
         eim["production"]["wNow"]
     )
-    assert _state(hass, "sensor.iq_gateway_lifetime_production_energy") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_lifetime_production") == _kwh(
         eim["production"]["whLifetime"]
     )
     assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
@@ -306,7 +302,7 @@ async def test_production_json_only_site(
     assert _state(hass, "sensor.iq_gateway_grid_power") == pytest.approx(
         eim["net-consumption"]["wNow"]
     )
-    assert _state(hass, "sensor.iq_gateway_lifetime_consumption_energy") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_lifetime_consumption") == _kwh(
         eim["total-consumption"]["whLifetime"]
     )
     # /production.json's net lifetime counts imports only: no grid import/export from it.
@@ -342,7 +338,7 @@ async def test_total_copied_from_net_is_corrected(
         production["wNow"] + net["wNow"]
     )
     # The copied lifetime total cannot be trusted, and no other source has one.
-    assert hass.states.get("sensor.iq_gateway_lifetime_consumption_energy") is None
+    assert hass.states.get("sensor.iq_gateway_lifetime_consumption") is None
 
 
 async def test_total_report_copied_from_net_is_corrected(
@@ -379,3 +375,21 @@ async def test_total_report_copied_from_net_is_corrected(
     assert hass.states.get("sensor.consumption_reports_total_voltage") is None or (
         hass.states.get("sensor.consumption_reports_total_voltage").state == "unavailable"
     )
+
+
+@pytest.mark.parametrize("capture", ["8.2.127_with_3cts_and_battery_split", "4.2.33"])
+async def test_ct_status_flags(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """Each enabled CT: how many status flags it raises, and which (none on old firmware)."""
+    await setup_capture(hass, start_gateway, capture)
+    for meter in _body(capture, "ivp_meters"):
+        if meter["state"] != "enabled":
+            continue
+        flags = meter.get("statusFlags", [])
+        state = hass.states.get(
+            "sensor." + meter["measurementType"].replace("-", "_") + "_ct_status_flags"
+        )
+        assert state is not None
+        assert state.state == str(len(flags))
+        assert state.attributes["flags"] == flags

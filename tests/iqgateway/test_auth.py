@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 import ssl
 import time
@@ -13,9 +14,13 @@ import jwt
 import pytest
 
 from custom_components.enphase_iq_gateway.iqgateway import (
+    EnlightenAccountBlockedError,
     EnlightenClient,
+    EnlightenCodeExpiredError,
+    EnlightenCodeRequiredError,
     EnlightenConnectionError,
     EnlightenError,
+    EnlightenInvalidCodeError,
     EnlightenInvalidCredentialsError,
     EnlightenInvalidResponseError,
     EnlightenMFARequiredError,
@@ -172,10 +177,10 @@ def test_expired_token_still_parses(authority: TokenAuthority) -> None:
 
 
 @pytest.fixture
-def enlighten(cloud: CloudSimulator, http_session: aiohttp.ClientSession) -> EnlightenClient:
+def enlighten(cloud: CloudSimulator, cloud_session: aiohttp.ClientSession) -> EnlightenClient:
     """A client for the simulated cloud, over HTTPS that verifies its certificate."""
     return EnlightenClient(
-        http_session,
+        cloud_session,
         enlighten_url=cloud.url,
         entrez_url=cloud.url + "/",
         ssl_context=cloud.certificate.client_context(),
@@ -283,15 +288,15 @@ async def test_entrez_token_for_another_gateway(
     ],
 )
 def test_plain_http_refused(
-    http_session: aiohttp.ClientSession, enlighten_url: str, entrez_url: str
+    cloud_session: aiohttp.ClientSession, enlighten_url: str, entrez_url: str
 ) -> None:
     """The cloud is only reached over HTTPS."""
     with pytest.raises(ValueError, match="HTTPS"):
-        EnlightenClient(http_session, enlighten_url=enlighten_url, entrez_url=entrez_url)
+        EnlightenClient(cloud_session, enlighten_url=enlighten_url, entrez_url=entrez_url)
 
 
 def test_verification_cannot_be_turned_off(
-    cloud: CloudSimulator, http_session: aiohttp.ClientSession
+    cloud: CloudSimulator, cloud_session: aiohttp.ClientSession
 ) -> None:
     """Neither a context that skips the chain nor one that skips the host name."""
     no_chain = ssl.create_default_context()
@@ -305,16 +310,16 @@ def test_verification_cannot_be_turned_off(
     for context in (no_chain, no_host, optional):
         with pytest.raises(ValueError, match="verification"):
             EnlightenClient(
-                http_session, enlighten_url=cloud.url, entrez_url=cloud.url, ssl_context=context
+                cloud_session, enlighten_url=cloud.url, entrez_url=cloud.url, ssl_context=context
             )
 
 
 async def test_system_trust_refuses_the_simulators_certificate(
-    cloud: CloudSimulator, http_session: aiohttp.ClientSession
+    cloud: CloudSimulator, cloud_session: aiohttp.ClientSession
 ) -> None:
     """Without the test CA the simulated cloud is not trusted: verification is on."""
     cloud.add_account(EMAIL, PASSWORD, {SERIAL})
-    client = EnlightenClient(http_session, enlighten_url=cloud.url, entrez_url=cloud.url)
+    client = EnlightenClient(cloud_session, enlighten_url=cloud.url, entrez_url=cloud.url)
     error = await cloud_error(EnlightenConnectionError, client)
     assert isinstance(error, EnlightenUnavailableError)
     assert "ClientConnectorCertificateError" in str(error)
@@ -342,7 +347,7 @@ async def answer(status: int, text: str, content_type: str = "text/html") -> web
 )
 async def test_odd_sign_in_answers(
     apps: Apps,
-    http_session: aiohttp.ClientSession,
+    cloud_session: aiohttp.ClientSession,
     status: int,
     text: str,
     kind: type[EnlightenError],
@@ -354,7 +359,7 @@ async def test_odd_sign_in_answers(
 
     url = await apps.start({"/login/login.json": login}, tls=True)
     client = EnlightenClient(
-        http_session,
+        cloud_session,
         enlighten_url=url,
         entrez_url=url,
         ssl_context=shared_certificate().client_context(),
@@ -375,7 +380,7 @@ async def test_odd_sign_in_answers(
 )
 async def test_entrez_failures(
     apps: Apps,
-    http_session: aiohttp.ClientSession,
+    cloud_session: aiohttp.ClientSession,
     status: int,
     kind: type[EnlightenError],
 ) -> None:
@@ -394,7 +399,7 @@ async def test_entrez_failures(
 
     url = await apps.start({"/login/login.json": login, "/tokens": tokens}, tls=True)
     client = EnlightenClient(
-        http_session,
+        cloud_session,
         enlighten_url=url,
         entrez_url=url,
         ssl_context=shared_certificate().client_context(),
@@ -403,7 +408,7 @@ async def test_entrez_failures(
     assert seen == [{"session_id": "abc", "serial_num": SERIAL, "username": EMAIL}]
 
 
-async def test_cloud_timeout(apps: Apps, http_session: aiohttp.ClientSession) -> None:
+async def test_cloud_timeout(apps: Apps, cloud_session: aiohttp.ClientSession) -> None:
     """A cloud that does not answer in time is unavailable."""
 
     async def login(request: web.Request) -> web.Response:
@@ -412,7 +417,7 @@ async def test_cloud_timeout(apps: Apps, http_session: aiohttp.ClientSession) ->
 
     url = await apps.start({"/login/login.json": login}, tls=True)
     client = EnlightenClient(
-        http_session,
+        cloud_session,
         enlighten_url=url,
         entrez_url=url,
         ssl_context=shared_certificate().client_context(),
@@ -425,9 +430,419 @@ async def test_cloud_timeout(apps: Apps, http_session: aiohttp.ClientSession) ->
     assert error.__context__ is None
 
 
-async def test_cloud_unreachable(http_session: aiohttp.ClientSession, free_port: int) -> None:
+async def test_cloud_unreachable(cloud_session: aiohttp.ClientSession, free_port: int) -> None:
     """Nothing listening: unavailable."""
     url = f"https://127.0.0.1:{free_port}"
-    client = EnlightenClient(http_session, enlighten_url=url, entrez_url=url)
+    client = EnlightenClient(cloud_session, enlighten_url=url, entrez_url=url)
     error = await cloud_error(EnlightenConnectionError, client)
     assert isinstance(error, EnlightenUnavailableError)
+
+
+# --------------------------------------------------------------------------- two-step sign-in
+
+CODE_PATHS = ("/app-api/validate_login_otp", "/app-api/generate_mfa_login_otp")
+
+
+def no_secrets(error: BaseException, *secrets: str) -> None:
+    """Neither the message nor the repr of ``error`` (or its cause) holds a secret."""
+    for shown in (str(error), repr(error), str(error.__cause__ or "")):
+        for secret in (EMAIL, PASSWORD, *secrets):
+            assert secret not in shown, (secret, shown)
+
+
+async def sign_in_error[E: EnlightenError](kind: type[E], awaitable: Awaitable[object]) -> E:
+    """The error ``awaitable`` raises, exactly ``kind``, nothing foreign, no secret in it."""
+    with pytest.raises(EnlightenError) as caught:
+        await awaitable
+    assert type(caught.value) is kind, repr(caught.value)
+    assert not isinstance(caught.value, FOREIGN_ERRORS)
+    no_secrets(caught.value)
+    return caught.value
+
+
+@pytest.fixture
+def two_step(cloud: CloudSimulator) -> CloudSimulator:
+    """The simulated cloud with a two-step owner account."""
+    cloud.add_account(EMAIL, PASSWORD, {SERIAL}, two_step=True)
+    return cloud
+
+
+def code(cloud: CloudSimulator) -> str:
+    """The one-time code the cloud last sent (what the owner reads in the e-mail)."""
+    sent = cloud.last_code(EMAIL)
+    assert sent is not None
+    return sent
+
+
+def wrong(code: str) -> str:
+    """Another six-digit code."""
+    return f"{(int(code) + 1) % 10**6:06d}"
+
+
+async def test_two_step_sign_in(two_step: CloudSimulator, enlighten: EnlightenClient) -> None:
+    """Password, then the code Enphase sent: a session, then a token for the gateway."""
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    assert sign_in.needs_code
+    assert two_step.stats["codes_sent"] == 1
+    assert repr(sign_in) == "SignIn(needs_code=True)"
+    assert all(value not in repr(sign_in) for _, value in sign_in.cookies)
+
+    done = await enlighten.submit_code(sign_in, f" {code(two_step)} ")
+    assert not done.needs_code
+    assert repr(done) == "SignIn(needs_code=False)"
+    info = await enlighten.fetch_token_for(done, SERIAL)
+    assert two_step.authority.verify(info.token, SERIAL)["enphaseUser"] == "owner"
+    assert two_step.stats["otp_validations"] == 1
+    assert two_step.stats["issued"] == 1
+
+
+async def test_fetch_token_for_a_two_step_account(
+    two_step: CloudSimulator, enlighten: EnlightenClient
+) -> None:
+    """fetch_token (a password alone, as renewal does) recognises the real two-step reply."""
+    error = await cloud_error(EnlightenCodeRequiredError, enlighten)
+    assert isinstance(error, EnlightenMFARequiredError)  # callers without a code step
+    assert two_step.stats["tokens"] == 0
+
+
+async def test_password_sign_in_needs_no_code(
+    cloud: CloudSimulator, enlighten: EnlightenClient
+) -> None:
+    """An account without two-step sign-in is complete after the password."""
+    cloud.add_account(EMAIL, PASSWORD, {SERIAL})
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    assert not sign_in.needs_code
+    assert sign_in.cookies == ()
+    with pytest.raises(ValueError, match="takes no code"):
+        await enlighten.submit_code(sign_in, "123456")
+    with pytest.raises(ValueError, match="takes no code"):
+        await enlighten.request_new_code(sign_in)
+    assert cloud.stats["otp_validations"] == cloud.stats["otp_requests"] == 0
+
+
+async def test_no_token_before_the_code(
+    two_step: CloudSimulator, enlighten: EnlightenClient
+) -> None:
+    """A sign-in waiting for its code cannot ask Entrez for a token."""
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    with pytest.raises(ValueError, match="one-time code"):
+        await enlighten.fetch_token_for(sign_in, SERIAL)
+    assert two_step.stats["tokens"] == 0
+
+
+async def test_wrong_code_then_the_right_one(
+    two_step: CloudSimulator, enlighten: EnlightenClient
+) -> None:
+    """A wrong code can be corrected within the same sign-in."""
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    right = code(two_step)
+    await sign_in_error(EnlightenInvalidCodeError, enlighten.submit_code(sign_in, wrong(right)))
+    done = await enlighten.submit_code(sign_in, right)
+    assert not done.needs_code
+
+
+@pytest.mark.parametrize("hint", [True, False], ids=["expiry-said", "expiry-unsaid"])
+async def test_expired_code_then_a_new_one(
+    two_step: CloudSimulator, enlighten: EnlightenClient, hint: bool
+) -> None:
+    """An expired code, and a new one that replaces it (the old one stops working).
+
+    It is expired when the cloud says so, a refused code when it does not.
+    """
+    two_step.otp_expiry_hint = hint
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    old = code(two_step)
+    two_step.clock.advance(two_step.otp_lifetime + 1)
+    kind = EnlightenCodeExpiredError if hint else EnlightenInvalidCodeError
+    error = await sign_in_error(kind, enlighten.submit_code(sign_in, old))
+    assert isinstance(error, EnlightenInvalidCodeError)
+
+    await enlighten.request_new_code(sign_in)
+    assert two_step.stats["codes_sent"] == 2
+    new = code(two_step)
+    if new != old:  # one chance in a million that the new code is the old one
+        await sign_in_error(EnlightenInvalidCodeError, enlighten.submit_code(sign_in, old))
+    assert not (await enlighten.submit_code(sign_in, new)).needs_code
+
+
+async def test_used_sign_in_has_expired(
+    two_step: CloudSimulator, enlighten: EnlightenClient
+) -> None:
+    """The login's cookies are used up by the code: the old sign-in has expired (401)."""
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    await enlighten.submit_code(sign_in, code(two_step))
+    await sign_in_error(EnlightenCodeExpiredError, enlighten.submit_code(sign_in, code(two_step)))
+    await sign_in_error(EnlightenCodeExpiredError, enlighten.request_new_code(sign_in))
+
+
+async def test_blocked_account(cloud: CloudSimulator, enlighten: EnlightenClient) -> None:
+    """An account Enphase blocks is told apart from a wrong password."""
+    cloud.add_account(EMAIL, PASSWORD, {SERIAL}, blocked=True)
+    await cloud_error(EnlightenAccountBlockedError, enlighten)
+    await sign_in_error(EnlightenAccountBlockedError, enlighten.sign_in(EMAIL, "any password"))
+    assert cloud.stats["codes_sent"] == cloud.stats["tokens"] == 0
+
+
+@pytest.mark.parametrize("status", [200, 429])
+async def test_too_many_wrong_codes_block(
+    two_step: CloudSimulator, enlighten: EnlightenClient, status: int
+) -> None:
+    """After too many wrong codes the sign-in is blocked, right code or new code alike."""
+    two_step.otp_block_status = status
+    two_step.otp_max_tries = 2
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    right = code(two_step)
+    await sign_in_error(EnlightenInvalidCodeError, enlighten.submit_code(sign_in, wrong(right)))
+    await sign_in_error(EnlightenAccountBlockedError, enlighten.submit_code(sign_in, wrong(right)))
+    await sign_in_error(EnlightenAccountBlockedError, enlighten.submit_code(sign_in, right))
+    await sign_in_error(EnlightenAccountBlockedError, enlighten.request_new_code(sign_in))
+    # A new password sign-in starts afresh.
+    fresh = await enlighten.sign_in(EMAIL, PASSWORD)
+    assert not (await enlighten.submit_code(fresh, code(two_step))).needs_code
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (404, EnlightenMFARequiredError),
+        (410, EnlightenMFARequiredError),
+        (500, EnlightenUnavailableError),
+        (503, EnlightenUnavailableError),
+    ],
+)
+async def test_code_endpoints_not_offered(
+    two_step: CloudSimulator,
+    enlighten: EnlightenClient,
+    status: int,
+    kind: type[EnlightenError],
+) -> None:
+    """The real two-step reply, but no code step to be had.
+
+    Gone means paste a token, failing means try again later.
+    """
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    two_step.otp_endpoints_status = status
+    await sign_in_error(kind, enlighten.submit_code(sign_in, code(two_step)))
+    await sign_in_error(kind, enlighten.request_new_code(sign_in))
+
+
+async def test_code_step_outage(two_step: CloudSimulator, enlighten: EnlightenClient) -> None:
+    """The cloud going down between password and code: unavailable, then the code works."""
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    two_step.outage = True
+    await sign_in_error(EnlightenUnavailableError, enlighten.submit_code(sign_in, code(two_step)))
+    two_step.outage_mode = "reset"
+    await sign_in_error(EnlightenConnectionError, enlighten.request_new_code(sign_in))
+    two_step.outage = False
+    assert not (await enlighten.submit_code(sign_in, code(two_step))).needs_code
+
+
+async def test_two_step_without_an_xsrf_cookie(
+    two_step: CloudSimulator, enlighten: EnlightenClient
+) -> None:
+    """Without an XSRF-TOKEN cookie no X-CSRF-Token is sent, and the code still works."""
+    two_step.xsrf_cookie = False
+    sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
+    assert "XSRF-TOKEN" not in dict(sign_in.cookies)
+    await enlighten.request_new_code(sign_in)
+    assert not (await enlighten.submit_code(sign_in, code(two_step))).needs_code
+
+
+async def test_two_sign_ins_keep_their_own_cookies(
+    two_step: CloudSimulator, enlighten: EnlightenClient
+) -> None:
+    """Two sign-ins at once (two flows, two accounts) never mix their cookies."""
+    other = "other@example.com"
+    two_step.add_account(other, "other password", {"999999999999"}, two_step=True)
+    first = await enlighten.sign_in(EMAIL, PASSWORD)
+    first_code = code(two_step)
+    second = await enlighten.sign_in(other, "other password")
+    second_code = two_step.last_code(other)
+    assert second_code is not None
+
+    done_second = await enlighten.submit_code(second, second_code)
+    done_first = await enlighten.submit_code(first, first_code)
+    assert (await enlighten.fetch_token_for(done_first, SERIAL)).serial == SERIAL
+    other_token = await enlighten.fetch_token_for(done_second, "999999999999")
+    assert other_token.serial == "999999999999"
+
+
+def test_a_session_that_keeps_cookies_is_refused(
+    cloud: CloudSimulator, http_session: aiohttp.ClientSession
+) -> None:
+    """A shared cookie jar would mix sign-ins: the cloud client does not take one."""
+    with pytest.raises(ValueError, match="no cookies"):
+        EnlightenClient(http_session, enlighten_url=cloud.url, entrez_url=cloud.url)
+
+
+async def test_code_requests_as_the_sign_in_page_makes_them(
+    apps: Apps, cloud_session: aiohttp.ClientSession
+) -> None:
+    """The code requests as the sign-in page makes them.
+
+    Every login cookie goes back, the XSRF cookie URL-decoded into X-CSRF-Token, the
+    fields base64-encoded, as an XMLHttpRequest; nothing else (no jar) is sent.
+    """
+    seen: list[tuple[str, dict[str, str], dict[str, str]]] = []
+
+    async def login(request: web.Request) -> web.Response:
+        response = web.json_response({"success": True, "isBlocked": False})
+        response.set_cookie("login_otp_nonce", "n0nce", path="/")
+        response.set_cookie("_enlighten_4_session", "s3ss10n", path="/")
+        response.set_cookie("XSRF-TOKEN", "abc%2Bdef%3D%3D", path="/")
+        return response
+
+    async def code_endpoint(request: web.Request) -> web.Response:
+        form = await request.post()
+        seen.append((request.path, dict(request.headers), {k: str(v) for k, v in form.items()}))
+        if request.path.endswith("validate_login_otp"):
+            return web.json_response({"isValid": True, "session_id": "abc"})
+        return web.json_response({"success": True})
+
+    url = await apps.start(
+        {"/login/login.json": login, "/app-api/{endpoint}": code_endpoint}, tls=True
+    )
+    client = EnlightenClient(
+        cloud_session,
+        enlighten_url=url,
+        entrez_url=url,
+        ssl_context=shared_certificate().client_context(),
+    )
+    sign_in = await client.sign_in(EMAIL, PASSWORD)
+    await client.request_new_code(sign_in)
+    assert (await client.submit_code(sign_in, "012345")).session_id == "abc"
+
+    [(new_path, new_headers, new_form), (path, headers, form)] = seen
+    assert new_path == "/app-api/generate_mfa_login_otp"
+    assert new_form == {"locale": "en"}
+    assert path == "/app-api/validate_login_otp"
+    assert form == {
+        "email": base64.b64encode(EMAIL.encode()).decode(),
+        "otp": base64.b64encode(b"012345").decode(),
+    }
+    for sent in (new_headers, headers):
+        assert sent["X-Requested-With"] == "XMLHttpRequest"
+        assert sent["X-CSRF-Token"] == "abc+def=="
+        cookies = dict(part.split("=", 1) for part in sent["Cookie"].split("; "))
+        assert cookies == {
+            "login_otp_nonce": "n0nce",
+            "_enlighten_4_session": "s3ss10n",
+            "XSRF-TOKEN": "abc%2Bdef%3D%3D",
+        }
+
+
+LOGIN_TWO_STEP = '{"success": true, "isBlocked": false}'
+
+
+@pytest.mark.parametrize(
+    ("body", "nonce", "kind"),
+    [
+        (LOGIN_TWO_STEP, False, EnlightenMFARequiredError),  # no code step without it
+        ('{"requires_mfa": true}', True, None),  # the older flag, with the code step's cookie
+        ('{"success": false, "isBlocked": true}', True, EnlightenAccountBlockedError),
+        ('{"success": false}', False, EnlightenInvalidCredentialsError),
+    ],
+)
+async def test_odd_two_step_logins(
+    apps: Apps,
+    cloud_session: aiohttp.ClientSession,
+    body: str,
+    nonce: bool,
+    kind: type[EnlightenError] | None,
+) -> None:
+    """A code step needs the login's nonce cookie; blocked beats everything else."""
+
+    async def login(request: web.Request) -> web.Response:
+        response = web.Response(text=body, content_type="application/json")
+        if nonce:
+            response.set_cookie("login_otp_nonce", "n0nce", path="/")
+        return response
+
+    url = await apps.start({"/login/login.json": login}, tls=True)
+    client = EnlightenClient(
+        cloud_session,
+        enlighten_url=url,
+        entrez_url=url,
+        ssl_context=shared_certificate().client_context(),
+    )
+    if kind is None:
+        assert (await client.sign_in(EMAIL, PASSWORD)).needs_code
+    else:
+        await sign_in_error(kind, client.sign_in(EMAIL, PASSWORD))
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "kind"),
+    [
+        (422, '{"error": "InvalidAuthenticityToken"}', EnlightenMFARequiredError),
+        (403, "{}", EnlightenMFARequiredError),
+        (302, "", EnlightenMFARequiredError),
+        (401, '{"message": "Login session expired"}', EnlightenCodeExpiredError),
+        (429, '{"isBlocked": true}', EnlightenAccountBlockedError),
+        (502, "bad gateway", EnlightenUnavailableError),
+        (200, "<html>maintenance</html>", EnlightenUnavailableError),
+        (200, "[]", EnlightenUnavailableError),
+        (200, '{"isValid": true}', EnlightenInvalidResponseError),
+        (200, '{"isValid": true, "session_id": 5}', EnlightenInvalidResponseError),
+        (200, '{"status": "ok"}', EnlightenInvalidResponseError),
+        (200, '{"isValid": false, "isBlocked": true}', EnlightenAccountBlockedError),
+        (200, '{"isValid": false, "isExpired": true}', EnlightenCodeExpiredError),
+        (200, '{"isValid": "no"}', EnlightenInvalidResponseError),
+    ],
+)
+async def test_odd_code_answers(
+    apps: Apps,
+    cloud_session: aiohttp.ClientSession,
+    status: int,
+    text: str,
+    kind: type[EnlightenError],
+) -> None:
+    """What the code endpoint might answer instead of a session."""
+
+    async def login(request: web.Request) -> web.Response:
+        response = web.json_response({"success": True, "isBlocked": False})
+        response.set_cookie("login_otp_nonce", "n0nce", path="/")
+        return response
+
+    async def validate(request: web.Request) -> web.Response:
+        headers = {"Location": "/login"} if status == 302 else None
+        return web.Response(
+            status=status, text=text, content_type="application/json", headers=headers
+        )
+
+    url = await apps.start(
+        {"/login/login.json": login, "/app-api/validate_login_otp": validate}, tls=True
+    )
+    client = EnlightenClient(
+        cloud_session,
+        enlighten_url=url,
+        entrez_url=url,
+        ssl_context=shared_certificate().client_context(),
+    )
+    sign_in = await client.sign_in(EMAIL, PASSWORD)
+    error = await sign_in_error(kind, client.submit_code(sign_in, "012345"))
+    no_secrets(error, "n0nce", "012345")
+
+
+async def test_new_code_refused(apps: Apps, cloud_session: aiohttp.ClientSession) -> None:
+    """A cloud that says it sent no new code: an invalid response, not silence."""
+
+    async def login(request: web.Request) -> web.Response:
+        response = web.json_response({"success": True, "isBlocked": False})
+        response.set_cookie("login_otp_nonce", "n0nce", path="/")
+        return response
+
+    async def generate(request: web.Request) -> web.Response:
+        return web.json_response({"success": False})
+
+    url = await apps.start(
+        {"/login/login.json": login, "/app-api/generate_mfa_login_otp": generate}, tls=True
+    )
+    client = EnlightenClient(
+        cloud_session,
+        enlighten_url=url,
+        entrez_url=url,
+        ssl_context=shared_certificate().client_context(),
+    )
+    sign_in = await client.sign_in(EMAIL, PASSWORD)
+    await sign_in_error(EnlightenInvalidResponseError, client.request_new_code(sign_in))

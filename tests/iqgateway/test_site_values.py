@@ -355,6 +355,32 @@ def test_ac_batteries_alone() -> None:
     assert site_values.battery_backup_reserve(data) is None
 
 
+def test_impossible_day_and_week_counts_are_unknown() -> None:
+    """Today / last seven days that their own source's counters make impossible: None.
+
+    (Today, week, lifetime) as /api/v1/production reports them; the microinverters'
+    counters are not consulted instead (a source is never chosen by its values).
+    """
+
+    def period(today: float, week: float, lifetime: float) -> tuple[float | None, ...]:
+        data = poll_data({PRODUCTION: EnergyCounters(100.0, today, week, lifetime)})
+        return (
+            site_values.production_energy_today(data),
+            site_values.production_energy_last_seven_days(data),
+        )
+
+    assert period(5_000, 70_000, 2_000_000) == (5_000, 70_000)
+    assert period(0, 70_000, 2_000_000) == (0, 70_000)
+    assert period(5_000, 70_000, 4_000) == (None, None)  # both more than the lifetime
+    assert period(5_000, 4_000, 2_000_000) == (None, None)  # today more than the week
+    assert period(2_000_000, 2_500_000, 2_000_000) == (None, None)  # today = lifetime
+    assert period(5_000, 2_000_000, 2_000_000) == (5_000, None)  # the week = lifetime
+    assert period(5_000, 2_500_000, 2_000_000) == (5_000, None)  # the week > lifetime
+    pdm = PdmEnergy(production={"pcu": EnergyCounters(1.0, 9e9, 1.0, 10.0)})
+    data = poll_data({PDM_ENERGY: pdm, PRODUCTION: EnergyCounters(1.0, 5.0, 7.0, 10.0)})
+    assert site_values.production_energy_today(data) is None
+
+
 HUGE = 1e308  # finite, but two of them add up to infinity
 
 

@@ -187,3 +187,21 @@ def test_load_refuses_what_is_not_a_capture(tmp_path: Path) -> None:
     (tmp_path / "ivp_meters").write_text("[]")
     with pytest.raises(ValueError, match="info"):
         Capture.load(tmp_path)
+
+
+def test_the_demo_site_balances() -> None:
+    """The development demo: its CTs and live data agree, and the house uses power."""
+    demo = Capture.load(Path(__file__).parents[2] / "simulator" / "demo_site")
+    meters = json.loads(demo.responses["/ivp/meters"].body)
+    readings = {r["eid"]: r for r in json.loads(demo.responses["/ivp/meters/readings"].body)}
+    ct = {m["measurementType"]: readings[m["eid"]] for m in meters if m["state"] == "enabled"}
+    live = json.loads(demo.responses["/ivp/livedata/status"].body)["meters"]
+    for flow, kind in (("pv", "production"), ("grid", "net-consumption"), ("storage", "storage")):
+        assert live[flow]["agg_p_mw"] / 1000 == pytest.approx(ct[kind]["activePower"])
+        for phase, channel in zip("ab", ct[kind]["channels"], strict=False):
+            assert live[flow][f"agg_p_ph_{phase}_mw"] / 1000 == pytest.approx(
+                channel["activePower"]
+            )
+    house = sum(ct[kind]["activePower"] for kind in ("production", "net-consumption", "storage"))
+    assert live["load"]["agg_p_mw"] / 1000 == pytest.approx(house)
+    assert house > 0

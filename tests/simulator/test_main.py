@@ -26,9 +26,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_parse_args_defaults_and_flags(tmp_path: Path) -> None:
-    """The defaults serve the rich capture on any free ports; flags are read."""
+    """The defaults serve the demo site on any free ports; flags are read."""
     defaults = cli.parse_args([])
-    assert defaults.capture == FIXTURES / RICH_CAPTURE
+    assert defaults.capture == REPO / "simulator" / "demo_site"
     assert defaults.capture == cli.DEFAULT_CAPTURE
     assert (defaults.host, defaults.port, defaults.cloud_port) == ("127.0.0.1", 0, 0)
     assert defaults.tls is None
@@ -228,15 +228,16 @@ async def test_serve_until_stopped(
                 assert settings["latency"] == 0.01
                 assert settings["single_worker"] is True
                 assert settings["moving"] is False
-            cloud = EnlightenClient(
-                session,
-                enlighten_url=details["cloud_url"],
-                entrez_url=details["cloud_url"],
-                ssl_context=ssl.create_default_context(cafile=details["ca_file"]),
-            )
-            info = await cloud.fetch_token(
-                details["account_email"], details["account_password"], details["serial"]
-            )
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as jarless:
+                cloud = EnlightenClient(
+                    jarless,
+                    enlighten_url=details["cloud_url"],
+                    entrez_url=details["cloud_url"],
+                    ssl_context=ssl.create_default_context(cafile=details["ca_file"]),
+                )
+                info = await cloud.fetch_token(
+                    details["account_email"], details["account_password"], details["serial"]
+                )
             async with session.get(
                 url, headers={"Authorization": f"Bearer {info.token}"}, ssl=False
             ) as response:
@@ -281,7 +282,8 @@ async def test_serve_a_large_moving_two_step_site(
                 }
 
             cloud = details["cloud_url"]
-            context = ssl.create_default_context(cafile=details["ca_file"])
+            # The CA as text too, for a client in another file system (scripts/develop).
+            context = ssl.create_default_context(cadata=details["ca_pem"])
             async with session.post(
                 f"{cloud}/login/login.json",
                 data={

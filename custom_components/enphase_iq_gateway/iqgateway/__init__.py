@@ -1,13 +1,17 @@
 """HA-free asynchronous client for the Enphase IQ Gateway's local REST API."""
 
 from . import endpoints, site_values
-from .auth import ENLIGHTEN_URL, ENTREZ_URL, EnlightenClient, TokenInfo, parse_token
+from .auth import ENLIGHTEN_URL, ENTREZ_URL, EnlightenClient, SignIn, TokenInfo, parse_token
 from .client import IQGateway, ProbeResult
 from .data import GatewayData
 from .endpoints import Endpoint
 from .exceptions import (
+    EnlightenAccountBlockedError,
+    EnlightenCodeExpiredError,
+    EnlightenCodeRequiredError,
     EnlightenConnectionError,
     EnlightenError,
+    EnlightenInvalidCodeError,
     EnlightenInvalidCredentialsError,
     EnlightenInvalidResponseError,
     EnlightenMFARequiredError,
@@ -41,9 +45,13 @@ __all__ = [
     "CTMeter",
     "ConsumptionReport",
     "Endpoint",
+    "EnlightenAccountBlockedError",
     "EnlightenClient",
+    "EnlightenCodeExpiredError",
+    "EnlightenCodeRequiredError",
     "EnlightenConnectionError",
     "EnlightenError",
+    "EnlightenInvalidCodeError",
     "EnlightenInvalidCredentialsError",
     "EnlightenInvalidResponseError",
     "EnlightenMFARequiredError",
@@ -68,6 +76,7 @@ __all__ = [
     "MeterValues",
     "ProbeResult",
     "RawBody",
+    "SignIn",
     "TokenInfo",
     "endpoints",
     "parse_token",

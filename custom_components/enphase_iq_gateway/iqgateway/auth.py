@@ -5,27 +5,48 @@ when it expires and whether its holder is the system owner (valid one year) or a
 installer (valid 12 hours). The gateway verifies the signature; this module only reads the
 claims, so PyJWT decodes without verifying.
 
-Getting a token takes two calls, both over HTTPS with certificate verification on:
+Getting a token, over HTTPS with certificate verification always on:
 
 1. ``POST {enlighten}/login/login.json`` with the form fields ``user[email]`` and
-   ``user[password]`` -> JSON with a ``session_id`` (none for accounts with multi-factor
-   sign-in: those must paste a token);
-2. ``POST {entrez}/tokens`` with JSON ``{session_id, serial_num, username}`` -> the token.
+   ``user[password]``. The answer is JSON with a ``session_id``; or, for an account with
+   two-step sign-in, ``{"success": true, "isBlocked": false}`` without one, with a
+   ``login_otp_nonce`` cookie (among others): Enphase has sent the owner a one-time code.
+   A blocked account answers ``"isBlocked": true``; older multi-factor replies
+   (``requires_mfa``, or ``"message": "success"`` without a session id) have no code step
+   this client knows, so such accounts paste tokens.
+2. Two-step accounts only: ``POST {enlighten}/app-api/validate_login_otp`` with the form
+   fields ``email`` and ``otp``, each base64-encoded, the login's cookies,
+   ``X-Requested-With: XMLHttpRequest`` and ``X-CSRF-Token`` from the ``XSRF-TOKEN``
+   cookie -> ``{"isValid": true, "session_id": ...}``; a wrong (or expired) code
+   ``{"isValid": false}``, sometimes with ``"isExpired": true``; too many tries
+   ``"isBlocked": true`` or HTTP 429. ``POST {enlighten}/app-api/generate_mfa_login_otp``
+   (``locale=en``, the same cookies and headers) sends a new code.
+3. ``POST {entrez}/tokens`` with JSON ``{session_id, serial_num, username}`` -> the token.
+
+The cookies of step 1 belong to that one sign-in: ``SignIn`` carries them, and they are
+sent explicitly, never kept in the session's cookie jar (which the client refuses to have:
+a shared jar would mix two sign-ins, or send one integration's cookies with another's).
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 import json
 import ssl
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import unquote
 
 import aiohttp
 import jwt
 
 from .exceptions import (
+    EnlightenAccountBlockedError,
+    EnlightenCodeExpiredError,
+    EnlightenCodeRequiredError,
     EnlightenConnectionError,
+    EnlightenInvalidCodeError,
     EnlightenInvalidCredentialsError,
     EnlightenInvalidResponseError,
     EnlightenMFARequiredError,
@@ -37,6 +58,11 @@ from .exceptions import (
 ENLIGHTEN_URL = "https://enlighten.enphaseenergy.com"
 ENTREZ_URL = "https://entrez.enphaseenergy.com"
 CLOUD_TIMEOUT = 30.0
+
+# Cookies of a two-step login: the nonce says a code step follows; XSRF-TOKEN's value goes
+# into the X-CSRF-Token header of the code requests.
+OTP_NONCE_COOKIE = "login_otp_nonce"
+XSRF_COOKIE = "XSRF-TOKEN"
 
 ROLE_OWNER = "owner"
 ROLE_INSTALLER = "installer"
@@ -126,11 +152,41 @@ def _serial_claim(claims: dict[str, Any]) -> str | None:
     return None
 
 
+@dataclass(frozen=True, slots=True, repr=False)
+class SignIn:
+    """One sign-in to Enlighten, as far as it got. Nothing of it shows in ``repr``.
+
+    With a ``session_id`` it is complete (Entrez issues tokens for it). Without one the
+    account signs in in two steps and Enphase has sent the owner a one-time code: the
+    ``cookies`` of the login are what ``submit_code`` sends the code with.
+    """
+
+    username: str
+    session_id: str | None = None
+    cookies: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def needs_code(self) -> bool:
+        """Whether the one-time code is still to be sent (two-step sign-in)."""
+        return self.session_id is None
+
+    def __repr__(self) -> str:
+        """No e-mail address, session id or cookie."""
+        return f"SignIn(needs_code={self.needs_code})"
+
+
+class _Answer(NamedTuple):
+    status: int
+    text: str
+    cookies: dict[str, str]
+
+
 class EnlightenClient:
     """Gets gateway tokens from the Enphase cloud.
 
     The base URLs can point elsewhere (tests, the simulator) but must be HTTPS; ``ssl``
-    may add trust (a test CA) but can never turn verification off.
+    may add trust (a test CA) but can never turn verification off. The session must not
+    keep cookies (``aiohttp.DummyCookieJar``): each sign-in carries its own.
     """
 
     def __init__(
@@ -142,7 +198,7 @@ class EnlightenClient:
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = CLOUD_TIMEOUT,
     ) -> None:
-        """Use ``session`` for the calls; refuse plain-HTTP cloud URLs."""
+        """Use ``session`` for the calls; refuse plain-HTTP cloud URLs and a cookie jar."""
         for url in (enlighten_url, entrez_url):
             if not url.startswith("https://"):
                 raise ValueError("the Enphase cloud is only reached over HTTPS")
@@ -150,6 +206,11 @@ class EnlightenClient:
             ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname
         ):
             raise ValueError("certificate verification cannot be turned off for the cloud")
+        if not isinstance(session.cookie_jar, aiohttp.DummyCookieJar):
+            raise ValueError(  # noqa: TRY004 - a wrong setting, like the two above
+                "the cloud session must keep no cookies (aiohttp.DummyCookieJar): "
+                "each sign-in carries its own"
+            )
         self._session = session
         self._enlighten_url = enlighten_url.rstrip("/")
         self._entrez_url = entrez_url.rstrip("/")
@@ -157,59 +218,164 @@ class EnlightenClient:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
     async def fetch_token(self, username: str, password: str, serial: str) -> TokenInfo:
-        """Sign in to Enlighten and ask Entrez for a token for gateway ``serial``."""
-        session_id = await self.login(username, password)
-        status, text = await self._post(
-            f"{self._entrez_url}/tokens",
-            json={"session_id": session_id, "serial_num": serial, "username": username},
+        """Sign in with the password alone and get a token for gateway ``serial``.
+
+        An account with two-step sign-in raises EnlightenCodeRequiredError: a code needs
+        its owner, so such sign-ins go through ``sign_in`` and ``submit_code``.
+        """
+        sign_in = await self.sign_in(username, password)
+        if sign_in.needs_code:
+            raise EnlightenCodeRequiredError("the account signs in with a one-time code")
+        return await self.fetch_token_for(sign_in, serial)
+
+    async def sign_in(self, username: str, password: str) -> SignIn:
+        """Sign in to Enlighten with e-mail address and password.
+
+        Returns a complete SignIn, or one that ``needs_code``: the account signs in in two
+        steps and Enphase has sent its owner a one-time code. Raises
+        EnlightenInvalidCredentialsError, EnlightenAccountBlockedError,
+        EnlightenMFARequiredError (a second step this client cannot take) or
+        EnlightenUnavailableError.
+        """
+        answer = await self._post(
+            f"{self._enlighten_url}/login/login.json",
+            data={"user[email]": username, "user[password]": password},
         )
-        if status in (400, 401, 403, 404, 422):
-            raise EnlightenSerialNotOnAccountError(
-                f"Entrez refused a token for this gateway (HTTP {status})"
+        if answer.status in (401, 403):
+            raise EnlightenInvalidCredentialsError("Enlighten refused the e-mail or password")
+        if answer.status != 200:
+            raise EnlightenUnavailableError(f"Enlighten answered HTTP {answer.status}")
+        body = _json_object(answer.text)
+        session_id = body.get("session_id")
+        if isinstance(session_id, str) and session_id:
+            return SignIn(username, session_id)
+        if body.get("isBlocked") is True:
+            raise EnlightenAccountBlockedError("Enphase blocks sign-ins to the account")
+        if (
+            body.get("success") is True
+            or body.get("requires_mfa")
+            or str(body.get("message", "")).lower() == "success"
+        ):
+            if OTP_NONCE_COOKIE in answer.cookies:
+                return SignIn(username, cookies=tuple(answer.cookies.items()))
+            raise EnlightenMFARequiredError(
+                "the account signs in with a second step, without a code step this client knows"
             )
-        if status != 200:
-            raise EnlightenUnavailableError(f"Entrez answered HTTP {status}")
+        raise EnlightenInvalidCredentialsError("Enlighten refused the e-mail or password")
+
+    async def submit_code(self, sign_in: SignIn, code: str) -> SignIn:
+        """Complete a two-step sign-in with the one-time code Enphase sent; a new SignIn.
+
+        Raises EnlightenInvalidCodeError (a wrong code: try again),
+        EnlightenCodeExpiredError (ask for a new code; when the sign-in itself has
+        expired, sign in again), EnlightenAccountBlockedError (too many tries),
+        EnlightenMFARequiredError (the cloud does not take a code from this client), or
+        EnlightenUnavailableError / EnlightenInvalidResponseError.
+        """
+        if not sign_in.needs_code:
+            raise ValueError("this sign-in is complete: it takes no code")
+        body = await self._code_request(
+            sign_in,
+            "validate_login_otp",
+            {"email": _base64(sign_in.username), "otp": _base64(code.strip())},
+        )
+        if body.get("isValid") is True:
+            session_id = body.get("session_id")
+            if isinstance(session_id, str) and session_id:
+                return SignIn(sign_in.username, session_id)
+            raise EnlightenInvalidResponseError("Enlighten accepted the code but sent no session")
+        if body.get("isValid") is False:
+            if body.get("isExpired") is True:
+                raise EnlightenCodeExpiredError("the one-time code has expired")
+            raise EnlightenInvalidCodeError("Enlighten did not accept the one-time code")
+        raise EnlightenInvalidResponseError("Enlighten answered the code with unexpected JSON")
+
+    async def request_new_code(self, sign_in: SignIn) -> None:
+        """Have Enphase send a new one-time code for this sign-in (the old one stops working).
+
+        Raises EnlightenCodeExpiredError when the sign-in itself has expired (sign in
+        again: that sends a code too), and otherwise what ``submit_code`` raises.
+        """
+        if not sign_in.needs_code:
+            raise ValueError("this sign-in is complete: it takes no code")
+        body = await self._code_request(sign_in, "generate_mfa_login_otp", {"locale": "en"})
+        if body.get("success") is False:
+            raise EnlightenInvalidResponseError("Enlighten did not send a new code")
+
+    async def fetch_token_for(self, sign_in: SignIn, serial: str) -> TokenInfo:
+        """Ask Entrez for a token for gateway ``serial`` with a complete sign-in."""
+        if sign_in.needs_code:
+            raise ValueError("the sign-in still needs its one-time code")
+        answer = await self._post(
+            f"{self._entrez_url}/tokens",
+            json={
+                "session_id": sign_in.session_id,
+                "serial_num": serial,
+                "username": sign_in.username,
+            },
+        )
+        if answer.status in (400, 401, 403, 404, 422):
+            raise EnlightenSerialNotOnAccountError(
+                f"Entrez refused a token for this gateway (HTTP {answer.status})"
+            )
+        if answer.status != 200:
+            raise EnlightenUnavailableError(f"Entrez answered HTTP {answer.status}")
         try:
-            info = parse_token(text)
+            info = parse_token(answer.text)
         except InvalidTokenError as err:
             raise EnlightenInvalidResponseError("Entrez did not answer with a token") from err
         if not info.matches_serial(serial):
             raise EnlightenInvalidResponseError("Entrez issued a token for another gateway")
         return info
 
-    async def login(self, username: str, password: str) -> str:
-        """Sign in to Enlighten and return the session id."""
-        status, text = await self._post(
-            f"{self._enlighten_url}/login/login.json",
-            data={"user[email]": username, "user[password]": password},
+    async def _code_request(
+        self, sign_in: SignIn, endpoint: str, form: dict[str, str]
+    ) -> dict[str, Any]:
+        """POST to a one-time-code endpoint as Enlighten's sign-in page does; the JSON."""
+        cookies = dict(sign_in.cookies)
+        headers = {
+            "Accept": "application/json",
+            "X-Requested-With": "XMLHttpRequest",
+            "Cookie": "; ".join(f"{name}={value}" for name, value in sign_in.cookies),
+        }
+        if xsrf := cookies.get(XSRF_COOKIE):
+            # The page's script sends the cookie's value URL-decoded, as browsers read it.
+            headers["X-CSRF-Token"] = unquote(xsrf)
+        answer = await self._post(
+            f"{self._enlighten_url}/app-api/{endpoint}", data=form, headers=headers
         )
-        if status in (401, 403):
-            raise EnlightenInvalidCredentialsError("Enlighten refused the e-mail or password")
-        if status != 200:
-            raise EnlightenUnavailableError(f"Enlighten answered HTTP {status}")
-        try:
-            body = json.loads(text)
-        except ValueError as err:
-            raise EnlightenUnavailableError(
-                "Enlighten answered with a page, not JSON (maintenance?)"
-            ) from err
-        if not isinstance(body, dict):
-            raise EnlightenUnavailableError("Enlighten answered with unexpected JSON")
-        session_id = body.get("session_id")
-        if isinstance(session_id, str) and session_id:
-            return session_id
-        if str(body.get("message", "")).lower() == "success" or body.get("requires_mfa"):
-            raise EnlightenMFARequiredError("the account signs in with a second factor")
-        raise EnlightenInvalidCredentialsError("Enlighten refused the e-mail or password")
+        if answer.status == 429:
+            raise EnlightenAccountBlockedError("too many one-time code attempts")
+        if answer.status == 401:
+            raise EnlightenCodeExpiredError("the sign-in the code belongs to has expired")
+        if answer.status >= 500:
+            raise EnlightenUnavailableError(f"Enlighten answered HTTP {answer.status}")
+        if answer.status != 200:
+            # 404 (no such endpoint), 422 (the request is refused as forged), ...: the
+            # cloud does not take codes from this client, and retrying will not change it.
+            raise EnlightenMFARequiredError(
+                f"Enlighten does not take a one-time code from this client (HTTP {answer.status})"
+            )
+        body = _json_object(answer.text)
+        if body.get("isBlocked") is True:
+            raise EnlightenAccountBlockedError("too many one-time code attempts")
+        return body
 
-    async def _post(self, url: str, **kwargs: Any) -> tuple[int, str]:
-        """POST; errors are raised outside aiohttp's handler, so none holds its headers."""
+    async def _post(self, url: str, **kwargs: Any) -> _Answer:
+        """POST, raising outside aiohttp's handler: no error holds the request's headers.
+
+        Those carry the sign-in cookies.
+        """
         failure: EnlightenConnectionError
         try:
             async with self._session.post(
                 url, ssl=self._ssl, timeout=self._timeout, allow_redirects=False, **kwargs
             ) as response:
-                return response.status, await response.text(errors="replace")
+                return _Answer(
+                    response.status,
+                    await response.text(errors="replace"),
+                    {name: morsel.value for name, morsel in response.cookies.items()},
+                )
         except TimeoutError:
             failure = EnlightenConnectionError("the Enphase cloud did not answer in time")
         except aiohttp.ClientError as err:
@@ -217,3 +383,20 @@ class EnlightenClient:
                 f"the Enphase cloud could not be reached ({type(err).__name__})"
             )
         raise failure
+
+
+def _json_object(text: str) -> dict[str, Any]:
+    """An Enlighten answer's JSON object; a page or other JSON means it is not itself."""
+    try:
+        body = json.loads(text)
+    except ValueError as err:
+        raise EnlightenUnavailableError(
+            "Enlighten answered with a page, not JSON (maintenance?)"
+        ) from err
+    if not isinstance(body, dict):
+        raise EnlightenUnavailableError("Enlighten answered with unexpected JSON")
+    return body
+
+
+def _base64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()

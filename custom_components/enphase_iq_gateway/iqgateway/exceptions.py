@@ -17,7 +17,11 @@ its cause or context, so none holds the request's headers (the bearer token).
         ├── EnlightenUnavailableError     failing (5xx, a maintenance page)
         │   └── EnlightenConnectionError  unreachable from here (DNS, refused, timed out)
         ├── EnlightenInvalidCredentialsError
-        ├── EnlightenMFARequiredError     sign-in needs a second factor: paste a token
+        ├── EnlightenAccountBlockedError  sign-ins blocked (by Enphase, or too many codes)
+        ├── EnlightenMFARequiredError     a second step this client cannot take: paste a token
+        │   └── EnlightenCodeRequiredError  a one-time code: sign_in() + submit_code() take it
+        ├── EnlightenInvalidCodeError     Enlighten did not accept the one-time code
+        │   └── EnlightenCodeExpiredError ... because it, or its sign-in, is too old
         ├── EnlightenSerialNotOnAccountError
         └── EnlightenInvalidResponseError answered, but not with a token for this gateway
 """
@@ -98,8 +102,31 @@ class EnlightenInvalidCredentialsError(EnlightenError):
     """Enlighten refused the e-mail address or password."""
 
 
+class EnlightenAccountBlockedError(EnlightenError):
+    """Enphase blocks sign-ins to the account: blocked, or too many wrong one-time codes."""
+
+
 class EnlightenMFARequiredError(EnlightenError):
-    """The account signs in with a second factor: a token must be pasted instead."""
+    """The account signs in with a second step this client cannot take: paste a token.
+
+    An older multi-factor reply, a two-step reply without the cookies the code must be
+    sent with, or code endpoints that do not take a code from this client.
+    """
+
+
+class EnlightenCodeRequiredError(EnlightenMFARequiredError):
+    """The account signs in with a one-time code: ``sign_in`` and ``submit_code`` take it.
+
+    Raised by ``fetch_token``, which signs in with a password alone (token renewal).
+    """
+
+
+class EnlightenInvalidCodeError(EnlightenError):
+    """Enlighten did not accept the one-time code (a wrong code: try again)."""
+
+
+class EnlightenCodeExpiredError(EnlightenInvalidCodeError):
+    """The one-time code, or the sign-in it belongs to, has expired: ask for a new one."""
 
 
 class EnlightenSerialNotOnAccountError(EnlightenError):

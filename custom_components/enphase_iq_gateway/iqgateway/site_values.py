@@ -4,7 +4,8 @@ Production: an enabled production CT is the site's meter: power and lifetime ene
 from its readings, today / last seven days from the CT's counters (``/ivp/pdm/energy``
 ``eim``, or ``/production.json``'s eim where that is polled anyway), else from
 ``/api/v1/production`` (on metered gateways usually the CT's own count, seconds older;
-these two have no state class, so they never enter long-term statistics). Without a
+these two have no state class, so they never enter long-term statistics; one that the
+source's own counters make impossible is None). Without a
 production CT, the microinverters' own counts:
 ``/ivp/pdm/energy`` ``pcu``, then ``/api/v1/production``, then ``/production.json``'s
 inverters, then the legacy HTML page. Sources are chosen by what the gateway has (an
@@ -176,45 +177,64 @@ def _ct_period_counters(data: GatewayData) -> EnergyCounters | None:
 # --------------------------------------------------------------------------- production
 
 
+def _production(
+    data: GatewayData,
+    ct: Callable[[MeterValues], float | None],
+    summary: Callable[[ProductionJsonMeter | EnergyCounters], float | None],
+) -> float | None:
+    """A production value from the source the gateway's configuration names.
+
+    The production CT where one is enabled; else ``/production.json``'s CT entry on
+    firmware without meter readings; else the microinverters' best source.
+    """
+    if _has_production_ct(data):
+        return _ct_reading(data, MeasurementType.PRODUCTION, ct)
+    json_meter = _json_meter(data, MeasurementType.PRODUCTION)
+    if json_meter is not None and not _readings_polled(data):
+        return summary(json_meter)
+    sources = _inverter_sources(data)
+    return summary(sources[0]) if sources else None
+
+
 @_finite
 def production_power(data: GatewayData) -> float | None:
     """Solar production now (W)."""
-    if _has_production_ct(data):
-        values = _ct(data, MeasurementType.PRODUCTION)
-        return values.active_power if values is not None else None
-    json_meter = _json_meter(data, MeasurementType.PRODUCTION)
-    if json_meter is not None and not _readings_polled(data):
-        return json_meter.watts_now
-    sources = _inverter_sources(data)
-    return sources[0].watts_now if sources else None
+    return _production(data, lambda v: v.active_power, lambda s: s.watts_now)
 
 
 @_energy
 def production_energy_lifetime(data: GatewayData) -> float | None:
     """Solar production since installation (Wh)."""
-    if _has_production_ct(data):
-        values = _ct(data, MeasurementType.PRODUCTION)
-        return values.energy_delivered if values is not None else None
-    json_meter = _json_meter(data, MeasurementType.PRODUCTION)
-    if json_meter is not None and not _readings_polled(data):
-        return json_meter.wh_lifetime
-    sources = _inverter_sources(data)
-    return sources[0].wh_lifetime if sources else None
+    return _production(data, lambda v: v.energy_delivered, lambda s: s.wh_lifetime)
 
 
 def _period(data: GatewayData, field: str) -> float | None:
-    if _has_production_ct(data) or (
+    """Today's or the last seven days' production, from the first source that counts it.
+
+    Unknown (None) where the source's own counters make it impossible: more than its
+    lifetime, today more than the week, or equal to the lifetime (a lifetime count in the
+    period's field).
+    """
+    ct = _has_production_ct(data) or (
         not _readings_polled(data) and _json_meter(data, MeasurementType.PRODUCTION) is not None
-    ):
-        counters = _ct_period_counters(data)
-        value = getattr(counters, field) if counters is not None else None
-        if value is not None:
-            return float(value)
-    for source in _inverter_sources(data):
-        value = getattr(source, field)
-        if value is not None:
-            return float(value)
+    )
+    for source in (_ct_period_counters(data) if ct else None, *_inverter_sources(data)):
+        value = getattr(source, field) if source is not None else None
+        if source is not None and value is not None:
+            return float(value) if _plausible_period(source, float(value)) else None
     return None
+
+
+def _plausible_period(counters: EnergyCounters, value: float) -> bool:
+    """Whether a period's energy can be true, next to the same source's other counters.
+
+    Today more than the week makes both unknown: which of the two is wrong cannot be told.
+    """
+    lifetime = counters.wh_lifetime
+    if lifetime is not None and (value > lifetime or (value > 0 and value == lifetime)):
+        return False
+    today, week = counters.wh_today, counters.wh_last_seven_days
+    return not (today is not None and week is not None and today > week)
 
 
 @_energy

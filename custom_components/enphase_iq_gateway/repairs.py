@@ -1,0 +1,172 @@
+"""Repairs: renew the token of an account with two-step sign-in.
+
+Such a token cannot renew itself (every sign-in needs a new one-time code), so 30 days
+before it expires the token manager raises a fixable repair issue. Its flow signs in with
+the password and the code Enphase sends, proves the new token against the gateway, stores
+it and reloads the entry. The password is used for this sign-in only, never stored.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import TYPE_CHECKING, Any
+
+from homeassistant.components.repairs import RepairsFlow
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
+from homeassistant.core import HomeAssistant
+
+from .config_flow import ACCOUNT_SCHEMA, CODE_SCHEMA, async_prove_token, local_time
+from .const import CONF_CODE, CONF_NEW_CODE, CONF_SERIAL, CONF_TWO_STEP, LOGGER
+from .iqgateway import EnlightenError, InvalidTokenError, parse_token
+from .sign_in import CloudSignIn
+
+if TYPE_CHECKING:  # Home Assistant 2025.4 has no such name (nor type checks here)
+    from homeassistant.components.repairs import RepairsFlowResult as FlowResult
+
+# A sign-in that failed this way ends the flow (waiting, or pasting a token with
+# Reconfigure, are the ways out); cloud failures and wrong input show on the form.
+ABORTS = {
+    "account_blocked": "account_blocked",
+    "mfa_enabled": "code_step_unavailable",
+    "code_step_unavailable": "code_step_unavailable",
+    "serial_not_on_account": "serial_not_on_account",
+}
+CODE_ERRORS = {"invalid_code", "code_expired"}
+
+
+async def async_create_fix_flow(
+    hass: HomeAssistant, issue_id: str, data: dict[str, str | int | float | None] | None
+) -> RepairsFlow:
+    """The flow that fixes an issue of this integration (only expiring two-step tokens)."""
+    return TokenRenewalFlow(str((data or {}).get("entry_id", "")))
+
+
+class TokenRenewalFlow(RepairsFlow):
+    """Sign in with password and one-time code; store the new token."""
+
+    def __init__(self, entry_id: str) -> None:
+        """For the config entry whose token expires."""
+        self._entry_id = entry_id
+        self._sign_in: CloudSignIn | None = None
+
+    async def async_step_init(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The flow starts (with the issue's data, not the user's): ask to sign in."""
+        return await self.async_step_sign_in()
+
+    async def async_step_sign_in(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """E-mail address and password; Enphase then sends a code."""
+        if user_input is None or self._entry() is None:
+            return self._show_account_form()
+        self._sign_in = CloudSignIn(
+            self.hass, user_input[CONF_USERNAME].strip(), user_input[CONF_PASSWORD]
+        )
+        try:
+            await self._sign_in.start()
+        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
+            return self._failed(err, "sign_in")
+        if self._sign_in.needs_code:
+            return self._show_code_form("code")
+        return await self._async_store_token()  # the account no longer asks for a code
+
+    async def async_step_code(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """Enter the code Enphase sent, or have a new one sent."""
+        return await self._async_code_step("code", user_input)
+
+    async def async_step_code_resent(self, user_input: dict[str, Any] | None = None) -> FlowResult:
+        """The same, after a new code was sent."""
+        return await self._async_code_step("code_resent", user_input)
+
+    async def _async_code_step(self, step_id: str, user_input: dict[str, Any] | None) -> FlowResult:
+        sign_in = self._sign_in
+        assert sign_in is not None
+        assert user_input is not None  # the form is shown by the steps before
+        try:
+            if user_input.get(CONF_NEW_CODE):
+                await sign_in.send_new_code()
+                if sign_in.needs_code:
+                    return self._show_code_form("code_resent")
+            elif not str(user_input.get(CONF_CODE, "")).strip():
+                return self._show_code_form(step_id, {CONF_CODE: "code_missing"})
+            else:
+                await sign_in.submit_code(str(user_input[CONF_CODE]))
+        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
+            return self._failed(err, step_id)
+        return await self._async_store_token()
+
+    async def _async_store_token(self) -> FlowResult:
+        """Fetch the token, prove it with the gateway, store it and reload the entry."""
+        assert self._sign_in is not None
+        if (entry := self._entry()) is None:
+            return self.async_abort(reason="entry_removed")
+        try:
+            token = await self._sign_in.fetch_token(entry.data[CONF_SERIAL])
+        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
+            return self._failed(err, "sign_in")
+        if error := await async_prove_token(self.hass, entry.data[CONF_HOST], token.token):
+            return self._show_account_form({"base": error})
+        self.hass.config_entries.async_update_entry(
+            entry,
+            data={
+                **entry.data,
+                CONF_USERNAME: self._sign_in.username,
+                CONF_TWO_STEP: True,
+                CONF_TOKEN: token.token,
+            },
+        )
+        self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        LOGGER.info("Signed in again; the new IQ Gateway token expires %s", token.expires_at)
+        return self.async_create_entry(data={})
+
+    def _failed(self, err: Exception, step_id: str) -> FlowResult:
+        """Show why signing in failed on the step's form.
+
+        Or end the flow, where only waiting or a pasted token help.
+        """
+        if not isinstance(err, EnlightenError) or self._sign_in is None:
+            LOGGER.exception("Unexpected error while signing in to Enphase's cloud")
+            key = "unknown"
+        else:
+            key = self._sign_in.error_key(err)
+            LOGGER.warning("Could not renew the IQ Gateway token by signing in: %s", err)
+        if key in ABORTS:
+            return self.async_abort(reason=ABORTS[key])
+        if step_id == "sign_in":
+            return self._show_account_form(
+                {CONF_PASSWORD if key == "invalid_auth" else "base": key}
+            )
+        # A cloud failure on the code form: the same code can be submitted again.
+        field = CONF_CODE if key in CODE_ERRORS else "base"
+        return self._show_code_form(step_id, {field: key}, new_code=key == "code_expired")
+
+    def _show_account_form(self, errors: dict[str, str] | None = None) -> FlowResult:
+        if (entry := self._entry()) is None:
+            return self.async_abort(reason="entry_removed")
+        username = self._sign_in.username if self._sign_in else entry.data.get(CONF_USERNAME)
+        return self.async_show_form(
+            step_id="sign_in",
+            data_schema=self.add_suggested_values_to_schema(
+                ACCOUNT_SCHEMA, {CONF_USERNAME: username} if username else {}
+            ),
+            errors=errors or {},
+            description_placeholders=self._placeholders(entry),
+        )
+
+    def _show_code_form(
+        self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
+    ) -> FlowResult:
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
+            errors=errors or {},
+        )
+
+    def _entry(self) -> ConfigEntry | None:
+        return self.hass.config_entries.async_get_entry(self._entry_id)
+
+    @staticmethod
+    def _placeholders(entry: ConfigEntry) -> dict[str, str]:
+        expires = "-"
+        with suppress(InvalidTokenError):
+            expires = local_time(parse_token(str(entry.data.get(CONF_TOKEN, ""))).expires_at)
+        return {"title": entry.title, "expires": expires}

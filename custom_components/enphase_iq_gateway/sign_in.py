@@ -1,0 +1,106 @@
+"""Signing in to the Enphase cloud from a flow: the password, then perhaps a one-time code.
+
+The config flow (user, reauth, reconfigure) and the renewal repair flow sign in this way.
+An account with two-step sign-in answers the password by having Enphase send its owner a
+one-time code, which the flow then asks for. What one sign-in needs between the flow's
+steps lives here, in memory only, for as long as the flow: the login's cookies (inside the
+client's ``SignIn``) and the password, for a fresh login when the sign-in has expired
+before a new code could be sent. Nothing of it is stored, logged or shown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from homeassistant.core import HomeAssistant
+
+from . import connections
+from .iqgateway import (
+    EnlightenAccountBlockedError,
+    EnlightenClient,
+    EnlightenCodeExpiredError,
+    EnlightenConnectionError,
+    EnlightenError,
+    EnlightenInvalidCodeError,
+    EnlightenInvalidCredentialsError,
+    EnlightenMFARequiredError,
+    EnlightenSerialNotOnAccountError,
+    SignIn,
+    TokenInfo,
+)
+
+# What the flows call a failed sign-in (their translation keys): the first match wins.
+SIGN_IN_ERRORS: tuple[tuple[type[EnlightenError], str], ...] = (
+    (EnlightenConnectionError, "cloud_unreachable"),
+    (EnlightenAccountBlockedError, "account_blocked"),
+    (EnlightenCodeExpiredError, "code_expired"),
+    (EnlightenInvalidCodeError, "invalid_code"),
+    (EnlightenMFARequiredError, "mfa_enabled"),  # "code_step_unavailable" after a code
+    (EnlightenInvalidCredentialsError, "invalid_auth"),
+    (EnlightenSerialNotOnAccountError, "serial_not_on_account"),
+    (EnlightenError, "cloud_error"),
+)
+
+
+class CloudSignIn:
+    """One sign-in to the Enphase cloud, spread over a flow's steps."""
+
+    def __init__(self, hass: HomeAssistant, username: str, password: str) -> None:
+        """Nothing is sent until ``start``."""
+        self._hass = hass
+        self.username = username
+        self._password = password
+        self._sign_in: SignIn | None = None
+        self.two_step = False  # the account asked for a one-time code
+
+    def __repr__(self) -> str:
+        """No e-mail address, password or cookie."""
+        return f"CloudSignIn(two_step={self.two_step}, needs_code={self.needs_code})"
+
+    @property
+    def needs_code(self) -> bool:
+        """Whether the one-time code Enphase sent is still to be entered."""
+        return self._sign_in is not None and self._sign_in.needs_code
+
+    async def start(self) -> None:
+        """Sign in with the password; for a two-step account Enphase sends a code."""
+        self._sign_in = await self._call(lambda cloud: cloud.sign_in(self.username, self._password))
+        self.two_step = self.two_step or self._sign_in.needs_code
+
+    async def submit_code(self, code: str) -> None:
+        """Complete the sign-in with the code (spaces typed or pasted with it are dropped)."""
+        sign_in = self._started()
+        code = "".join(code.split())
+        self._sign_in = await self._call(lambda cloud: cloud.submit_code(sign_in, code))
+
+    async def send_new_code(self) -> None:
+        """Have Enphase send a new code; a sign-in that has expired is started afresh."""
+        sign_in = self._started()
+        try:
+            await self._call(lambda cloud: cloud.request_new_code(sign_in))
+        except EnlightenCodeExpiredError:
+            await self.start()  # a new login sends a new code
+
+    async def fetch_token(self, serial: str) -> TokenInfo:
+        """A token for gateway ``serial`` with the completed sign-in."""
+        sign_in = self._started()
+        return await self._call(lambda cloud: cloud.fetch_token_for(sign_in, serial))
+
+    def error_key(self, err: EnlightenError) -> str:
+        """What the flows call ``err`` (see SIGN_IN_ERRORS)."""
+        key = next(key for kind, key in SIGN_IN_ERRORS if isinstance(err, kind))
+        if key == "mfa_enabled" and self.two_step:
+            return "code_step_unavailable"  # the code was sent, but cannot be given back
+        return key
+
+    def _started(self) -> SignIn:
+        assert self._sign_in is not None, "start() comes first"
+        return self._sign_in
+
+    async def _call[T](self, call: Callable[[EnlightenClient], Awaitable[T]]) -> T:
+        """Run ``call`` with a cloud client on a session of its own (it keeps no cookies)."""
+        session = connections.cloud_session(self._hass, auto_cleanup=False)
+        try:
+            return await call(connections.cloud_client(session))
+        finally:
+            session.detach()
