@@ -3,13 +3,22 @@
 Transport rules, all in this file:
 
 * HTTPS with certificate verification off (the gateway's certificate is self-signed);
-  plain HTTP only for legacy gateways that have no HTTPS.
+  plain HTTP only for legacy gateways that have no HTTPS. The token and the session
+  cookie never go over plain HTTP: a client with a token, or whose gateway said it wants
+  one, never falls back to it.
+* The host is a host name or IP address with an optional port (``gateway_url``): nothing
+  else is sent anywhere, least of all a user or password as Basic auth.
+* Bodies are read, and inflated, by the client up to MAX_BODY bytes: more is an
+  unreadable answer, whatever answers at the gateway's address.
 * The token goes in a bearer header. Once per session the client calls
   ``/auth/check_jwt``; the gateway answers with a ``sessionId`` cookie, and while the
   client presents it the gateway does not check the token's signature again. The session
   must carry a cookie jar that accepts IP hosts (``aiohttp.CookieJar(unsafe=True)``).
-* Requests to one gateway are strictly serialized: the gateway is a small device that
-  slows down or drops requests when several arrive at once.
+* Requests to one gateway are strictly serialized, by every client of that host in the
+  process (``gateway_lock``): the gateway is a small device that slows down or drops
+  requests when several arrive at once.
+* Errors are raised outside aiohttp's exception handlers: none has aiohttp's error (which
+  holds the request's headers, the token among them) as its cause or context.
 * Timeouts are generous (``/production.json`` can take close to a minute); a connection
   reset or a timeout gets one quick retry, never more (aiohttp itself resends a GET once
   when the connection drops before the answer starts: that resend is the retry).
