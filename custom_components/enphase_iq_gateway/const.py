@@ -45,8 +45,11 @@ RENEW_RETRY_INTERVAL: Final = timedelta(minutes=15)
 # works, before the user is asked: an hour's worth at RENEW_RETRY_INTERVAL.
 MAX_FAILED_RENEWALS: Final = 4
 # How long a token that is not expired and was accepted before may be refused (a gateway
-# that just restarted refuses tokens for a moment) before it is renewed or the user asked.
+# that just restarted refuses tokens for a moment) before it is renewed or the user asked:
+# 15 minutes, or REFUSAL_POLLS polls in a row refused, whichever comes first (at the
+# default interval both are the same).
 REFUSAL_GRACE: Final = timedelta(minutes=15)
+REFUSAL_POLLS: Final = 4
 # A poll is abandoned (one unavailable poll) once it has run this share of the interval.
 POLL_DEADLINE_FRACTION: Final = 0.8
 

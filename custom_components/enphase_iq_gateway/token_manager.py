@@ -17,8 +17,8 @@
   cloud has refused, until the user changes them; and after MAX_FAILED_RENEWALS failed
   renewals while no token works, the user is asked.
 * A refusal is not a verdict at once: a token that is not expired and was accepted before
-  is tried again at the following polls for REFUSAL_GRACE (a gateway that just restarted
-  refuses tokens for a moment), the sensors unavailable meanwhile.
+  is tried again at the following polls for REFUSAL_GRACE or REFUSAL_POLLS polls (a gateway
+  that just restarted refuses tokens for a moment), the sensors unavailable meanwhile.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from .const import (
     MAX_FAILED_RENEWALS,
     PASTED_TOKEN_WARNING,
     REFUSAL_GRACE,
+    REFUSAL_POLLS,
     RENEW_LIFETIME_FRACTION,
     RENEW_MARGIN_MAX,
     RENEW_RETRY_INTERVAL,
@@ -112,14 +113,16 @@ class AuthMemory:
     ``last_login``: the last cloud sign-in attempt, whoever made it. ``refused_data``: the
     entry's data when the cloud refused its credentials (no sign-in is tried again until
     the user changes it). ``token``: the token the two counts below are about.
-    ``refused_since``: when the gateway began refusing it. ``failed_renewals``: renewals
-    that failed in a row while no working token was at hand.
+    ``refused_since``: when the gateway began refusing it, ``refusals``: at how many polls
+    in a row. ``failed_renewals``: renewals that failed in a row while no working token
+    was at hand.
     """
 
     last_login: datetime | None = None
     refused_data: dict[str, Any] | None = None
     token: str | None = None
     refused_since: datetime | None = None
+    refusals: int = 0
     failed_renewals: int = 0
 
 
@@ -151,7 +154,7 @@ class TokenManager:
         token = entry.data.get(CONF_TOKEN)
         if self._memory.token != token:  # a new token: its refusals start afresh
             self._memory.token, self._memory.refused_since = token, None
-            self._memory.failed_renewals = 0
+            self._memory.refusals = self._memory.failed_renewals = 0
         # A stored token was accepted before: the flow proved it, or polls used it.
         self._accepted_token: str | None = token
         self.token_info: TokenInfo | None = None
@@ -224,6 +227,7 @@ class TokenManager:
         memory = self._memory
         if memory.refused_since is None:
             memory.refused_since = now
+        memory.refusals += 1
         if self._in_grace(now) or (
             self.can_renew and not self.credentials_refused and self._login_too_soon(now)
         ):
@@ -246,7 +250,7 @@ class TokenManager:
         """A call with the current token succeeded: refusals of it are forgotten."""
         self._accepted_token = self._client.token
         self._memory.refused_since = None
-        self._memory.failed_renewals = 0
+        self._memory.refusals = self._memory.failed_renewals = 0
 
     def _in_grace(self, now: datetime) -> bool:
         """A refused token that is not expired and was accepted before is tried again."""
@@ -254,6 +258,7 @@ class TokenManager:
         return (
             since is not None
             and now - since < REFUSAL_GRACE
+            and self._memory.refusals < REFUSAL_POLLS
             and self.token_info is not None
             and not self.token_info.is_expired(now)
             and self._client.token == self._accepted_token
@@ -319,6 +324,7 @@ class TokenManager:
             self._entry, data={**self._entry.data, CONF_TOKEN: info.token}
         )
         self._memory.token, self._memory.refused_since = info.token, None
+        self._memory.refusals = 0
         LOGGER.info("Renewed the IQ Gateway token; the new one expires %s", info.expires_at)
 
     def _update_expiry_issue(self, now: datetime) -> None:

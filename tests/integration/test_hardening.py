@@ -26,6 +26,7 @@ from custom_components.enphase_iq_gateway.const import (
     CONF_SERIAL,
     DOMAIN,
     MAX_FAILED_RENEWALS,
+    REFUSAL_POLLS,
     RENEW_RETRY_INTERVAL,
 )
 from custom_components.enphase_iq_gateway.diagnostics import (
@@ -174,6 +175,24 @@ async def test_a_refusal_at_setup_is_retried(
     assert entry.state is ConfigEntryState.LOADED
     assert sum(cloud.stats.values()) == 0
     assert not reauth_flows(hass)
+
+
+@frozen
+async def test_the_grace_is_also_bounded_in_polls(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, gateway: GatewaySimulator
+) -> None:
+    """Polled every minute, a lasting refusal asks at its fourth poll, not after 15 minutes."""
+    entry = token_entry(gateway, gateway.issue_token())
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_SCAN_INTERVAL: 60})
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    gateway.add_fault("unauthorized", count=None)
+    for _ in range(REFUSAL_POLLS - 1):
+        await fire(hass, freezer, timedelta(minutes=1))
+        assert not reauth_flows(hass)
+    await fire(hass, freezer, timedelta(minutes=1))
+    assert len(reauth_flows(hass)) == 1
 
 
 @frozen
