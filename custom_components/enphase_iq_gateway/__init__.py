@@ -26,6 +26,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) ->
     coordinator = IQGatewayCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
+    if coordinator.power is not None:
+        entry.async_on_unload(coordinator.power.async_follow_main())
     if not entry.options.get(CONF_INVERTER_ENTITIES, True):
         # The option is off: the microinverters' devices (and their entities) go.
         registry = dr.async_get(hass)

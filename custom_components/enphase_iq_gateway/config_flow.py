@@ -41,6 +41,7 @@ from .const import (
     CONF_CODE,
     CONF_INVERTER_ENTITIES,
     CONF_NEW_CODE,
+    CONF_POWER_INTERVAL,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
     CONF_TWO_STEP,
@@ -48,7 +49,9 @@ from .const import (
     DOMAIN,
     FLOW_REQUEST_TIMEOUT,
     LOGGER,
+    MAX_POWER_INTERVAL,
     MAX_SCAN_INTERVAL,
+    MIN_POWER_INTERVAL,
     MIN_SCAN_INTERVAL,
 )
 from .coordinator import IQGatewayConfigEntry
@@ -714,31 +717,36 @@ def _is_ip(text: str) -> bool:
 
 
 class IQGatewayOptionsFlow(_OptionsFlow):
-    """How often to poll, and whether to make an entity per microinverter."""
+    """How often to poll, the fast power lane, and whether to show every microinverter."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """One form."""
         errors: dict[str, str] = {}
         if user_input is not None:
             interval = int(user_input[CONF_SCAN_INTERVAL])
-            if MIN_SCAN_INTERVAL <= interval <= MAX_SCAN_INTERVAL:
+            power_interval = int(user_input.get(CONF_POWER_INTERVAL) or 0)
+            if not MIN_SCAN_INTERVAL <= interval <= MAX_SCAN_INTERVAL:
+                errors[CONF_SCAN_INTERVAL] = "interval_out_of_range"
+            if power_interval and not MIN_POWER_INTERVAL <= power_interval <= MAX_POWER_INTERVAL:
+                errors[CONF_POWER_INTERVAL] = "power_interval_out_of_range"
+            if not errors:
                 return self.async_create_entry(
                     data={
                         CONF_SCAN_INTERVAL: interval,
+                        CONF_POWER_INTERVAL: power_interval,
                         CONF_INVERTER_ENTITIES: bool(user_input[CONF_INVERTER_ENTITIES]),
                     }
                 )
-            errors[CONF_SCAN_INTERVAL] = "interval_out_of_range"
+        # The ranges are checked here, so that the errors are our translated ones.
+        seconds = selector.NumberSelector(
+            selector.NumberSelectorConfig(
+                step=1, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
+            )
+        )
         schema = vol.Schema(
             {
-                vol.Required(
-                    CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL
-                ): selector.NumberSelector(
-                    # The range is checked here, so that the error is our translated one.
-                    selector.NumberSelectorConfig(
-                        step=1, unit_of_measurement="s", mode=selector.NumberSelectorMode.BOX
-                    )
-                ),
+                vol.Required(CONF_SCAN_INTERVAL, default=DEFAULT_SCAN_INTERVAL): seconds,
+                vol.Required(CONF_POWER_INTERVAL, default=0): seconds,
                 vol.Required(CONF_INVERTER_ENTITIES, default=True): selector.BooleanSelector(),
             }
         )
@@ -751,5 +759,7 @@ class IQGatewayOptionsFlow(_OptionsFlow):
             description_placeholders={
                 "min": str(MIN_SCAN_INTERVAL),
                 "max": str(MAX_SCAN_INTERVAL),
+                "power_min": str(MIN_POWER_INTERVAL),
+                "power_max": str(MAX_POWER_INTERVAL),
             },
         )

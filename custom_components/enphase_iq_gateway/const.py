@@ -28,6 +28,10 @@ CONF_INVERTER_ENTITIES: Final = "inverter_entities"
 DEFAULT_SCAN_INTERVAL: Final = 300
 MIN_SCAN_INTERVAL: Final = 60
 MAX_SCAN_INTERVAL: Final = 3600
+# The fast power lane: 0 (off), or seconds between two reads of what power sensors show.
+CONF_POWER_INTERVAL: Final = "power_interval"
+MIN_POWER_INTERVAL: Final = 5
+MAX_POWER_INTERVAL: Final = 60
 
 # How often /info is read again, to notice a firmware update (which re-probes endpoints).
 INFO_REFRESH_INTERVAL: Final = timedelta(hours=6)

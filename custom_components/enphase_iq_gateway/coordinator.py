@@ -4,6 +4,9 @@ The client and the token manager raise their own errors; ``_call`` turns each in
 ``UpdateFailed`` (try again at the next poll) or ``ConfigEntryAuthFailed`` (only the user
 can fix it: reauthentication). Setup identifies the gateway and probes its endpoints; each
 poll keeps the token fresh, then lets the client read what the probe found.
+
+With the "Power update interval" option on, a second, small coordinator (``PowerLane``)
+refreshes only what power sensors show, between two polls; only power sensors listen to it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,16 @@ from datetime import datetime, timedelta
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_TOKEN
-from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers import device_registry as dr
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 from homeassistant.util import dt as dt_util
 
 from . import connections
 from .const import (
+    CONF_POWER_INTERVAL,
     CONF_SCAN_INTERVAL,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
@@ -44,6 +48,8 @@ from .iqgateway import (
 from .token_manager import TokenError, TokenManager
 
 type IQGatewayConfigEntry = ConfigEntry[IQGatewayCoordinator]
+type Lane = IQGatewayCoordinator | PowerLane
+"""What an entity listens to: the main poll, or (power sensors) the fast power lane."""
 
 
 class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
@@ -58,14 +64,14 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         over several polls, and the last-poll sensor moves. An entity writes its state
         only when what it shows changed.
         """
+        interval = entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
+        power_interval = entry.options.get(CONF_POWER_INTERVAL, 0)
         super().__init__(
             hass,
             LOGGER,
             config_entry=entry,
             name=f"IQ Gateway {entry.unique_id}",
-            update_interval=timedelta(
-                seconds=entry.options.get(CONF_SCAN_INTERVAL, DEFAULT_SCAN_INTERVAL)
-            ),
+            update_interval=timedelta(seconds=interval),
             always_update=True,
         )
         self.client = IQGateway(
@@ -74,6 +80,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             token=entry.data.get(CONF_TOKEN),
             serial=entry.unique_id,
             clock=lambda: dt_util.utcnow().timestamp(),
+            live_interval=power_interval or interval,
         )
         self.tokens = TokenManager(
             hass, entry, self.client, connections.cloud_client(connections.cloud_session(hass))
@@ -82,6 +89,9 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         self.stitched: set[str] = set()
         """The sensors whose lifetime counter is stitched (see ``counters.py``)."""
         self.gateway_device_id = ""
+        self.polling = False  # a poll is under way
+        self._live_device_id: str | None = None
+        self.power = PowerLane(hass, self, power_interval) if power_interval else None
 
     async def _async_setup(self) -> None:
         """Identify the gateway, register its device and find which endpoints it answers."""
@@ -111,16 +121,48 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         entries = self.hass.config_entries.async_entries(DOMAIN)
         return f" {str(self.config_entry.unique_id)[-4:]}" if len(entries) > 1 else ""
 
+    def live_data_shown(self) -> bool:
+        """Whether an entity of the "Live data" device is enabled: live data is wanted.
+
+        Read from the entity registry, so that it is known at the first poll after a
+        restart (enabling such an entity reloads the entry, which polls afresh).
+        """
+        if self._live_device_id is None:
+            identifier = (DOMAIN, live_device_id(str(self.config_entry.unique_id)))
+            for device in dr.async_entries_for_config_entry(
+                dr.async_get(self.hass), self.config_entry.entry_id
+            ):
+                if identifier in device.identifiers:
+                    self._live_device_id = device.id
+                    break
+            else:
+                return False  # no live data device (yet)
+        return bool(er.async_entries_for_device(er.async_get(self.hass), self._live_device_id))
+
     async def _async_update_data(self) -> GatewayData:
-        """One poll, abandoned once it has run a share of the interval.
+        """One poll."""
+        self.polling = True
+        try:
+            return await self._poll()
+        finally:
+            self.polling = False
+
+    @property
+    def poll_deadline(self) -> float:
+        """How long a poll may run: a share of the interval.
 
         A gateway that answers every request just under its timeout would otherwise make
         one poll last many minutes.
         """
-        previous = self.client.info
         assert self.update_interval is not None
-        deadline = self.update_interval.total_seconds() * POLL_DEADLINE_FRACTION
-        data = await self._call(lambda: self.client.poll(deadline=deadline))
+        return self.update_interval.total_seconds() * POLL_DEADLINE_FRACTION
+
+    async def _poll(self) -> GatewayData:
+        previous = self.client.info
+        live = self.live_data_shown()
+        data = await self._call(
+            lambda: self.client.poll(live_stream=live, deadline=self.poll_deadline)
+        )
         if self.client.polled() and not data.answered:
             # Every endpoint failed (an overloaded gateway answers 503 to all): that is
             # an unavailable gateway, not a successful poll with nothing in it.
@@ -136,16 +178,29 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         self.last_poll = dt_util.utcnow()
         return data
 
-    async def _call[T](self, call: Callable[[], Awaitable[T]]) -> T:
+    async def poll_power(self, base: GatewayData) -> GatewayData:
+        """For the power lane: ``base`` with the power readings read again."""
+        live = self.live_data_shown()
+        return await self._call(
+            lambda: self.client.poll_power(base, live_stream=live, deadline=self.poll_deadline),
+            judge_refusal=False,
+        )
+
+    async def _call[T](self, call: Callable[[], Awaitable[T]], *, judge_refusal: bool = True) -> T:
         """Run a client call with a fresh token, translating every error.
 
-        A token the gateway refuses gets its grace, or one renewal and one retry.
+        A token the gateway refuses gets its grace, or one renewal and one retry. Only the
+        main poll (and setup) judge a refusal (``judge_refusal``): the power lane's ticks,
+        seconds apart, would use up the grace that is counted in polls; a refused tick
+        just fails, and the next main poll decides.
         """
         try:
             await self.tokens.async_check()
             try:
                 result = await call()
             except IQGatewayAuthenticationError:
+                if not judge_refusal:
+                    raise TokenError("token_refused_retrying", reauth=False) from None
                 await self.tokens.async_handle_rejected()
                 try:
                     result = await call()
@@ -176,6 +231,75 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_placeholders={"host": self.client.host},
             ) from err
         return result
+
+
+class PowerLane(DataUpdateCoordinator[GatewayData]):
+    """The fast power lane: the last poll's data, with power readings read again.
+
+    Only power sensors listen to it. Every ``seconds`` it has the client read what power
+    values come from (``IQGateway.poll_power``: CT readings, live data where it is wanted),
+    in turn with every other request to the gateway; everything else stays as the main
+    poll read it, so energy counters change only with the main poll. After each main poll
+    it takes that poll's data. A tick that would overlap a main poll is skipped, not
+    queued; while the main poll fails, the lane fails with it and reads nothing.
+    """
+
+    config_entry: IQGatewayConfigEntry
+
+    def __init__(self, hass: HomeAssistant, main: IQGatewayCoordinator, seconds: int) -> None:
+        """A lane beside ``main``; ``async_follow_main()`` starts it."""
+        super().__init__(
+            hass,
+            LOGGER,
+            config_entry=main.config_entry,
+            name=f"{main.name} power",
+            update_interval=timedelta(seconds=seconds),
+            always_update=False,  # an unchanged reading reaches no entity
+        )
+        self.main = main
+
+    @callback
+    def async_follow_main(self) -> CALLBACK_TYPE:
+        """Start from the main poll's data and follow every main poll from now on."""
+        self._main_polled()
+        return self.main.async_add_listener(self._main_polled)
+
+    @callback
+    def _main_polled(self) -> None:
+        main = self.main
+        if main.last_update_success:
+            self.async_set_updated_data(main.data)
+        elif self.last_update_success:
+            # Unavailable with the main poll, without logging its error a second time.
+            self.last_update_success = False
+            self.last_exception = main.last_exception
+            self.async_update_listeners()
+
+    async def _async_update_data(self) -> GatewayData:
+        """One tick: fresh power readings laid over the latest data."""
+        main, base = self.main, self.data
+        if not main.last_update_success:
+            # The gateway is down or refuses the token: no requests until a poll succeeds.
+            err = main.last_exception
+            if isinstance(err, HomeAssistantError) and err.translation_key:
+                key, placeholders = err.translation_key, err.translation_placeholders
+            else:
+                key, placeholders = "unexpected_error", {"host": main.client.host}
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key=key,
+                translation_placeholders=placeholders,
+            ) from err
+        if main.polling:
+            return base  # skipped: the main poll is reading everything now
+        data = await main.poll_power(base)
+        # A main poll that ended meanwhile has newer data than this tick was built on.
+        return data if self.data is base else self.data
+
+
+def live_device_id(gateway_serial: str) -> str:
+    """The device identifier of the gateway's live data."""
+    return f"{gateway_serial}_live"
 
 
 def error_key(err: IQGatewayError) -> str:

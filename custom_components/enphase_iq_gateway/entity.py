@@ -14,7 +14,7 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_INVERTER_ENTITIES, DOMAIN, MANUFACTURER
-from .coordinator import IQGatewayCoordinator
+from .coordinator import IQGatewayCoordinator, Lane, live_device_id
 from .iqgateway import site_values as site
 from .iqgateway.endpoints import INVERTERS
 
@@ -119,7 +119,7 @@ class Devices:
     @property
     def live(self) -> DeviceInfo:
         """The gateway's live data, a device of its own."""
-        return self._child(f"{self.serial}_live", "live_data", "Live data")
+        return self._child(live_device_id(self.serial), "live_data", "Live data")
 
 
 def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
@@ -129,7 +129,7 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
     """
     serial = str(coordinator.config_entry.unique_id)
     data = coordinator.data
-    reported = {(DOMAIN, serial), (DOMAIN, f"{serial}_reports"), (DOMAIN, f"{serial}_live")}
+    reported = {(DOMAIN, serial), (DOMAIN, f"{serial}_reports"), (DOMAIN, live_device_id(serial))}
     reported |= {(DOMAIN, ct_device_id(serial, kind)) for kind in data.ct_meters}
     if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
         reported |= {(DOMAIN, inverter) for inverter in data.get(INVERTERS) or {}}
@@ -138,7 +138,7 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
     return reported
 
 
-class IQGatewayEntity(CoordinatorEntity[IQGatewayCoordinator]):
-    """An entity of an IQ Gateway config entry."""
+class IQGatewayEntity(CoordinatorEntity[Lane]):
+    """An entity of an IQ Gateway config entry, on the main poll or the power lane."""
 
     _attr_has_entity_name = True

@@ -7,6 +7,10 @@ source the description reads (the whole poll, one CT meter or one of its phases,
 report, a live flow, a microinverter, the coordinator). Entities are created for what the
 gateway reports, and added later when more appears (a new microinverter, a CT enabled by
 the installer) without a reload.
+
+Power sensors (``power_lane``) listen to the fast power lane where it is on; every other
+sensor, energy counters included, to the main poll. Live data that is out of date reads as
+no value: its sensors are unavailable (``GatewayData.stale``).
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
 from .const import CONF_INVERTER_ENTITIES, LOGGER
-from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
+from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator, Lane
 from .counters import (
     ATTR_GATEWAY_VALUE,
     HOLD_POLLS,
@@ -94,6 +98,7 @@ class IQSensorDescription[S](SensorEntityDescription):
     ``attributes_fn``: extra state attributes.
     ``none_is_unknown``: no value is unknown rather than unavailable (a value the gateway
     reports but that cannot be true).
+    ``power_lane``: a power that the fast power lane refreshes, where it is on.
     A ``total_increasing`` sensor is a lifetime counter, guarded (``counters.py``).
     """
 
@@ -102,6 +107,7 @@ class IQSensorDescription[S](SensorEntityDescription):
     phase_enabled: bool = False
     attributes_fn: Callable[[S], dict[str, Any]] | None = None
     none_is_unknown: bool = False
+    power_lane: bool = False
 
     def exists(self, source: S) -> bool:
         """Whether the gateway has this sensor, judged on its source."""
@@ -116,7 +122,7 @@ class IQSensorDescription[S](SensorEntityDescription):
 def _power[S](
     key: str, value_fn: Callable[[S], float | None], *, enabled: bool = True
 ) -> IQSensorDescription[S]:
-    """A power in W."""
+    """A power in W (refreshed by the fast power lane, where it is on)."""
     return IQSensorDescription(
         key=key,
         translation_key=key,
@@ -127,6 +133,7 @@ def _power[S](
         entity_registry_enabled_default=enabled,
         phase_enabled=enabled,
         value_fn=value_fn,
+        power_lane=True,
     )
 
 
@@ -376,19 +383,23 @@ LIVE_STATUS_SENSORS: tuple[IQSensorDescription[LiveData], ...] = (
     # Undocumented codes: the grid status tells on-grid from off-grid.
     _diagnostic("main_relay_state", lambda live: live.main_relay_state, enabled=False),
     _diagnostic("generator_relay_state", lambda live: live.gen_relay_state, enabled=False),
-    _diagnostic(
-        "live_data_updated",
-        lambda live: live.last_update,
-        device_class=SensorDeviceClass.TIMESTAMP,
-        enabled=False,
-    ),
 )
 
+# When live data was last refreshed: shown even while it is out of date (that is the point).
+LIVE_DATA_UPDATED: IQSensorDescription[LiveData] = _diagnostic(
+    "live_data_updated",
+    lambda live: live.last_update,
+    device_class=SensorDeviceClass.TIMESTAMP,
+    enabled=False,
+)
+
+# Microinverters report every five minutes: nothing for the power lane to refresh.
 INVERTER_SENSORS: tuple[IQSensorDescription[Inverter], ...] = (
-    _power("inverter_power", lambda i: i.last_report_watts),
+    replace(_power("inverter_power", lambda i: i.last_report_watts), power_lane=False),
     replace(
         _power("inverter_max_power", lambda i: i.max_report_watts, enabled=False),
         entity_category=EntityCategory.DIAGNOSTIC,
+        power_lane=False,
     ),
     _diagnostic(
         "inverter_last_report", lambda i: i.last_report, device_class=SensorDeviceClass.TIMESTAMP
@@ -453,6 +464,7 @@ def _of_report(
         state_class=SensorStateClass.TOTAL if counter else description.state_class,
         entity_registry_enabled_default=False,
         phase_enabled=False,
+        power_lane=False,  # the power lane does not read reports
     )
 
 
@@ -467,53 +479,54 @@ def _live_counter(name: str) -> IQSensorDescription[LiveData]:
 
 # --------------------------------------------------------------------------- sources
 
-type Source[S] = Callable[[IQGatewayCoordinator], S | None]
+type Source[S] = Callable[[GatewayData], S | None]
+"""Where a sensor reads from, in the data of the coordinator it listens to."""
 
 
-def _whole(coordinator: IQGatewayCoordinator) -> GatewayData:
-    return coordinator.data
+def _whole(data: GatewayData) -> GatewayData:
+    return data
 
 
-def _itself(coordinator: IQGatewayCoordinator) -> IQGatewayCoordinator:
-    return coordinator
-
-
-def _ct_values(coordinator: IQGatewayCoordinator, kind: str) -> MeterValues | None:
-    meter = coordinator.data.ct_meters.get(kind)
+def _ct_values(data: GatewayData, kind: str) -> MeterValues | None:
+    meter = data.ct_meters.get(kind)
     return meter.values if meter is not None else None
 
 
-def _ct_phases(coordinator: IQGatewayCoordinator, kind: str) -> tuple[MeterValues, ...]:
-    meter = coordinator.data.ct_meters.get(kind)
+def _ct_phases(data: GatewayData, kind: str) -> tuple[MeterValues, ...]:
+    meter = data.ct_meters.get(kind)
     return meter.phases if meter is not None else ()
 
 
-def _ct_config(coordinator: IQGatewayCoordinator, kind: str) -> MeterConfig | None:
-    meter = coordinator.data.ct_meters.get(kind)
+def _ct_config(data: GatewayData, kind: str) -> MeterConfig | None:
+    meter = data.ct_meters.get(kind)
     return meter.config if meter is not None else None
 
 
-def _report_totals(coordinator: IQGatewayCoordinator, report_type: str) -> MeterValues | None:
-    report = site.consumption_report(coordinator.data, report_type)
+def _report_totals(data: GatewayData, report_type: str) -> MeterValues | None:
+    report = site.consumption_report(data, report_type)
     return report.cumulative if report is not None else None
 
 
-def _report_lines(coordinator: IQGatewayCoordinator, report_type: str) -> tuple[MeterValues, ...]:
-    return site.report_lines(coordinator.data, report_type)
+def _report_lines(data: GatewayData, report_type: str) -> tuple[MeterValues, ...]:
+    return site.report_lines(data, report_type)
 
 
-def _live(coordinator: IQGatewayCoordinator) -> LiveData | None:
-    return coordinator.data.get(LIVEDATA)
+def _live(data: GatewayData) -> LiveData | None:
+    return data.get(LIVEDATA)  # None while it is out of date
 
 
-def _live_flow(coordinator: IQGatewayCoordinator, flow: str) -> LivePower | None:
-    live = coordinator.data.get(LIVEDATA)
+def _live_latest(data: GatewayData) -> LiveData | None:
+    return data.latest(LIVEDATA)
+
+
+def _live_flow(data: GatewayData, flow: str) -> LivePower | None:
+    live = data.get(LIVEDATA)
     return live.flows.get(flow) if live is not None else None
 
 
-def _live_flow_phases(coordinator: IQGatewayCoordinator, flow: str) -> tuple[LivePower, ...]:
+def _live_flow_phases(data: GatewayData, flow: str) -> tuple[LivePower, ...]:
     """A flow's phases, as flows of their own (only where the site has several)."""
-    live = coordinator.data.get(LIVEDATA)
+    live = data.get(LIVEDATA)
     power = live.flows.get(flow) if live is not None else None
     if live is None or power is None:
         return ()
@@ -523,8 +536,8 @@ def _live_flow_phases(coordinator: IQGatewayCoordinator, flow: str) -> tuple[Liv
     return tuple(LivePower(power=p, phases=()) for p in power.phases[:count])
 
 
-def _inverter(coordinator: IQGatewayCoordinator, serial: str) -> Inverter | None:
-    return (coordinator.data.get(INVERTERS) or {}).get(serial)
+def _inverter(data: GatewayData, serial: str) -> Inverter | None:
+    return (data.get(INVERTERS) or {}).get(serial)
 
 
 # --------------------------------------------------------------------------- which sensors
@@ -542,14 +555,14 @@ class _Planned[S]:
 
 
 def _phased[S](
-    planned: _Planned[S], phases: Callable[[IQGatewayCoordinator], tuple[S, ...]], count: int
+    planned: _Planned[S], phases: Callable[[GatewayData], tuple[S, ...]], count: int
 ) -> Iterator[_Planned[S]]:
     """The sensor of the totals, then one per phase."""
     yield planned
     for index in range(count):
 
-        def phase(coordinator: IQGatewayCoordinator, index: int = index) -> S | None:
-            values = phases(coordinator)
+        def phase(data: GatewayData, index: int = index) -> S | None:
+            values = phases(data)
             return values[index] if index < len(values) else None
 
         yield _Planned(
@@ -561,13 +574,14 @@ def _phased[S](
         )
 
 
-def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned[Any]]:
-    """Every sensor this gateway may have, given its latest poll."""
-    data = coordinator.data
+def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Planned[Any]]:
+    """Every sensor this gateway may have, given what it reports (``data``)."""
     devices = Devices.of(coordinator)
     serial = devices.serial
     for connection in CONNECTION_SENSORS:
-        yield _Planned(f"{serial}_{connection.key}", connection, _itself, devices.gateway)
+        yield _Planned(
+            f"{serial}_{connection.key}", connection, lambda _: coordinator, devices.gateway
+        )
     for site_description in SITE_SENSORS:
         yield _Planned(
             f"{serial}_{site_description.key}", site_description, _whole, devices.gateway
@@ -618,12 +632,15 @@ def _plan(coordinator: IQGatewayCoordinator) -> Iterator[_Planned[Any]]:
                     devices.live,
                 ),
                 partial(_live_flow_phases, flow=flow),
-                len(_live_flow_phases(coordinator, flow)),
+                len(_live_flow_phases(data, flow)),
             )
         for status_description in LIVE_STATUS_SENSORS:
             yield _Planned(
                 f"{serial}_{status_description.key}", status_description, _live, devices.live
             )
+        yield _Planned(
+            f"{serial}_{LIVE_DATA_UPDATED.key}", LIVE_DATA_UPDATED, _live_latest, devices.live
+        )
         for name in live.counters:
             yield _Planned(
                 f"{serial}_live_counter_{name}",
@@ -650,7 +667,10 @@ async def async_setup_entry(
     entry: IQGatewayConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
-    """Create the sensors for what the gateway reports, and add new ones as they appear."""
+    """Create the sensors for what the gateway reports, and add new ones as they appear.
+
+    Power sensors listen to the fast power lane where it is on, the others to the poll.
+    """
     coordinator = entry.runtime_data
     known: set[str] = set()
 
@@ -658,18 +678,26 @@ async def async_setup_entry(
     def add_new() -> None:
         if not coordinator.last_update_success:
             return
+        # What the gateway has, out-of-date live data included: its sensors exist (and
+        # show as unavailable) whether or not the data is fresh now.
+        data = coordinator.data
+        if data.stale:
+            data = replace(data, bodies={**data.stale, **data.bodies}, stale={})
         # One batch per device: a site with dozens of inverters adds hundreds of
         # entities, and smaller batches keep each step of the event loop short.
         batches: dict[str, list[IQGatewaySensor[Any]]] = {}
-        for planned in _plan(coordinator):
+        for planned in _plan(coordinator, data):
             if planned.unique_id in known:
                 continue
-            source = planned.source(coordinator)
+            source = planned.source(data)
             if source is None or not planned.description.exists(source):
                 continue
             known.add(planned.unique_id)
             device = str(sorted(planned.device.get("identifiers") or ()))
-            batches.setdefault(device, []).append(IQGatewaySensor(coordinator, planned))
+            lane: Lane = coordinator
+            if planned.description.power_lane and coordinator.power is not None:
+                lane = coordinator.power
+            batches.setdefault(device, []).append(IQGatewaySensor(lane, planned))
         for batch in batches.values():
             async_add_entities(batch)
 
@@ -714,8 +742,8 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
     entity_description: IQSensorDescription[S]
     _unrecorded_attributes = frozenset({ATTR_GATEWAY_VALUE})
 
-    def __init__(self, coordinator: IQGatewayCoordinator, planned: _Planned[S]) -> None:
-        """Read with the planned description from the planned source."""
+    def __init__(self, coordinator: Lane, planned: _Planned[S]) -> None:
+        """Read with the planned description from the planned source, in ``coordinator``."""
         super().__init__(coordinator)
         self.entity_description = planned.description
         self._source = planned.source
@@ -762,7 +790,7 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
             self.async_write_ha_state()
 
     def _read(self) -> None:
-        source = self._source(self.coordinator)
+        source = self._source(self.coordinator.data)
         description = self.entity_description
         value = showable(description, None if source is None else description.value_fn(source))
         attributes = None
@@ -817,7 +845,7 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
 
     def _stitched(self, stitched: bool) -> None:
         """List this sensor as stitched (or not) in the gateway's repair issue."""
-        listed = self.coordinator.stitched
+        listed = self.coordinator.config_entry.runtime_data.stitched
         if (self.entity_id in listed) == stitched:
             return
         if stitched:

@@ -234,6 +234,33 @@ def add_gateway(url: str, token: str, info: dict[str, Any], *, sign_in: bool = F
     return "added" + (" (two-step sign-in, with the code the cloud sent)" if sign_in else "")
 
 
+def set_options(url: str, token: str, changes: dict[str, Any]) -> str:
+    """Change options of the integration's entry through its options flow.
+
+    The options not named keep the values the form suggests (the entry's current ones).
+    """
+    entries = request(f"{url}/api/config/config_entries/entry", token=token)
+    entry = next((e for e in entries if e["domain"] == DOMAIN), None)
+    if entry is None:
+        raise SystemExit("no IQ Gateway entry to set options on")
+    form = request(
+        f"{url}/api/config/config_entries/options/flow",
+        data={"handler": entry["entry_id"]},
+        token=token,
+    )
+    data = {
+        field["name"]: (field.get("description") or {}).get("suggested_value", field.get("default"))
+        for field in form["data_schema"]
+    }
+    data.update(changes)
+    step = request(
+        f"{url}/api/config/config_entries/options/flow/{form['flow_id']}", data=data, token=token
+    )
+    if step.get("type") != "create_entry":
+        raise SystemExit(f"the options flow did not finish: {json.dumps(step)}")
+    return ", ".join(f"{name} {value}" for name, value in changes.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(prog="ha_bootstrap.py")
@@ -253,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     p_add.add_argument("token")
     p_add.add_argument("info", type=Path)
     p_add.add_argument("--sign-in", action="store_true")
+    p_options = sub.add_parser("set-options")
+    p_options.add_argument("url")
+    p_options.add_argument("token")
+    p_options.add_argument("options", nargs="+", metavar="NAME=SECONDS")
     args = parser.parse_args(argv)
     if args.command == "http-settings":
         http_settings(args.config_dir, args.port)
@@ -260,6 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         wait(args.url, args.timeout)
     elif args.command == "onboard":
         print(onboard(args.url, args.username, args.password))
+    elif args.command == "set-options":
+        changes = dict(option.split("=", 1) for option in args.options)
+        print(set_options(args.url, args.token, {k: int(v) for k, v in changes.items()}))
     else:
         info = json.loads(args.info.read_text())
         print(add_gateway(args.url, args.token, info, sign_in=args.sign_in))

@@ -29,6 +29,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.enphase_iq_gateway import config_flow
 from custom_components.enphase_iq_gateway.const import (
     CONF_INVERTER_ENTITIES,
+    CONF_POWER_INTERVAL,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
     DOMAIN,
@@ -1146,35 +1147,80 @@ async def test_reconfigure_after_a_firmware_update_to_tokens(
 
 
 async def test_options(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
-    """Poll interval (60-3600 s, default 300) and per-inverter entities (default on)."""
+    """The options: poll interval, power lane, microinverter sensors.
+
+    Poll interval 60-3600 s (default 300), power update interval off or 5-60 s (default
+    off), per-inverter entities (default on).
+    """
     entry = token_entry(gateway, gateway.issue_token())
     entry.add_to_hass(hass)
     result = dict(await hass.config_entries.options.async_init(entry.entry_id))
     assert_translated(result, "options")
     assert result["step_id"] == "init"
     defaults = result["data_schema"]({})
-    assert defaults == {CONF_SCAN_INTERVAL: 300, CONF_INVERTER_ENTITIES: True}
+    assert defaults == {
+        CONF_SCAN_INTERVAL: 300,
+        CONF_POWER_INTERVAL: 0,
+        CONF_INVERTER_ENTITIES: True,
+    }
 
-    for wrong in (59, 3601):
+    for scan, power, errors in (
+        (59, 0, {CONF_SCAN_INTERVAL: "interval_out_of_range"}),
+        (3601, 10, {CONF_SCAN_INTERVAL: "interval_out_of_range"}),
+        (300, 4, {CONF_POWER_INTERVAL: "power_interval_out_of_range"}),
+        (300, 61, {CONF_POWER_INTERVAL: "power_interval_out_of_range"}),
+        (
+            30,
+            -1,
+            {
+                CONF_SCAN_INTERVAL: "interval_out_of_range",
+                CONF_POWER_INTERVAL: "power_interval_out_of_range",
+            },
+        ),
+    ):
         result = dict(
             await hass.config_entries.options.async_configure(
-                result["flow_id"], {CONF_SCAN_INTERVAL: wrong, CONF_INVERTER_ENTITIES: True}
+                result["flow_id"],
+                {
+                    CONF_SCAN_INTERVAL: scan,
+                    CONF_POWER_INTERVAL: power,
+                    CONF_INVERTER_ENTITIES: True,
+                },
             )
         )
         assert_translated(result, "options")
-        assert result["errors"] == {CONF_SCAN_INTERVAL: "interval_out_of_range"}
-        assert suggested(result, CONF_SCAN_INTERVAL) == wrong
+        assert result["errors"] == errors
+        assert suggested(result, CONF_SCAN_INTERVAL) == scan
+        assert suggested(result, CONF_POWER_INTERVAL) == power
     result = dict(
         await hass.config_entries.options.async_configure(
-            result["flow_id"], {CONF_SCAN_INTERVAL: 120.0, CONF_INVERTER_ENTITIES: False}
+            result["flow_id"],
+            {CONF_SCAN_INTERVAL: 120.0, CONF_POWER_INTERVAL: 10.0, CONF_INVERTER_ENTITIES: False},
         )
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert entry.options == {CONF_SCAN_INTERVAL: 120, CONF_INVERTER_ENTITIES: False}
+    assert entry.options == {
+        CONF_SCAN_INTERVAL: 120,
+        CONF_POWER_INTERVAL: 10,
+        CONF_INVERTER_ENTITIES: False,
+    }
 
     result = dict(await hass.config_entries.options.async_init(entry.entry_id))
     assert suggested(result, CONF_SCAN_INTERVAL) == 120
+    assert suggested(result, CONF_POWER_INTERVAL) == 10
     assert suggested(result, CONF_INVERTER_ENTITIES) is False
+
+    # Off again: 0 (the bounds 5 and 60 are allowed too).
+    for power in (5, 60, 0):
+        result = dict(await hass.config_entries.options.async_init(entry.entry_id))
+        result = dict(
+            await hass.config_entries.options.async_configure(
+                result["flow_id"],
+                {CONF_SCAN_INTERVAL: 300, CONF_POWER_INTERVAL: power, CONF_INVERTER_ENTITIES: True},
+            )
+        )
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        assert entry.options[CONF_POWER_INTERVAL] == power
 
 
 # --------------------------------------------------------------------------- translations

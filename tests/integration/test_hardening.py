@@ -22,6 +22,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.enphase_iq_gateway.const import (
+    CONF_POWER_INTERVAL,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
     DOMAIN,
@@ -193,6 +194,25 @@ async def test_the_grace_is_also_bounded_in_polls(
         assert not reauth_flows(hass)
     await fire(hass, freezer, timedelta(minutes=1))
     assert len(reauth_flows(hass)) == 1
+
+
+@frozen
+async def test_power_lane_ticks_do_not_use_up_the_grace(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, gateway: GatewaySimulator
+) -> None:
+    """Refused ticks of the power lane (seconds apart) fail, but only main polls count."""
+    entry = token_entry(gateway, gateway.issue_token())
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_POWER_INTERVAL: 10})
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    gateway.add_fault("unauthorized", count=None)
+    await _run_clock(hass, freezer, timedelta(minutes=4), timedelta(seconds=10))
+    assert gateway.stats.requests["/auth/check_jwt"] > REFUSAL_POLLS  # the lane was refused
+    assert not reauth_flows(hass)
+    await _run_clock(hass, freezer, timedelta(minutes=16), timedelta(seconds=30))
+    await hass.async_block_till_done()
+    assert len(reauth_flows(hass)) == 1  # the main poll's verdict, after its grace
 
 
 @frozen

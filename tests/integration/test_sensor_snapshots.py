@@ -62,4 +62,7 @@ async def test_sensors(
     """Every sensor of the capture, registry entry and state."""
     freezer.move_to(FROZEN_TIME)
     entry, _ = await setup_capture(hass, start_gateway, capture)
+    # The live sensors exist now: from this poll on, live data is kept live.
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)

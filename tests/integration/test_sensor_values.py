@@ -121,7 +121,10 @@ async def test_per_phase_values(
 async def test_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
     """Storage CT for power and energy; the storage controller for charge and capacity."""
     capture = "8.2.127_with_3cts_and_battery_split"
-    await setup_capture(hass, start_gateway, capture)
+    entry, _ = await setup_capture(hass, start_gateway, capture)
+    # The live sensors exist now: from this poll on, live data is kept live.
+    await entry.runtime_data.async_refresh()
+    await hass.async_block_till_done()
     storage = _meters(capture)["storage"]
     control = _body(capture, "ivp_ensemble_secctrl")
     live = _body(capture, "ivp_livedata_status")["meters"]

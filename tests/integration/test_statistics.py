@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from itertools import pairwise
 import logging
 import random
-from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -330,9 +329,9 @@ class Site:
             samples = self.samples.setdefault(entity_id, Samples(self._shown(entity, 1) or 1))
             state = self.hass.states.get(entity_id)
             samples.published.append(_number(state.state) if state else None)
-            real = entity._source(SimpleNamespace(data=real_data))
+            real = entity._source(real_data)
             samples.real.append(self._shown(entity, entity.entity_description.value_fn(real)))
-            raw = entity._source(polled)
+            raw = entity._source(polled.data)
             samples.raw.append(self._shown(entity, entity.entity_description.value_fn(raw)))
 
     def _shown(self, entity: SensorEntity, value: Any) -> float | None:

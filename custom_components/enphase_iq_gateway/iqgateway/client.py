@@ -27,13 +27,24 @@ Transport rules, all in this file:
 
 The client owns what it learns about its gateway: ``/info`` (read again every few hours,
 to notice a firmware update), which endpoints answer (the probe), and the latest body of
-each. ``poll()`` needs nothing handed to it.
+each. ``poll()`` needs nothing handed to it; ``poll_power()``, the fast power lane, reads
+again only the endpoints power values come from and lays them over the last poll's data.
+
+Live data (``/ivp/livedata/status``) is refreshed by the gateway only while its live
+stream is on: ``POST /ivp/livedata/stream {"enable": 1}`` switches it on, and it lapses
+by itself after about 15 minutes. Where live data is wanted (the caller says so, or a site
+value reads it), the client switches the stream on before reading it, and again only when
+the last answer says it is off (``connection.sc_stream``) or it would lapse before the
+next read, never at every read. Live data whose ``meters.last_update`` is older than two
+reading intervals (at least a minute, for clocks that differ a little) is stale: it goes
+to ``GatewayData.stale``, where no value reads it. Why it is stale (a refused stream, or
+numbers the gateway stopped refreshing) is logged once, and so is its recovery.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
@@ -48,8 +59,9 @@ import zlib
 import aiohttp
 from yarl import URL
 
+from . import site_values
 from .data import GatewayData
-from .endpoints import CHECK_JWT, INFO, POLLED, Endpoint, enabled_cts
+from .endpoints import CHECK_JWT, INFO, LIVE_STREAM, LIVEDATA, POLLED, Endpoint, enabled_cts
 from .exceptions import (
     IQGatewayAuthenticationError,
     IQGatewayConnectionError,
@@ -59,7 +71,7 @@ from .exceptions import (
     IQGatewayUnsupportedError,
     IQGatewayWrongGatewayError,
 )
-from .models import GatewayInfo, RawBody
+from .models import JSON, GatewayInfo, LiveData, RawBody
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -69,6 +81,19 @@ RETRY_DELAY: Final = 2.0
 SESSION_COOKIE: Final = "sessionId"
 INFO_REFRESH: Final = timedelta(hours=6)
 """How often ``/info`` is read again during polls, to notice a firmware update."""
+LIVE_INTERVAL: Final = 300.0
+"""Seconds between two reads of live data, unless the caller says otherwise."""
+STREAM_LIFETIME: Final = 900.0
+"""Seconds a switched-on live stream lasts before it lapses (about 15 minutes)."""
+STREAM_RENEW_AHEAD: Final = 1.5
+"""The stream is switched on again once less than this many reading intervals are left."""
+STREAM_MIN_GAP: Final = 60.0
+"""Seconds between two switches at least, whatever the gateway says (one that accepts the
+switch but stays off is not asked again at every read)."""
+LIVE_MAX_AGE_MIN: Final = 60.0
+"""Live data is stale once older than two reading intervals, but never sooner than this."""
+STREAM_RETRY: Final = INFO_REFRESH
+"""A gateway that refused to switch its stream on is asked again this much later."""
 MAX_BODY: Final = 4 * 1024 * 1024
 """The most a body may hold, after decompression: the largest real one is under 100 KB."""
 _READ_CHUNK: Final = 64 * 1024
@@ -119,7 +144,8 @@ class IQGateway:
         slow_request_timeout: float = SLOW_REQUEST_TIMEOUT,
         retry_delay: float = RETRY_DELAY,
         retry: bool = True,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
+        live_interval: float = LIVE_INTERVAL,
     ) -> None:
         """Prepare a client; nothing is sent until a method is called.
 
@@ -127,8 +153,10 @@ class IQGateway:
         given, is the gateway expected there: ``/info`` naming another raises
         IQGatewayWrongGatewayError. ``scheme`` is found by ``detect()`` when not given.
         ``retry``: give a reset or timed-out request its one quick retry (off where an
-        answer is wanted soon, such as a form a user waits on). ``clock`` (seconds) times
-        the slow cadences.
+        answer is wanted soon, such as a form a user waits on). ``clock`` (UNIX seconds)
+        times the slow cadences and the age of live data. ``live_interval``: seconds
+        between two reads of live data (by ``poll()`` or ``poll_power()``), which sets
+        when it is stale and when the live stream is switched on again.
         """
         self.host = host
         self.serial = serial
@@ -149,6 +177,11 @@ class IQGateway:
         self._known: dict[Endpoint[Any], Any] = {}
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
+        self._live_interval = live_interval
+        self._stream_switched: float | None = None  # when we last switched the stream on
+        self._stream_retry_at: float | None = None  # while refused: when to ask again
+        self._stream_refused = False  # a refusal was logged (and its end will be)
+        self._live_stale = False  # what was last logged about the live data's age
 
     # ------------------------------------------------------------------ token
 
@@ -162,6 +195,7 @@ class IQGateway:
         if token != self._token:
             self._token = token
             self._token_accepted = False
+            self._stream_retry_at = None  # the new token may have the right to switch it
             self._drop_session()
 
     def _drop_session(self) -> None:
@@ -367,7 +401,9 @@ class IQGateway:
         supported = self.probe_result.supported
         return tuple(ep for ep in POLLED if ep in supported and ep.wanted(self._known))
 
-    async def poll(self, *, deadline: float | None = None) -> GatewayData:
+    async def poll(
+        self, *, live_stream: bool = False, deadline: float | None = None
+    ) -> GatewayData:
         """Read every endpoint this gateway is polled for, in one pass, and parse them.
 
         The first poll identifies the gateway and probes it; ``/info`` is read again every
@@ -377,27 +413,22 @@ class IQGateway:
         the result and the rest of the poll goes on. An endpoint that refuses a token
         ``/auth/check_jwt`` has just accepted is dropped from the polls until the next
         probe asks again. Other authentication errors are raised.
-
+        ``live_stream``: live data is wanted (live sensors are shown), so the gateway's
+        live stream is kept on; it is also where a site value reads live data.
         ``deadline`` (seconds) bounds the whole poll: past it, the request under way is
         cancelled (its connection closed, the gateway's lock released) and
         IQGatewayTimeoutError is raised.
         """
-        if deadline is None:
-            return await self._poll()
-        try:
-            async with asyncio.timeout(deadline):
-                return await self._poll()
-        except TimeoutError:
-            pass
-        raise IQGatewayTimeoutError(f"the poll did not end within {deadline:.0f} s")
+        return await _within(deadline, self._poll(live_stream))
 
-    async def _poll(self) -> GatewayData:
+    async def _poll(self, live_stream: bool) -> GatewayData:
         if self.info is None or self.probe_result is None:
             await self.setup()
         elif self._due(INFO, INFO_REFRESH):
             await self._refresh_info()
         assert self.info is not None
         polled = self.polled()
+        live = self._live_wanted(live_stream)
         bodies: dict[Endpoint[Any], Any] = {}
         read: set[Endpoint[Any]] = set()
         asked: set[Endpoint[Any]] = set()
@@ -410,7 +441,7 @@ class IQGateway:
                 continue
             asked.add(endpoint)
             try:
-                bodies[endpoint] = self._known[endpoint] = await self.get(endpoint)
+                bodies[endpoint] = await self._read(endpoint, live=live)
                 read.add(endpoint)
             except IQGatewayAuthenticationError as err:
                 if self._token is None or not self._token_accepted:
@@ -424,13 +455,7 @@ class IQGateway:
             if set(refused) == asked:
                 raise next(iter(refused.values()))  # all of them: not a matter of endpoints
             self._drop_refused(frozenset(refused))
-        return GatewayData(
-            info=self.info,
-            polled=frozenset(polled),
-            bodies=bodies,
-            enabled_cts=enabled_cts(self._known),
-            read=frozenset(read),
-        )
+        return self._data(frozenset(polled), bodies, frozenset(read), live=live)
 
     def _drop_refused(self, refused: frozenset[Endpoint[Any]]) -> None:
         """Stop polling endpoints that refuse a token the gateway accepts.
@@ -451,12 +476,151 @@ class IQGateway:
             probe.supported - refused, probe.retry | refused, probe.empty
         )
 
+    async def poll_power(
+        self, previous: GatewayData, *, live_stream: bool = False, deadline: float | None = None
+    ) -> GatewayData:
+        """The fast power lane: read again only what power values come from.
+
+        That is each polled endpoint marked ``power`` (CT readings, the IQ Batteries'
+        power, and live data where it is wanted: see ``poll()``), laid over ``previous``
+        (the last poll's data), so everything else stays as the last poll read it. Nothing
+        is read before the first poll. Errors are raised as ``poll()`` raises them, and
+        ``deadline`` bounds it as it does a poll; an endpoint that answers badly keeps its
+        previous body.
+        """
+        return await _within(deadline, self._poll_power(previous, live_stream))
+
+    async def _poll_power(self, previous: GatewayData, live_stream: bool) -> GatewayData:
+        if self.info is None or self.probe_result is None:
+            return previous
+        live = self._live_wanted(live_stream)
+        bodies = {**previous.stale, **previous.bodies}
+        read: set[Endpoint[Any]] = set()
+        for endpoint in self.polled():
+            if not endpoint.power or (endpoint is LIVEDATA and not live):
+                continue
+            try:
+                bodies[endpoint] = await self._read(endpoint, live=live)
+                read.add(endpoint)
+            except IQGatewayResponseError as err:
+                _LOGGER.debug("%s failed this power update: %s", endpoint, err)
+        if not read:
+            return previous
+        return self._data(previous.polled, bodies, frozenset(read), live=live)
+
+    async def _read(self, endpoint: Endpoint[Any], *, live: bool) -> Any:
+        """Read one endpoint for a poll, keeping the live stream on before live data."""
+        if endpoint is LIVEDATA and live:
+            await self._keep_live_stream()
+        body = self._known[endpoint] = await self.get(endpoint)
+        return body
+
+    def _data(
+        self,
+        polled: frozenset[Endpoint[Any]],
+        bodies: dict[Endpoint[Any], Any],
+        read: frozenset[Endpoint[Any]],
+        *,
+        live: bool,
+    ) -> GatewayData:
+        """The result of a poll, with live data set aside where it is stale."""
+        assert self.info is not None
+        stale: dict[Endpoint[Any], Any] = {}
+        if (body := bodies.get(LIVEDATA)) is not None and self._is_stale(body, logged=live):
+            stale[LIVEDATA] = bodies.pop(LIVEDATA)
+        return GatewayData(
+            info=self.info,
+            polled=polled,
+            bodies=bodies,
+            enabled_cts=enabled_cts(self._known),
+            read=read,
+            stale=stale,
+        )
+
     def _due(self, endpoint: Endpoint[Any], every: timedelta | None) -> bool:
         """Whether ``endpoint`` is to be read now (``every`` None: at every poll)."""
         read_at = self._read_at.get(endpoint)
         if every is None or read_at is None:
             return True
         return self._clock() - read_at >= every.total_seconds()
+
+    # ------------------------------------------------------------------ live data
+
+    def _live_wanted(self, live_stream: bool) -> bool:
+        """Live data is wanted: the caller shows it, or a site value reads it."""
+        if live_stream:
+            return True
+        if LIVEDATA not in self._known or self.info is None:
+            return False
+        known = GatewayData(
+            info=self.info,
+            polled=frozenset(self.polled()),
+            bodies=self._known,
+            enabled_cts=enabled_cts(self._known),
+        )
+        return site_values.reads_live_data(known)
+
+    async def _keep_live_stream(self) -> None:
+        """Switch the live stream on where it is off or would lapse before the next read.
+
+        A refusal (some firmware lets only installer tokens switch it on) or an error
+        answer is logged once and asked again after STREAM_RETRY (or with a new token);
+        live data then stays as fresh as the gateway keeps it by itself.
+        """
+        now = self._clock()
+        if self._stream_retry_at is not None and now < self._stream_retry_at:
+            return
+        switched = self._stream_switched
+        if switched is not None and now - switched < STREAM_MIN_GAP:
+            return
+        last: LiveData | None = self._known.get(LIVEDATA)
+        left = switched + STREAM_LIFETIME - now if switched is not None else 0.0
+        if last is not None and last.streaming and left > STREAM_RENEW_AHEAD * self._live_interval:
+            return
+        body: dict[str, JSON] = {"enable": 1}
+        try:
+            await self._request(LIVE_STREAM, authenticated=True, json=body)
+        except (IQGatewayAuthenticationError, IQGatewayResponseError) as err:
+            if isinstance(err, IQGatewayAuthenticationError) and not self._token_accepted:
+                raise  # the token itself is refused, not just the switch
+            if not self._stream_refused:
+                self._stream_refused = True
+                _LOGGER.warning(
+                    "IQ Gateway %s refused to switch its live stream on (%s): live values "
+                    "are unavailable while its live data is out of date. Some firmware lets "
+                    "only installer tokens switch it on",
+                    self._name(),
+                    err,
+                )
+            self._stream_retry_at = now + STREAM_RETRY.total_seconds()
+            return
+        if self._stream_refused:
+            self._stream_refused = False
+            _LOGGER.info("IQ Gateway %s switched its live stream on", self._name())
+        self._stream_retry_at = None
+        self._stream_switched = now
+
+    def _is_stale(self, live: LiveData, *, logged: bool) -> bool:
+        """Whether live data is older than two reading intervals (the change is logged)."""
+        if live.last_update is None:
+            return False  # no time given: nothing says it is old
+        age = self._clock() - live.last_update.timestamp()
+        stale = age > max(2 * self._live_interval, LIVE_MAX_AGE_MIN)
+        if logged and stale != self._live_stale:
+            self._live_stale = stale
+            if stale and not self._stream_refused:  # else the refusal said why
+                _LOGGER.info(
+                    "Live data of IQ Gateway %s is %.0f s old: its live values are "
+                    "unavailable until the gateway refreshes it",
+                    self._name(),
+                    age,
+                )
+            elif not stale:
+                _LOGGER.info("Live data of IQ Gateway %s is fresh again", self._name())
+        return stale
+
+    def _name(self) -> str:
+        return self.info.serial if self.info is not None else self.host
 
     # ------------------------------------------------------------------ transport
 
@@ -469,8 +633,14 @@ class IQGateway:
             self._lock = gateway_lock(self.host)
         return self._lock
 
-    async def _request(self, endpoint: Endpoint[Any], *, authenticated: bool) -> RawBody:
-        """GET ``endpoint`` in turn with every other request to this gateway.
+    async def _request(
+        self,
+        endpoint: Endpoint[Any],
+        *,
+        authenticated: bool,
+        json: Mapping[str, JSON] | None = None,
+    ) -> RawBody:
+        """GET ``endpoint`` (POST ``json`` to it) in turn with every other request to it.
 
         With a token: opens the cookie session first if needed, and after a refusal drops
         the session and tries once more before raising IQGatewayAuthenticationError.
@@ -478,32 +648,44 @@ class IQGateway:
         authenticated = authenticated and self._token is not None
         async with self._serialized():
             if not authenticated:
-                return await self._send(endpoint, authenticated=False)
+                return await self._send(endpoint, authenticated=False, json=json)
             if not self._session_open or not self._has_session_cookie():
                 self._session_open = False
                 await self._open_session()
             try:
-                return await self._send(endpoint, authenticated=True)
+                return await self._send(endpoint, authenticated=True, json=json)
             except IQGatewayAuthenticationError:
                 pass
             # The session may have lapsed on the gateway: reopen it once.
             self._drop_session()
             await self._open_session()
-            return await self._send(endpoint, authenticated=True)
+            return await self._send(endpoint, authenticated=True, json=json)
 
-    async def _send(self, endpoint: Endpoint[Any], *, authenticated: bool) -> RawBody:
+    async def _send(
+        self,
+        endpoint: Endpoint[Any],
+        *,
+        authenticated: bool,
+        json: Mapping[str, JSON] | None = None,
+    ) -> RawBody:
         """One request, with one quick retry on a connection reset or timeout."""
         try:
-            return await self._send_once(endpoint, authenticated=authenticated)
+            return await self._send_once(endpoint, authenticated=authenticated, json=json)
         except IQGatewayConnectionError as err:
             if not self._retry or not err.transient:
                 raise
             _LOGGER.debug("Retrying %s once after: %s", endpoint, err)
         await asyncio.sleep(self._retry_delay)
-        return await self._send_once(endpoint, authenticated=authenticated)
+        return await self._send_once(endpoint, authenticated=authenticated, json=json)
 
-    async def _send_once(self, endpoint: Endpoint[Any], *, authenticated: bool) -> RawBody:
-        """One GET; its body read up to MAX_BODY bytes, inflated up to as many.
+    async def _send_once(
+        self,
+        endpoint: Endpoint[Any],
+        *,
+        authenticated: bool,
+        json: Mapping[str, JSON] | None = None,
+    ) -> RawBody:
+        """One GET (POST of ``json``); its body read, and inflated, up to MAX_BODY bytes.
 
         The token and the session cookie never go over plain HTTP. Errors are raised
         after aiohttp's have been handled, so that none carries the request's headers.
@@ -524,9 +706,11 @@ class IQGateway:
         timeout = self._slow_request_timeout if endpoint.slow else self._request_timeout
         failure: IQGatewayConnectionError | None = None
         try:
-            async with self._session.get(
+            async with self._session.request(
+                "GET" if json is None else "POST",
                 url,
                 headers=headers,
+                json=json,
                 ssl=False,
                 allow_redirects=False,
                 auto_decompress=False,  # inflated here, within MAX_BODY
@@ -539,9 +723,11 @@ class IQGateway:
         except TimeoutError:
             failure = IQGatewayTimeoutError(f"{endpoint} timed out after {timeout:.0f} s")
         except aiohttp.ClientError as err:
+            # aiohttp resends only GETs by itself (see _resends_dropped_requests).
+            resent = json is None and _resends_dropped_requests(self._session)
             failure = IQGatewayConnectionError(
                 f"{endpoint}: cannot talk to the gateway ({type(err).__name__})",
-                transient=_is_transient(err, resent=_resends_dropped_requests(self._session)),
+                transient=_is_transient(err, resent=resent),
             )
         if failure is not None:
             raise failure  # outside the handler: aiohttp's error is neither cause nor context
@@ -553,6 +739,18 @@ class IQGateway:
         if status != 200:
             raise IQGatewayResponseError(f"{endpoint} answered HTTP {status}", status=status)
         return RawBody(path=endpoint.path, status=status, content_type=content_type, body=body)
+
+
+async def _within[T](deadline: float | None, work: Awaitable[T]) -> T:
+    """``work``, cancelled past ``deadline`` seconds (None: no limit) as a timeout."""
+    if deadline is None:
+        return await work
+    try:
+        async with asyncio.timeout(deadline):
+            return await work
+    except TimeoutError:
+        pass
+    raise IQGatewayTimeoutError(f"the poll did not end within {deadline:.0f} s")
 
 
 _LOCKS: weakref.WeakValueDictionary[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = (

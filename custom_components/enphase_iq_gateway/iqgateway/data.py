@@ -30,6 +30,10 @@ class GatewayData:
     read: frozenset[Endpoint[Any]] | None = None
     """What answered in this very poll; the rest of ``bodies`` are earlier answers that
     still stand (a slow cadence, or a read that failed). Left out: all of ``bodies``."""
+    stale: Mapping[Endpoint[Any], Any] = field(default_factory=dict)
+    """Answers that are out of date (live data the gateway stopped refreshing): no value
+    is read from them, since a stale number is worse than none, but they still say what
+    the gateway has (``latest()``)."""
     ct_meters: Mapping[str, CTMeter] = field(init=False, compare=False, repr=False)
     """Enabled CT meters, keyed by measurement type, joined with their readings (by eid)."""
 
@@ -46,6 +50,10 @@ class GatewayData:
     def get[T](self, endpoint: Endpoint[T]) -> T | None:
         """The body ``endpoint`` answered with in this poll, parsed (None: no answer)."""
         return cast("T | None", self.bodies.get(endpoint))
+
+    def latest[T](self, endpoint: Endpoint[T]) -> T | None:
+        """The latest body of ``endpoint``, even one that is out of date (see ``stale``)."""
+        return cast("T | None", self.bodies.get(endpoint, self.stale.get(endpoint)))
 
     @property
     def answered(self) -> bool:

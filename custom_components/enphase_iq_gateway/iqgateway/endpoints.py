@@ -66,6 +66,8 @@ class Endpoint[T]:
     ``sticky``: it describes the installation (which CTs, which devices), which rarely
     changes: when one read fails, its last answer stands. Endpoints read on a ``refresh``
     cadence are sticky by nature.
+    ``power``: power values come from it, so the fast power lane reads it again between
+    two polls (see ``IQGateway.poll_power``).
     """
 
     path: str
@@ -76,6 +78,7 @@ class Endpoint[T]:
     wanted: Callable[[Known], bool] = _always
     last_resort: bool = False
     sticky: bool = False
+    power: bool = False
 
     def __str__(self) -> str:
         """The path, as logs and diagnostics show it."""
@@ -149,6 +152,8 @@ def _legacy_page_wanted(known: Known) -> bool:
 
 INFO: Final = Endpoint("/info", lambda raw: GatewayInfo.from_xml(raw.body))
 CHECK_JWT: Final = Endpoint("/auth/check_jwt", lambda raw: None)
+LIVE_STREAM: Final = Endpoint("/ivp/livedata/stream", lambda raw: None)
+"""POSTed ``{"enable": 1}``: the gateway refreshes ``/ivp/livedata/status`` for a while."""
 
 PRODUCTION: Final = Endpoint(
     "/api/v1/production",
@@ -158,13 +163,14 @@ PRODUCTION: Final = Endpoint(
 INVERTERS: Final = Endpoint("/api/v1/production/inverters", _list(inverters_from_list))
 METERS: Final = Endpoint("/ivp/meters", _list(meters_from_list), sticky=True)
 METER_READINGS: Final = Endpoint(
-    "/ivp/meters/readings", _list(readings_from_list), wanted=_ct_readings_wanted
+    "/ivp/meters/readings", _list(readings_from_list), wanted=_ct_readings_wanted, power=True
 )
 CONSUMPTION_REPORTS: Final = Endpoint(
     "/ivp/meters/reports/consumption", _list(reports_from_list), wanted=_ct_readings_wanted
 )
 PDM_ENERGY: Final = Endpoint("/ivp/pdm/energy", _object(PdmEnergy.from_dict))
-LIVEDATA: Final = Endpoint("/ivp/livedata/status", _object(LiveData.from_dict))
+LIVEDATA: Final = Endpoint("/ivp/livedata/status", _object(LiveData.from_dict), power=True)
+"""Fresh only while the gateway's live stream is on: see ``IQGateway`` on live data."""
 BATTERY_CONTROL: Final = Endpoint(
     "/ivp/ensemble/secctrl",
     _object(BatteryControl.from_dict),
@@ -175,6 +181,7 @@ BATTERY_POWER: Final = Endpoint(
     _object(BatteryPower.from_dict),
     reports_nothing=lambda power: not power.batteries,
     wanted=_battery_power_wanted,
+    power=True,
 )
 PRODUCTION_JSON: Final = Endpoint(
     "/production.json",

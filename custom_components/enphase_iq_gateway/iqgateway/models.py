@@ -558,7 +558,11 @@ LIVE_FLOWS = ("pv", "grid", "load", "storage", "generator")
 
 @dataclass(frozen=True, slots=True)
 class LiveData:
-    """``GET /ivp/livedata/status``."""
+    """``GET /ivp/livedata/status``.
+
+    The gateway refreshes it only while its live stream is on; ``last_update`` is when it
+    last did (the gateway's clock).
+    """
 
     last_update: datetime | None
     phase_count: int | None
@@ -606,6 +610,11 @@ class LiveData:
                 if isinstance(v, int) and not isinstance(v, bool)
             },
         )
+
+    @property
+    def streaming(self) -> bool:
+        """The gateway says its live stream is on (``connection.sc_stream``), refreshing this."""
+        return self.connection.get("sc_stream") == "enabled"
 
 
 # --------------------------------------------------------------------------- batteries

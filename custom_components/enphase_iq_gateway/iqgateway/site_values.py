@@ -399,14 +399,17 @@ def _battery_control(data: GatewayData) -> BatteryControl | None:
     return control if control is not None and control.has_batteries else None
 
 
-def _live_batteries(data: GatewayData) -> LiveData | None:
-    """The live data, where it reports batteries (any charge or stored energy)."""
-    live = data.get(LIVEDATA)
-    if live is not None and (
+def _reports_batteries(live: LiveData | None) -> bool:
+    """Live data that reports batteries (any charge or stored energy)."""
+    return live is not None and bool(
         live.encharge_energy or live.acb_energy or live.encharge_soc or live.acb_soc
-    ):
-        return live
-    return None
+    )
+
+
+def _live_batteries(data: GatewayData) -> LiveData | None:
+    """The live data, where it is fresh and reports batteries."""
+    live = data.get(LIVEDATA)
+    return live if _reports_batteries(live) else None
 
 
 def _ac_batteries(data: GatewayData) -> StorageSummary | None:
@@ -421,11 +424,27 @@ def has_batteries(data: GatewayData) -> bool:
     """The gateway reports batteries (IQ Batteries, AC Batteries, or a storage CT)."""
     return (
         _battery_control(data) is not None
-        or _live_batteries(data) is not None
+        or _reports_batteries(data.latest(LIVEDATA))
         or _ac_batteries(data) is not None
         or _configured(data, MeasurementType.STORAGE)
         or bool((power := data.get(BATTERY_POWER)) and power.batteries)
     )
+
+
+def reads_live_data(data: GatewayData) -> bool:
+    """Whether a battery value comes from live data here: then it must be kept live.
+
+    Battery power does where batteries are known and no storage CT measures them; charge,
+    reserve and stored energy do where no storage controller reports them. Judged on the
+    latest live data, fresh or not (an out-of-date one is what asks for it to be kept live).
+    """
+    live = data.latest(LIVEDATA)
+    if live is None:
+        return False
+    control = _battery_control(data) is not None
+    batteries = control or _reports_batteries(live)
+    power = batteries and "storage" in live.flows and not _configured(data, MeasurementType.STORAGE)
+    return power or (not control and _reports_batteries(live))
 
 
 @_finite
