@@ -40,10 +40,22 @@ INFO_REFRESH_INTERVAL: Final = timedelta(hours=6)
 # than RENEW_MARGIN_MAX before it expires: one-year owner tokens are renewed 30 days
 # ahead (plenty of days to ride out a cloud outage), 12-hour installer tokens 4 hours
 # ahead (dozens of polls' worth of retries). A failed renewal is retried after
-# RENEW_RETRY_INTERVAL while the old token stays in use.
+# RENEW_RETRY_INTERVAL while the old token stays in use: that is also the least time
+# between two cloud sign-ins of one entry, whatever asks for them.
 RENEW_MARGIN_MAX: Final = timedelta(days=30)
 RENEW_LIFETIME_FRACTION: Final = 3
 RENEW_RETRY_INTERVAL: Final = timedelta(minutes=15)
+# Renewals that may fail in a row (the cloud down, or answering a page) while no token
+# works, before the user is asked: an hour's worth at RENEW_RETRY_INTERVAL.
+MAX_FAILED_RENEWALS: Final = 4
+# How long a token that is not expired and was accepted before may be refused (a gateway
+# that just restarted refuses tokens for a moment) before it is renewed or the user asked:
+# 15 minutes, or REFUSAL_POLLS polls in a row refused, whichever comes first (at the
+# default interval both are the same).
+REFUSAL_GRACE: Final = timedelta(minutes=15)
+REFUSAL_POLLS: Final = 4
+# A poll is abandoned (one unavailable poll) once it has run this share of the interval.
+POLL_DEADLINE_FRACTION: Final = 0.8
 
 # A pasted token cannot be renewed: the user is warned (a repair issue) this long ahead.
 PASTED_TOKEN_WARNING: Final = timedelta(days=30)

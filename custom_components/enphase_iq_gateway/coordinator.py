@@ -32,6 +32,7 @@ from .const import (
     DOMAIN,
     LOGGER,
     MANUFACTURER,
+    POLL_DEADLINE_FRACTION,
 )
 from .iqgateway import (
     Endpoint,
@@ -160,11 +161,23 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         finally:
             self.polling = False
 
+    @property
+    def poll_deadline(self) -> float:
+        """How long a poll may run: a share of the interval.
+
+        A gateway that answers every request just under its timeout would otherwise make
+        one poll last many minutes.
+        """
+        assert self.update_interval is not None
+        return self.update_interval.total_seconds() * POLL_DEADLINE_FRACTION
+
     async def _poll(self) -> GatewayData:
         previous = self.client.info
         live = self.live_data_shown()
         skip = self._unshown()
-        data = await self._call(lambda: self.client.poll(live_stream=live, skip=skip))
+        data = await self._call(
+            lambda: self.client.poll(live_stream=live, skip=skip, deadline=self.poll_deadline)
+        )
         self._answered |= set(data.bodies)
         if self.client.polled() and not data.answered:
             # Every endpoint failed (an overloaded gateway answers 503 to all): that is
@@ -184,23 +197,32 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
     async def poll_power(self, base: GatewayData) -> GatewayData:
         """For the power lane: ``base`` with the power readings read again."""
         live = self.live_data_shown()
-        return await self._call(lambda: self.client.poll_power(base, live_stream=live))
+        return await self._call(
+            lambda: self.client.poll_power(base, live_stream=live, deadline=self.poll_deadline),
+            judge_refusal=False,
+        )
 
-    async def _call[T](self, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call[T](self, call: Callable[[], Awaitable[T]], *, judge_refusal: bool = True) -> T:
         """Run a client call with a fresh token, translating every error.
 
-        A token the gateway refuses gets one renewal (or a fresh session) and one retry.
+        A token the gateway refuses gets its grace, or one renewal and one retry. Only the
+        main poll (and setup) judge a refusal (``judge_refusal``): the power lane's ticks,
+        seconds apart, would use up the grace that is counted in polls; a refused tick
+        just fails, and the next main poll decides.
         """
         try:
             await self.tokens.async_check()
             try:
-                return await call()
+                result = await call()
             except IQGatewayAuthenticationError:
+                if not judge_refusal:
+                    raise TokenError("token_refused_retrying", reauth=False) from None
                 await self.tokens.async_handle_rejected()
-            try:
-                return await call()
-            except IQGatewayAuthenticationError as err:
-                raise TokenError("token_rejected", reauth=True) from err
+                try:
+                    result = await call()
+                except IQGatewayAuthenticationError as err:
+                    raise TokenError("token_rejected", reauth=True) from err
+            self.tokens.token_accepted()
         except TokenError as err:
             error = ConfigEntryAuthFailed if err.reauth else UpdateFailed
             raise error(
@@ -224,6 +246,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_key=error_key(err),
                 translation_placeholders={"host": self.client.host},
             ) from err
+        return result
 
 
 class PowerLane(DataUpdateCoordinator[GatewayData]):

@@ -6,12 +6,16 @@ The raw bodies are laid out like a simulator capture folder (``ivp_meters_readin
 ``python -m simulator --capture FOLDER``.
 
 Secrets never appear: the token, password and e-mail address are redacted, and the
-gateway serial is masked the same way everywhere (entry, bodies, device names), so the
-capture stays self-consistent.
+serial numbers (the gateway's, and every device's its bodies name: microinverters,
+batteries, ...) are masked the same way everywhere (entry, bodies, device names), each to
+a masked form of its own, so the capture stays self-consistent and replays.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+import json
+import re
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -24,10 +28,62 @@ TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
 CAPTURE_FORMAT = 1
 
 
-def mask_serial(serial: str) -> str:
-    """The same masked form of a serial wherever it appears (its last four digits kept)."""
+def mask_serial(serial: str, variant: int = 0) -> str:
+    """The same masked form of a serial wherever it appears (its last four digits kept).
+
+    ``variant`` tells apart serials that end alike (it replaces the last filler digits).
+    """
     keep = serial[-4:] if len(serial) > 4 else ""
-    return "9" * (len(serial) - len(keep)) + keep
+    filler = "9" * (len(serial) - len(keep))
+    if variant and filler:
+        filler = (filler + str(variant))[-len(filler) :]
+    return filler + keep
+
+
+# The shortest string taken for a device serial (shorter ones are ids, counts, codes).
+MIN_SERIAL_LENGTH = 6
+
+
+def device_serials(bodies: Iterable[str]) -> set[str]:
+    """The serial numbers the JSON bodies name: under any key with "serial" in its name.
+
+    A value (``serialNumber``, ``serial_num``), the strings of a list, or the keys of an
+    object (``serial_nums``: {serial: {...}}).
+    """
+
+    def walk(value: Any, named: bool) -> Iterator[str]:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if named:
+                    yield str(key)
+                yield from walk(item, "serial" in str(key).lower())
+        elif isinstance(value, list):
+            for item in value:
+                yield from walk(item, named)
+        elif named and isinstance(value, str):
+            yield value
+
+    found: set[str] = set()
+    for body in bodies:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            continue  # XML (/info: the gateway's own serial) or HTML
+        found.update(walk(parsed, False))
+    return {serial for serial in found if len(serial) >= MIN_SERIAL_LENGTH and serial.isalnum()}
+
+
+def serial_masks(gateway_serial: str, serials: Iterable[str]) -> dict[str, str]:
+    """A masked form for each serial, the gateway's as ``mask_serial`` has it, all distinct."""
+    masks = {gateway_serial: mask_serial(gateway_serial)}
+    taken = set(masks.values())
+    for serial in sorted(set(serials) - {gateway_serial}):
+        variant = 0
+        while (masked := mask_serial(serial, variant)) in taken:
+            variant += 1
+        masks[serial] = masked
+        taken.add(masked)
+    return masks
 
 
 def capture_file(path: str) -> str:
@@ -41,12 +97,19 @@ async def async_get_config_entry_diagnostics(
     """Everything needed to understand (and replay) this gateway, secrets left out."""
     coordinator = entry.runtime_data
     client = coordinator.client
-    serial = str(entry.unique_id)
-    masked = mask_serial(serial)
+    bodies = client.raw_bodies()
+    masks = serial_masks(
+        str(entry.unique_id), device_serials(body.body for body in bodies.values())
+    )
+    serials = re.compile(
+        "(?<![0-9])("
+        + "|".join(map(re.escape, sorted(masks, key=len, reverse=True)))
+        + ")(?![0-9])"
+    )
 
     def scrub(value: Any) -> Any:
         if isinstance(value, str):
-            return value.replace(serial, masked)
+            return serials.sub(lambda match: masks[match[1]], value)
         if isinstance(value, dict):
             return {scrub(k): scrub(v) for k, v in value.items()}
         if isinstance(value, list | tuple):
@@ -54,7 +117,7 @@ async def async_get_config_entry_diagnostics(
         return value
 
     capture: dict[str, Any] = {}
-    for path, body in sorted(client.raw_bodies().items()):
+    for path, body in sorted(bodies.items()):
         name = capture_file(path)
         capture[name] = body.body
         headers = {"content-type": body.content_type} if body.content_type else {}

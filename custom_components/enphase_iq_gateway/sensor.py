@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cache, partial
+import math
 from typing import Any
 
 from homeassistant.components.sensor import (
@@ -901,6 +902,24 @@ async def async_setup_entry(
 # --------------------------------------------------------------------------- the entity
 
 
+def showable(description: SensorEntityDescription, value: Value) -> Value:
+    """``value``, or None where Home Assistant must not be handed it as a number.
+
+    A non-finite number (Home Assistant refuses it with an exception that stops the
+    other listeners of the update), a percentage outside 0-100 and a negative lifetime
+    counter are unknown.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if not math.isfinite(value):
+        return None
+    if description.native_unit_of_measurement == PERCENTAGE and not 0 <= value <= 100:
+        return None
+    if description.state_class is SensorStateClass.TOTAL_INCREASING and value < 0:
+        return None
+    return value
+
+
 class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
     """A sensor read from the latest poll; it writes its state only when that changes.
 
@@ -967,7 +986,7 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
     def _read(self) -> None:
         source = self._source(self.coordinator.data)
         description = self.entity_description
-        value = None if source is None else description.value_fn(source)
+        value = showable(description, None if source is None else description.value_fn(source))
         attributes = None
         if description.attributes_fn is not None and source is not None:
             attributes = description.attributes_fn(source)

@@ -12,18 +12,27 @@
   issue is fixable: the repair flow (repairs.py) signs in with password and code and
   stores the new token. Such an entry stores its e-mail address, not its password: a
   password that cannot renew anything unattended would only be a secret kept for nothing.
+* No login storms (``AuthMemory``, kept across the entry's reloads): at most one cloud
+  sign-in per RENEW_RETRY_INTERVAL whatever asks for it; none at all with credentials the
+  cloud has refused, until the user changes them; and after MAX_FAILED_RENEWALS failed
+  renewals while no token works, the user is asked.
+* A refusal is not a verdict at once: a token that is not expired and was accepted before
+  is tried again at the following polls for REFUSAL_GRACE or REFUSAL_POLLS polls (a gateway
+  that just restarted refuses tokens for a moment), the sensors unavailable meanwhile.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
 
 from .const import (
     CONF_SERIAL,
@@ -32,7 +41,10 @@ from .const import (
     ISSUE_TOKEN_EXPIRING,
     ISSUE_TOKEN_EXPIRING_TWO_STEP,
     LOGGER,
+    MAX_FAILED_RENEWALS,
     PASTED_TOKEN_WARNING,
+    REFUSAL_GRACE,
+    REFUSAL_POLLS,
     RENEW_LIFETIME_FRACTION,
     RENEW_MARGIN_MAX,
     RENEW_RETRY_INTERVAL,
@@ -94,6 +106,34 @@ def expiry_issue_id(entry_id: str) -> str:
     return f"{ISSUE_TOKEN_EXPIRING}_{entry_id}"
 
 
+@dataclass(slots=True)
+class AuthMemory:
+    """What one entry remembers across its reloads: a setup retry builds a new manager.
+
+    ``last_login``: the last cloud sign-in attempt, whoever made it. ``refused_data``: the
+    entry's data when the cloud refused its credentials (no sign-in is tried again until
+    the user changes it). ``token``: the token the two counts below are about.
+    ``refused_since``: when the gateway began refusing it, ``refusals``: at how many polls
+    in a row. ``failed_renewals``: renewals that failed in a row while no working token
+    was at hand.
+    """
+
+    last_login: datetime | None = None
+    refused_data: dict[str, Any] | None = None
+    token: str | None = None
+    refused_since: datetime | None = None
+    refusals: int = 0
+    failed_renewals: int = 0
+
+
+AUTH_MEMORY: HassKey[dict[str, AuthMemory]] = HassKey(f"{DOMAIN}_auth_memory")
+
+
+def auth_memory(hass: HomeAssistant, entry_id: str) -> AuthMemory:
+    """The memory of one entry (made at its first use)."""
+    return hass.data.setdefault(AUTH_MEMORY, {}).setdefault(entry_id, AuthMemory())
+
+
 class TokenManager:
     """The token of one config entry: renewal, refusal handling, expiry warnings."""
 
@@ -109,9 +149,14 @@ class TokenManager:
         self._entry = entry
         self._client = client
         self._cloud = cloud
-        self._next_attempt: datetime | None = None
-        self._account_refused = False
+        self._memory = auth_memory(hass, entry.entry_id)
+        self._warned = False
         token = entry.data.get(CONF_TOKEN)
+        if self._memory.token != token:  # a new token: its refusals start afresh
+            self._memory.token, self._memory.refused_since = token, None
+            self._memory.refusals = self._memory.failed_renewals = 0
+        # A stored token was accepted before: the flow proved it, or polls used it.
+        self._accepted_token: str | None = token
         self.token_info: TokenInfo | None = None
         if token:
             try:
@@ -124,6 +169,11 @@ class TokenManager:
     def can_renew(self) -> bool:
         """Credentials are stored, so a new token can be fetched."""
         return bool(self._entry.data.get(CONF_USERNAME) and self._entry.data.get(CONF_PASSWORD))
+
+    @property
+    def credentials_refused(self) -> bool:
+        """The cloud refused the stored credentials, and the user has not changed them."""
+        return self._memory.refused_data == dict(self._entry.data)
 
     @property
     def two_step(self) -> bool:
@@ -147,16 +197,16 @@ class TokenManager:
         if self._stored_token is None:
             return  # legacy firmware: no token at all
         now = dt_util.utcnow()
-        if self.can_renew and (
-            self.token_info is None or (self.renew_at is not None and now >= self.renew_at)
-        ):
-            await self._async_renew_when_due(now)
+        usable = self.token_info is not None and not self.token_info.is_expired(now)
+        if self.can_renew and (not usable or (self.renew_at is not None and now >= self.renew_at)):
+            await self._async_renew_when_due(now, usable=usable)
         self._update_expiry_issue(now)
         if self.token_info is not None and not self.token_info.is_expired(now):
             return
-        if self.can_renew and not self._account_refused:
+        if self.can_renew and not self.credentials_refused:
+            self._raise_when_given_up()
             # Renewal failed for a reason that may pass (the cloud is down): try again
-            # at the next poll rather than asking the user for what they already gave.
+            # at a later poll rather than asking the user for what they already gave.
             raise TokenError("token_renewal_pending", reauth=False)
         if self.token_info is None:
             raise TokenError("token_invalid", reauth=True)
@@ -165,60 +215,116 @@ class TokenManager:
         )
 
     async def async_handle_rejected(self) -> None:
-        """The gateway refused the token twice: renew once, or ask for reauthentication.
+        """The gateway refused the token twice: wait, renew once, or ask for reauthentication.
 
-        Returns when a new token is in place. Raises TokenError: for reauthentication
-        when no new token can be had (none stored, or the account is refused), and to try
-        later when the cloud cannot be reached (the refusal may be the gateway's).
+        Returns when a new token is in place. Raises TokenError: to try again at the next
+        polls while a token accepted before is in its grace (the gateway may have just
+        restarted) or a sign-in was made too recently; for reauthentication when no new
+        token can be had (none stored, the account is refused, or the cloud failed too
+        often); and to try later when the cloud cannot be reached.
         """
+        now = dt_util.utcnow()
+        memory = self._memory
+        if memory.refused_since is None:
+            memory.refused_since = now
+        memory.refusals += 1
+        if self._in_grace(now) or (
+            self.can_renew and not self.credentials_refused and self._login_too_soon(now)
+        ):
+            raise TokenError("token_refused_retrying", reauth=False)
         if not self.can_renew:
             raise TokenError("token_rejected", reauth=True)
+        if self.credentials_refused:
+            raise TokenError("renewal_refused", reauth=True)
         try:
-            await self._async_renew()
+            await self._async_renew(now)
         except _CLOUD_HICCUPS as err:
+            memory.failed_renewals += 1
+            self._raise_when_given_up()
             raise TokenError("renewal_cloud_unavailable", reauth=False) from err
         except EnlightenError as err:
+            self._credentials_refused(err)
             raise TokenError("renewal_refused", reauth=True) from err
 
-    async def _async_renew_when_due(self, now: datetime) -> None:
-        if self._next_attempt is not None and now < self._next_attempt:
+    def token_accepted(self) -> None:
+        """A call with the current token succeeded: refusals of it are forgotten."""
+        self._accepted_token = self._client.token
+        self._memory.refused_since = None
+        self._memory.refusals = self._memory.failed_renewals = 0
+
+    def _in_grace(self, now: datetime) -> bool:
+        """A refused token that is not expired and was accepted before is tried again."""
+        since = self._memory.refused_since
+        return (
+            since is not None
+            and now - since < REFUSAL_GRACE
+            and self._memory.refusals < REFUSAL_POLLS
+            and self.token_info is not None
+            and not self.token_info.is_expired(now)
+            and self._client.token == self._accepted_token
+        )
+
+    def _login_too_soon(self, now: datetime) -> bool:
+        """At most one cloud sign-in per RENEW_RETRY_INTERVAL, whatever asks for it."""
+        last = self._memory.last_login
+        return last is not None and now - last < RENEW_RETRY_INTERVAL
+
+    def _raise_when_given_up(self) -> None:
+        """Ask the user once renewals have failed too often while no token works."""
+        if self._memory.failed_renewals >= MAX_FAILED_RENEWALS:
+            raise TokenError(
+                "renewal_gave_up", reauth=True, attempts=str(self._memory.failed_renewals)
+            )
+
+    def _credentials_refused(self, err: EnlightenError) -> None:
+        """Remember the refusal: no sign-in with these credentials until they change."""
+        self._memory.refused_data = dict(self._entry.data)
+        LOGGER.warning(
+            "The Enphase cloud refused the stored account (%s): no further sign-in is tried "
+            "until you sign in again",
+            err,
+        )
+
+    async def _async_renew_when_due(self, now: datetime, *, usable: bool) -> None:
+        if self.credentials_refused or self._login_too_soon(now):
             return
         try:
-            await self._async_renew()
+            await self._async_renew(now)
         except _CLOUD_HICCUPS as err:
+            if not usable:
+                self._memory.failed_renewals += 1
             # Warn once; the retries of a long cloud outage are not worth a line each.
             LOGGER.log(
-                logging.WARNING if self._next_attempt is None else logging.DEBUG,
+                logging.DEBUG if self._warned else logging.WARNING,
                 "Could not renew the IQ Gateway token, the current one stays in use until %s; "
                 "retrying every %s: %s",
                 self.expires_at,
                 RENEW_RETRY_INTERVAL,
                 err,
             )
-            self._next_attempt = now + RENEW_RETRY_INTERVAL
+            self._warned = True
         except EnlightenError as err:
             # The account itself is refused: only the user can fix that. Ask now, while
             # the current token still works, rather than when it has expired.
-            self._next_attempt = now + RENEW_RETRY_INTERVAL
-            if not self._account_refused:
-                self._account_refused = True
-                LOGGER.warning("The Enphase cloud refused to renew the IQ Gateway token: %s", err)
-                self._entry.async_start_reauth(self._hass)
+            self._credentials_refused(err)
+            self._entry.async_start_reauth(self._hass)
 
-    async def _async_renew(self) -> None:
+    async def _async_renew(self, now: datetime) -> None:
         """Fetch a new token with the stored credentials and put it to use."""
         data = self._entry.data
+        self._memory.last_login = now
         info = await self._cloud.fetch_token(
             data[CONF_USERNAME], data[CONF_PASSWORD], data[CONF_SERIAL]
         )
         self.token_info = info
         self._stored_token = info.token
-        self._next_attempt = None
-        self._account_refused = False
+        self._warned = False
         self._client.set_token(info.token)
         self._hass.config_entries.async_update_entry(
             self._entry, data={**self._entry.data, CONF_TOKEN: info.token}
         )
+        self._memory.token, self._memory.refused_since = info.token, None
+        self._memory.refusals = 0
         LOGGER.info("Renewed the IQ Gateway token; the new one expires %s", info.expires_at)
 
     def _update_expiry_issue(self, now: datetime) -> None:

@@ -9,8 +9,9 @@ capture's value. Saves a screenshot of every step.
 
 On the way it does what new users were seen to do: it leaves a setup at the sign-in menu
 by reloading the page and adds the gateway again (the stale flow must give way), checks
-the device names, and has the gateway refuse the token to see the reauthentication card
-titled with the gateway's serial (not a raw translation error).
+the device names, and has the gateway refuse the token (four polls in a row: one refusal
+is not final) to see the reauthentication card titled with the gateway's serial (not a
+raw translation error).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ import urllib.request
 
 from playwright.async_api import Page, async_playwright, expect
 
+REFUSED_POLLS = 4  # the integration's REFUSAL_POLLS
+REFRESH_COOLDOWN = 11  # seconds: Home Assistant's coordinator refreshes at most every 10 s
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -106,17 +109,25 @@ async def add_gateway(page: Page, host: str, steps: Steps | None = None) -> None
 
 
 async def check_reauth_card(page: Page, url: str, info: dict[str, Any], steps: Steps) -> None:
-    """The gateway refuses the token: a reauthentication card titled with its serial."""
+    """The gateway refuses the token: a reauthentication card titled with its serial.
+
+    A refusal is final at the fourth poll in a row (before that, the gateway may just have
+    restarted): the sensor is updated four times, more than the coordinator's 10 s
+    cooldown apart.
+    """
     simulator(info, "POST", "/faults", {"kind": "unauthorized", "count": None})
-    await call_ws(
-        page,
-        {
-            "type": "call_service",
-            "domain": "homeassistant",
-            "service": "update_entity",
-            "target": {"entity_id": "sensor.iq_gateway_production_power"},
-        },
-    )
+    for poll in range(REFUSED_POLLS):
+        if poll:
+            await asyncio.sleep(REFRESH_COOLDOWN)
+        await call_ws(
+            page,
+            {
+                "type": "call_service",
+                "domain": "homeassistant",
+                "service": "update_entity",
+                "target": {"entity_id": "sensor.iq_gateway_production_power"},
+            },
+        )
     await page.goto(f"{url}/config/integrations/dashboard")
     await expect(page.locator("#ha-launch-screen")).to_have_count(0)
     await expect(page.get_by_text(f"IQ Gateway {info['serial']}").first).to_be_visible()

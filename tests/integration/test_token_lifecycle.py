@@ -26,6 +26,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, async_
 from custom_components.enphase_iq_gateway.const import (
     CONF_SERIAL,
     DOMAIN,
+    REFUSAL_GRACE,
     RENEW_RETRY_INTERVAL,
 )
 from custom_components.enphase_iq_gateway.iqgateway import TokenInfo, parse_token
@@ -207,19 +208,34 @@ async def test_account_refused_asks_while_the_token_still_works(
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
 ) -> None:
-    """A changed password: reauthentication is asked for now, and polling goes on meanwhile."""
+    """A changed password: reauthentication is asked for now, and polling goes on meanwhile.
+
+    The refused password is never tried again (96 failed logins a day could lock the
+    account), until the user signs in again with the new one.
+    """
     cloud.add_account(OWNER_EMAIL, "a new password", {gateway.serial})
-    entry = await setup_entry(
-        hass, credentials_entry(gateway, gateway.issue_token(issued_at=issued_at(YEAR - 10 * DAY)))
-    )
+    old = gateway.issue_token(issued_at=issued_at(YEAR - 10 * DAY))
+    entry = await setup_entry(hass, credentials_entry(gateway, old))
     assert entry.state is ConfigEntryState.LOADED
-    assert len(reauth_flows(hass)) == 1
-    await fire(hass, freezer, POLL)
-    assert entry.runtime_data.last_update_success
-    await fire(hass, freezer, RENEW_RETRY_INTERVAL)  # tried again, refused again
-    assert cloud.stats["login"] == 2
+    [flow] = reauth_flows(hass)
+    await _run_clock(hass, freezer, timedelta(hours=3), POLL)
+    assert cloud.stats["login"] == 1
     assert len(reauth_flows(hass)) == 1  # asked once
     assert entry.runtime_data.last_update_success
+    assert entry.data[CONF_TOKEN] == old
+
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {"next_step_id": "credentials"}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_USERNAME: OWNER_EMAIL, CONF_PASSWORD: "a new password", CONF_SERIAL: gateway.serial},
+    )
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_PASSWORD] == "a new password"
+    assert entry.runtime_data.last_update_success
+    assert cloud.stats["login"] == 2  # the flow's own sign-in
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -248,67 +264,89 @@ async def test_expired_while_the_cloud_is_down_waits_for_the_cloud(
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
+@pytest.mark.parametrize("how", ["token", "credentials"])
 @pytest.mark.parametrize(
-    "case",  # refusals in a row, renewals, reauthentication asked for
-    [(1, 0, False), (2, 1, False), (3, 1, True)],
-    ids=["cookie-retry", "renewed", "reauth"],
+    "case",  # refusals in a row, the poll's success, check_jwt and data requests
+    [(1, True, 1, 2), (2, False, 1, 1)],
+    ids=["cookie-retry", "grace"],
 )
-async def test_refused_token_retry_renew_reauth(
+async def test_a_refusal_is_retried_not_a_verdict(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
-    case: tuple[int, int, bool],
+    *,
+    case: tuple[int, bool, int, int],
+    how: str,
 ) -> None:
-    """401: the client retries with a new session; then one renewal; only then reauth."""
-    refusals, renewals, reauth = case
-    old = gateway.issue_token()
-    entry = await setup_entry(hass, credentials_entry(gateway, old))
-    runtime = entry.runtime_data
+    """401: the client retries with a new session; a second refusal is not final either.
+
+    A token accepted before gets its grace: that poll is unavailable, the next one (the
+    gateway had just restarted) goes on as before. No sign-in, no reauthentication.
+    """
+    refusals, available, checks, reads = case
+    token = gateway.issue_token()
+    make = credentials_entry if how == "credentials" else token_entry
+    entry = await setup_entry(hass, make(gateway, token))
+    coordinator = entry.runtime_data
     gateway.stats.reset()
     gateway.add_fault("unauthorized", count=refusals)
 
     await fire(hass, freezer, POLL)
-    assert cloud.stats["issued"] == renewals
-    assert (entry.data[CONF_TOKEN] != old) is bool(renewals)
-    assert runtime.last_update_success is not reauth
-    assert len(reauth_flows(hass)) == int(reauth)
-    assert entry.runtime_data is runtime  # a renewal does not reload
-    # Each token is checked once per refusal: no storm, whatever the gateway says.
-    # 1: data 401, session reopened, data. 2: data 401, reopen 401, renewal, reopen,
-    # data. 3: data 401, reopen 401, renewal, reopen 401: reauth.
-    assert gateway.stats.requests["/auth/check_jwt"] == min(refusals, 2)
-    assert gateway.stats.requests["/api/v1/production"] == (1 if reauth else 2)
+    assert coordinator.last_update_success is available
+    if not available:
+        assert coordinator.last_exception.translation_key == "token_refused_retrying"
+    assert gateway.stats.requests["/auth/check_jwt"] == checks
+    assert gateway.stats.requests["/api/v1/production"] == reads
+    await fire(hass, freezer, POLL)
+    assert coordinator.last_update_success
+    assert sum(cloud.stats.values()) == 0
+    assert not reauth_flows(hass)
+    assert entry.data[CONF_TOKEN] == token
+    assert entry.runtime_data is coordinator
 
 
 @pytest.mark.usefixtures("cloud_client")
-async def test_refused_pasted_token_asks_at_once(
+async def test_refused_pasted_token_asks_once_the_refusal_persists(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
 ) -> None:
-    """Without an account to renew with, a refused token means reauthentication."""
+    """Without an account to renew with, a refusal that lasts 15 minutes means reauth."""
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
-    gateway.add_fault("unauthorized", count=2)
-    await fire(hass, freezer, POLL)
+    coordinator = entry.runtime_data
+    gateway.add_fault("unauthorized", count=None)
+    for _ in range(3):  # +5, +10, +15 minutes... the refusal began at +5
+        await fire(hass, freezer, POLL)
+        assert not coordinator.last_update_success
+        assert coordinator.last_exception.translation_key == "token_refused_retrying"
+        assert not reauth_flows(hass)
+    await fire(hass, freezer, POLL)  # +20: refused for 15 minutes
     assert len(reauth_flows(hass)) == 1
+    assert coordinator.last_exception.translation_key == "token_rejected"
     assert sum(cloud.stats.values()) == 0
-    assert not entry.runtime_data.last_update_success
+    requests = sum(gateway.stats.requests.values())
+    await fire(hass, freezer, timedelta(hours=1))
+    assert sum(gateway.stats.requests.values()) == requests  # polling stopped: reauth
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
-async def test_revoked_token_is_renewed(
+async def test_revoked_token_is_renewed_after_the_grace(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
 ) -> None:
-    """A token revoked by Enphase (the gateway restarted and lost its sessions): renewed."""
+    """A token revoked by Enphase: refused for 15 minutes, then renewed once."""
     old = gateway.issue_token()
     entry = await setup_entry(hass, credentials_entry(gateway, old))
     gateway.authority.revoked.add(jwt.decode(old, options={"verify_signature": False})["jti"])
     gateway.expire_sessions()
+    for _ in range(3):
+        await fire(hass, freezer, POLL)
+        assert not entry.runtime_data.last_update_success
+        assert cloud.stats["login"] == 0
     await fire(hass, freezer, POLL)
     assert cloud.stats["issued"] == 1
     assert entry.data[CONF_TOKEN] != old
@@ -323,15 +361,21 @@ async def test_refused_and_the_account_refused_asks(
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
 ) -> None:
-    """Refused by the gateway, and the cloud refuses the account: reauthentication."""
+    """Refused by the gateway for good, then the cloud refuses the account: reauth, once."""
     cloud.add_account(OWNER_EMAIL, OWNER_PASSWORD, {gateway.serial})
     entry = await setup_entry(hass, credentials_entry(gateway, gateway.issue_token()))
     cloud.add_account(OWNER_EMAIL, "changed meanwhile", {gateway.serial})
-    gateway.add_fault("unauthorized", count=2)
+    gateway.add_fault("unauthorized", count=None)
     await fire(hass, freezer, POLL)
+    assert cloud.stats["login"] == 0  # the grace first
+    await fire(hass, freezer, REFUSAL_GRACE)
     assert len(reauth_flows(hass)) == 1
+    assert entry.runtime_data.last_exception.translation_key == "renewal_refused"
+    assert cloud.stats["login"] == 1
     assert cloud.stats["issued"] == 0
     assert not entry.runtime_data.last_update_success
+    await fire(hass, freezer, timedelta(hours=2))
+    assert cloud.stats["login"] == 1
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
@@ -544,14 +588,21 @@ async def test_secrets_never_logged(
     tokens = {entry.data[CONF_TOKEN]}
     sessions = set(gateway._sessions)
 
+    def revoke() -> None:
+        claims = jwt.decode(entry.data[CONF_TOKEN], options={"verify_signature": False})
+        gateway.authority.revoked.add(claims["jti"])
+        gateway.expire_sessions()
+
     await fire(hass, freezer, timedelta(days=340))  # due: renewed
     tokens.add(entry.data[CONF_TOKEN])
-    gateway.add_fault("unauthorized", count=2)  # refused: renewed again
-    await fire(hass, freezer, POLL)
+    revoke()  # refused for good: renewed again after the grace
+    await _run_clock(hass, freezer, REFUSAL_GRACE + POLL, POLL)
     tokens.add(entry.data[CONF_TOKEN])
-    cloud.outage = True
-    gateway.add_fault("unauthorized", count=2)  # refused, and the cloud is down
     await fire(hass, freezer, POLL)
+    sessions |= set(gateway._sessions)
+    cloud.outage = True
+    revoke()  # refused, and the cloud is down
+    await _run_clock(hass, freezer, REFUSAL_GRACE + POLL, POLL)
     sessions |= set(gateway._sessions)
     assert len(tokens) == 3
     assert cloud.stats["issued"] == 3

@@ -322,7 +322,9 @@ async def test_system_trust_refuses_the_simulators_certificate(
     client = EnlightenClient(cloud_session, enlighten_url=cloud.url, entrez_url=cloud.url)
     error = await cloud_error(EnlightenConnectionError, client)
     assert isinstance(error, EnlightenUnavailableError)
-    assert isinstance(error.__cause__, aiohttp.ClientConnectorCertificateError)
+    assert "ClientConnectorCertificateError" in str(error)
+    assert error.__cause__ is None  # aiohttp's errors hold the request's headers: left behind
+    assert error.__context__ is None
     assert cloud.stats["login"] == 0
 
 
@@ -423,7 +425,9 @@ async def test_cloud_timeout(apps: Apps, cloud_session: aiohttp.ClientSession) -
     )
     error = await cloud_error(EnlightenConnectionError, client)
     assert isinstance(error, EnlightenUnavailableError)
-    assert isinstance(error.__cause__, TimeoutError)
+    assert "in time" in str(error)
+    assert error.__cause__ is None
+    assert error.__context__ is None
 
 
 async def test_cloud_unreachable(cloud_session: aiohttp.ClientSession, free_port: int) -> None:

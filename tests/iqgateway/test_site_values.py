@@ -379,3 +379,105 @@ def test_impossible_day_and_week_counts_are_unknown() -> None:
     pdm = PdmEnergy(production={"pcu": EnergyCounters(1.0, 9e9, 1.0, 10.0)})
     data = poll_data({PDM_ENERGY: pdm, PRODUCTION: EnergyCounters(1.0, 5.0, 7.0, 10.0)})
     assert site_values.production_energy_today(data) is None
+
+
+HUGE = 1e308  # finite, but two of them add up to infinity
+
+
+def test_finite_readings_that_add_up_to_infinity_are_unknown() -> None:
+    """Every site value is a finite number or unknown: sums that overflow are unknown."""
+    data = with_cts(
+        ("production", {"activePower": HUGE, "actEnergyDlvd": HUGE}),
+        ("net-consumption", {"activePower": HUGE, "actEnergyDlvd": HUGE, "actEnergyRcvd": 0}),
+    )
+    assert site_values.production_power(data) == HUGE
+    assert site_values.consumption_power(data) is None  # inf
+    assert site_values.consumption_energy_lifetime(data) is None  # inf
+    assert site_values.net_consumption_power(data) == HUGE
+    # inf - inf is NaN: unknown too.
+    total = with_cts(
+        ("production", {"activePower": -HUGE, "actEnergyDlvd": 1.0}),
+        ("total-consumption", {"activePower": HUGE}),
+    )
+    assert site_values.net_consumption_power(total) is None
+
+    control = BatteryControl.from_dict(
+        {
+            "agg_soc": 50,
+            "Max_energy": 10000,
+            "Enc_max_available_capacity": 10000,
+            "ENC_agg_avail_energy": HUGE,
+            "ACB_agg_energy": HUGE,
+        }
+    )
+    assert control.available_energy is None
+    assert site_values.battery_available_energy(poll_data({BATTERY_CONTROL: control})) is None
+    live = LiveData.from_dict(
+        {"meters": {"soc": 50, "enc_agg_energy": HUGE, "acb_agg_energy": HUGE}}
+    )
+    assert site_values.battery_available_energy(poll_data({LIVEDATA: live})) is None
+    power = BatteryPower.from_dict(
+        {"devices": [{"serial_num": "1", "real_power_mw": HUGE}] * 2 + [{"serial_num": "2"}]}
+    )
+    assert BatteryPower({"1": HUGE, "2": HUGE}).total is None
+    assert site_values.battery_power(poll_data({BATTERY_POWER: power})) is None
+
+
+def test_percentages_outside_0_to_100_are_unknown() -> None:
+    """A state of charge or reserve outside 0-100 % is a glitch, not a value."""
+
+    def control(soc: float, reserve: float) -> GatewayData:
+        return poll_data(
+            {
+                BATTERY_CONTROL: BatteryControl.from_dict(
+                    {
+                        "agg_soc": soc,
+                        "Max_energy": 10000,
+                        "Enc_max_available_capacity": 10000,
+                        "adjusted_backup_soc": reserve,
+                    }
+                )
+            }
+        )
+
+    assert site_values.battery_soc(control(0, 100)) == 0
+    assert site_values.battery_backup_reserve(control(0, 100)) == 100
+    assert site_values.battery_soc(control(100.5, -1)) is None
+    assert site_values.battery_backup_reserve(control(100.5, -1)) is None
+    live = poll_data(
+        {
+            LIVEDATA: LiveData.from_dict(
+                {"meters": {"soc": 250, "enc_agg_soc": 50, "backup_soc": 30}}
+            )
+        }
+    )
+    assert site_values.battery_soc(live) is None
+    assert site_values.battery_backup_reserve(live) == 30
+
+
+def test_negative_energy_counts_are_unknown() -> None:
+    """Lifetime, period and stored energy below zero are unknown; powers may be negative."""
+    data = with_cts(
+        ("production", {"activePower": -5.0, "actEnergyDlvd": -100.0}),
+        ("net-consumption", {"activePower": -50.0, "actEnergyDlvd": -1.0, "actEnergyRcvd": -2.0}),
+        ("storage", {"activePower": -10.0, "actEnergyDlvd": -3.0, "actEnergyRcvd": 4.0}),
+    )
+    assert site_values.production_power(data) == -5.0
+    assert site_values.net_consumption_power(data) == -50.0
+    assert site_values.battery_power(data) == -10.0
+    assert site_values.production_energy_lifetime(data) is None
+    assert site_values.grid_import_energy(data) is None
+    assert site_values.grid_export_energy(data) is None
+    assert site_values.consumption_energy_lifetime(data) is None  # -100 - 1 + 2
+    assert site_values.battery_discharged_energy(data) is None
+    assert site_values.battery_charged_energy(data) == 4.0
+    counters = poll_data(
+        {
+            PRODUCTION: EnergyCounters(
+                watts_now=1.0, wh_today=-1.0, wh_last_seven_days=-7.0, wh_lifetime=-9.0
+            )
+        }
+    )
+    assert site_values.production_energy_today(counters) is None
+    assert site_values.production_energy_last_seven_days(counters) is None
+    assert site_values.production_energy_lifetime(counters) is None

@@ -86,6 +86,7 @@ def test_inventory_by_kind_and_serial(caplog: pytest.LogCaptureFixture) -> None:
     ignored = [r for r in caplog.records if "IQ FLUX CAPACITOR" in r.getMessage()]
     assert len(ignored) == 1
     assert ignored[0].levelno == logging.DEBUG
+    assert inventory(("ENCHARGE", [{**BATTERY, "percentFull": 250}])).batteries["300"].soc is None
     assert inventory().empty
     assert inventory(("ENCHARGE", [])).empty
 
@@ -203,6 +204,10 @@ def test_device_data_units_and_devices() -> None:
     assert details["F"].ac_current == 2.0  # the other spelling
     assert details["G"].dc_power is None  # nothing read: nothing invented
     assert details["G"].reporting  # it does not say it is gone
+    odd = parsed(
+        DEVICE_DATA, {"1": {**pcu("A"), "channels": [{"lifetime": {"joulesProduced": -5}}]}}
+    )
+    assert odd["A"].lifetime_energy is None  # a negative count is no count
     assert parsed(DEVICE_DATA, {"deviceCount": 0}) == {}
 
 

@@ -226,7 +226,7 @@ async def test_firmware_without_check_jwt(
     start_gateway: GatewayFactory, make_client: ClientFactory
 ) -> None:
     """Where /auth/check_jwt is absent (404), requests simply carry the token."""
-    simulator = await start_gateway("4.10.35")
+    simulator = await start_gateway("4.10.35", tls=True)  # a token only goes over HTTPS
     client = make_client(simulator, token=simulator.issue_token())
     await ready(client)
     data = await client.poll()
@@ -318,18 +318,17 @@ async def test_requests_are_serialized(
 
 
 class Transient(NamedTuple):
-    """A failure worth one retry: the simulator's fault, the error raised, its cause."""
+    """A failure worth one retry: the simulator's fault, and the error raised."""
 
     fault: str
     error: type[IQGatewayConnectionError]
-    cause: type[BaseException]
 
 
 TRANSIENT = pytest.mark.parametrize(
     "transient",
     [
-        Transient("reset", IQGatewayConnectionError, aiohttp.ClientError),
-        Transient("timeout", IQGatewayTimeoutError, TimeoutError),
+        Transient("reset", IQGatewayConnectionError),
+        Transient("timeout", IQGatewayTimeoutError),
     ],
     ids=lambda transient: transient.fault,
 )
@@ -358,7 +357,7 @@ async def test_transient_failure_is_raised_after_one_retry(
     started = time.monotonic()
     caught = await raises(transient.error, client.get(PRODUCTION))
     elapsed = time.monotonic() - started
-    assert isinstance(caught.__cause__, transient.cause)
+    assert caught.__cause__ is None  # aiohttp's error, which holds the headers, is left behind
     assert gateway.stats.requests[PRODUCTION.path] == 2
     assert len(gateway.faults) == (0 if count else 1)
     assert elapsed < 2
@@ -425,7 +424,8 @@ async def test_body_cut_off_mid_read_is_retried_once(
 
     served.clear()
     error = await raises(IQGatewayConnectionError, client.get(INVERTERS))
-    assert isinstance(error.__cause__, aiohttp.ClientPayloadError)
+    assert "ClientPayloadError" in str(error)
+    assert error.transient
     assert served == [INVERTERS.path, INVERTERS.path]
 
 
@@ -436,7 +436,8 @@ async def test_refused_connection_is_not_retried(
     session, attempts = counting_session
     client = IQGateway(f"127.0.0.1:{free_port}", session, scheme="http", retry_delay=30)
     error = await raises(IQGatewayConnectionError, client.get(PRODUCTION))
-    assert isinstance(error.__cause__, aiohttp.ClientConnectorError)
+    assert "ClientConnectorError" in str(error)
+    assert not error.transient
     assert attempts == ["connect"]
 
     attempts.clear()
@@ -686,7 +687,7 @@ async def test_detect_token_firmware_over_http_uses_https(
 ) -> None:
     """Token firmware whose /info answered over HTTP: its API is HTTPS all the same."""
     simulator = await start_gateway(RICH_CAPTURE, tls=False)
-    client = make_client(simulator)
+    client = make_client(simulator, token=None)  # a client with a token never tries HTTP
     info = await client.detect()
     assert info.tokens_required
     assert client.scheme == "https"
@@ -745,7 +746,7 @@ async def test_probe_without_check_jwt_cannot_tell_refusals_apart(
     start_gateway: GatewayFactory, make_client: ClientFactory
 ) -> None:
     """No /auth/check_jwt to prove the token: a refused endpoint fails the probe."""
-    simulator = await start_gateway("4.10.35")
+    simulator = await start_gateway("4.10.35", tls=True)
     simulator.capture.set(INVERTERS.path, "[]", status=401)
     client = make_client(simulator, token=simulator.issue_token())
     await client.detect()

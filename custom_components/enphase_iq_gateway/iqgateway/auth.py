@@ -362,6 +362,11 @@ class EnlightenClient:
         return body
 
     async def _post(self, url: str, **kwargs: Any) -> _Answer:
+        """POST, raising outside aiohttp's handler: no error holds the request's headers.
+
+        Those carry the sign-in cookies.
+        """
+        failure: EnlightenConnectionError
         try:
             async with self._session.post(
                 url, ssl=self._ssl, timeout=self._timeout, allow_redirects=False, **kwargs
@@ -371,12 +376,13 @@ class EnlightenClient:
                     await response.text(errors="replace"),
                     {name: morsel.value for name, morsel in response.cookies.items()},
                 )
-        except TimeoutError as err:
-            raise EnlightenConnectionError("the Enphase cloud did not answer in time") from err
+        except TimeoutError:
+            failure = EnlightenConnectionError("the Enphase cloud did not answer in time")
         except aiohttp.ClientError as err:
-            raise EnlightenConnectionError(
+            failure = EnlightenConnectionError(
                 f"the Enphase cloud could not be reached ({type(err).__name__})"
-            ) from err
+            )
+        raise failure
 
 
 def _json_object(text: str) -> dict[str, Any]:

@@ -3,13 +3,22 @@
 Transport rules, all in this file:
 
 * HTTPS with certificate verification off (the gateway's certificate is self-signed);
-  plain HTTP only for legacy gateways that have no HTTPS.
+  plain HTTP only for legacy gateways that have no HTTPS. The token and the session
+  cookie never go over plain HTTP: a client with a token, or whose gateway said it wants
+  one, never falls back to it.
+* The host is a host name or IP address with an optional port (``gateway_url``): nothing
+  else is sent anywhere, least of all a user or password as Basic auth.
+* Bodies are read, and inflated, by the client up to MAX_BODY bytes: more is an
+  unreadable answer, whatever answers at the gateway's address.
 * The token goes in a bearer header. Once per session the client calls
   ``/auth/check_jwt``; the gateway answers with a ``sessionId`` cookie, and while the
   client presents it the gateway does not check the token's signature again. The session
   must carry a cookie jar that accepts IP hosts (``aiohttp.CookieJar(unsafe=True)``).
-* Requests to one gateway are strictly serialized: the gateway is a small device that
-  slows down or drops requests when several arrive at once.
+* Requests to one gateway are strictly serialized, by every client of that host in the
+  process (``gateway_lock``): the gateway is a small device that slows down or drops
+  requests when several arrive at once.
+* Errors are raised outside aiohttp's exception handlers: none has aiohttp's error (which
+  holds the request's headers, the token among them) as its cause or context.
 * Timeouts are generous (``/production.json`` can take close to a minute); a connection
   reset or a timeout gets one quick retry, never more (aiohttp itself resends a GET once
   when the connection drops before the answer starts: that resend is the retry).
@@ -35,12 +44,17 @@ numbers the gateway stopped refreshing) is logged once, and so is its recovery.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
+import ipaddress
 import logging
+import re
 import time
 from typing import Any, Final
+import weakref
+import zlib
 
 import aiohttp
 from yarl import URL
@@ -80,6 +94,9 @@ LIVE_MAX_AGE_MIN: Final = 60.0
 """Live data is stale once older than two reading intervals, but never sooner than this."""
 STREAM_RETRY: Final = INFO_REFRESH
 """A gateway that refused to switch its stream on is asked again this much later."""
+MAX_BODY: Final = 4 * 1024 * 1024
+"""The most a body may hold, after decompression: the largest real one is under 100 KB."""
+_READ_CHUNK: Final = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +104,8 @@ class ProbeResult:
     """Which endpoints a gateway answers.
 
     ``supported`` answered with a body of the right shape. ``retry`` timed out or failed
-    with a server error during the probe: they are neither polled nor given up, and a
-    later probe asks again. ``empty`` answered, but with nothing measured (every counter
+    with a server error during the probe, or refused an accepted token during a poll: they
+    are neither polled nor given up, and a later probe asks again. ``empty`` answered, but with nothing measured (every counter
     zero, as ``/api/v1/production`` does when its CT is disabled): they are not polled,
     so no value of theirs can stand in for a real source, and a later probe asks again.
     Everything else (401/404, wrong body) is not supported.
@@ -151,7 +168,7 @@ class IQGateway:
         self._retry_delay = retry_delay
         self._retry = retry
         self._clock = clock
-        self._lock = asyncio.Lock()
+        self._lock: asyncio.Lock | None = None  # the gateway's, taken at the first request
         self._session_open = False
         self._sessions_usable = True
         self._token_accepted = False  # /auth/check_jwt accepted the current token
@@ -186,7 +203,7 @@ class IQGateway:
         self._session.cookie_jar.clear(lambda morsel: morsel.key == SESSION_COOKIE)
 
     def _has_session_cookie(self) -> bool:
-        cookies = self._session.cookie_jar.filter_cookies(URL(self._base_url()))
+        cookies = self._session.cookie_jar.filter_cookies(self._base_url())
         return SESSION_COOKIE in cookies
 
     async def check_jwt(self) -> None:
@@ -194,7 +211,7 @@ class IQGateway:
 
         Raises IQGatewayAuthenticationError when the gateway refuses the token.
         """
-        async with self._lock:
+        async with self._serialized():
             self._drop_session()
             await self._open_session(validate=True)
 
@@ -234,7 +251,9 @@ class IQGateway:
             return await self._read_info()
         refused: IQGatewayConnectionError | None = None
         answered: IQGatewayError | None = None
-        for scheme in ("https", "http"):
+        # A gateway known to use tokens is never asked over plain HTTP: whatever answers
+        # there (claiming old firmware, say) would be sent the token next.
+        for scheme in ("https",) if self._uses_tokens else ("https", "http"):
             self.scheme = scheme
             try:
                 info = await self._read_info()
@@ -260,6 +279,11 @@ class IQGateway:
             ) from answered
         assert refused is not None
         raise refused
+
+    @property
+    def _uses_tokens(self) -> bool:
+        """A token is in hand, or the gateway said it wants one."""
+        return self._token is not None or (self.info is not None and self.info.tokens_required)
 
     async def _read_info(self) -> GatewayInfo:
         info = await self.get(INFO)
@@ -378,7 +402,11 @@ class IQGateway:
         return tuple(ep for ep in POLLED if ep in supported and ep.wanted(self._known))
 
     async def poll(
-        self, *, live_stream: bool = False, skip: Collection[Endpoint[Any]] = ()
+        self,
+        *,
+        live_stream: bool = False,
+        skip: Collection[Endpoint[Any]] = (),
+        deadline: float | None = None,
     ) -> GatewayData:
         """Read every endpoint this gateway is polled for, in one pass, and parse them.
 
@@ -386,13 +414,21 @@ class IQGateway:
         few hours. A connection failure or timeout ends the poll with that error: the
         gateway is down or overloaded and further requests would only add load. An
         endpoint that answers badly this time (server error, wrong body) is missing from
-        the result and the rest of the poll goes on. Authentication errors are raised.
+        the result and the rest of the poll goes on. An endpoint that refuses a token
+        ``/auth/check_jwt`` has just accepted is dropped from the polls until the next
+        probe asks again. Other authentication errors are raised.
         ``live_stream``: live data is wanted (live sensors are shown), so the gateway's
         live stream is kept on; it is also where a site value reads live data.
         ``skip``: on-demand endpoints (``Endpoint.on_demand``) the caller shows nothing
         of. They are left out of this poll, as if not polled here; any other endpoint in
         ``skip`` is read all the same (site values may need it).
+        ``deadline`` (seconds) bounds the whole poll: past it, the request under way is
+        cancelled (its connection closed, the gateway's lock released) and
+        IQGatewayTimeoutError is raised.
         """
+        return await _within(deadline, self._poll(live_stream, skip))
+
+    async def _poll(self, live_stream: bool, skip: Collection[Endpoint[Any]]) -> GatewayData:
         if self.info is None or self.probe_result is None:
             await self.setup()
         elif self._due(INFO, INFO_REFRESH):
@@ -402,30 +438,66 @@ class IQGateway:
         live = self._live_wanted(live_stream)
         bodies: dict[Endpoint[Any], Any] = {}
         read: set[Endpoint[Any]] = set()
+        asked: set[Endpoint[Any]] = set()
+        refused: dict[Endpoint[Any], IQGatewayAuthenticationError] = {}
         for endpoint in polled:
             if not endpoint.wanted(self._known):
                 continue  # an answer earlier in this poll says it is of no use now
             if endpoint in self._known and not self._due(endpoint, endpoint.refresh):
                 bodies[endpoint] = self._known[endpoint]
                 continue
+            asked.add(endpoint)
             try:
                 bodies[endpoint] = await self._read(endpoint, live=live)
                 read.add(endpoint)
+            except IQGatewayAuthenticationError as err:
+                if self._token is None or not self._token_accepted:
+                    raise  # the token itself (or no token) is refused
+                refused[endpoint] = err
             except IQGatewayResponseError as err:
                 _LOGGER.debug("%s failed this poll: %s", endpoint, err)
                 if (endpoint.sticky or endpoint.refresh) and endpoint in self._known:
                     bodies[endpoint] = self._known[endpoint]
+        if refused:
+            if set(refused) == asked:
+                raise next(iter(refused.values()))  # all of them: not a matter of endpoints
+            self._drop_refused(frozenset(refused))
         return self._data(frozenset(polled), bodies, frozenset(read), live=live)
 
-    async def poll_power(self, previous: GatewayData, *, live_stream: bool = False) -> GatewayData:
+    def _drop_refused(self, refused: frozenset[Endpoint[Any]]) -> None:
+        """Stop polling endpoints that refuse a token the gateway accepts.
+
+        A firmware update may make an endpoint installer-only. Like the probe, the poll
+        then does without it; unlike the probe's, the verdict is not final: the next probe
+        (with the next ``/info`` reading) asks again.
+        """
+        assert self.probe_result is not None
+        _LOGGER.info(
+            "The IQ Gateway accepts the token but %s refuse%s it: polled without until the "
+            "next probe",
+            ", ".join(sorted(map(str, refused))),
+            "s" if len(refused) == 1 else "",
+        )
+        probe = self.probe_result
+        self.probe_result = ProbeResult(
+            probe.supported - refused, probe.retry | refused, probe.empty
+        )
+
+    async def poll_power(
+        self, previous: GatewayData, *, live_stream: bool = False, deadline: float | None = None
+    ) -> GatewayData:
         """The fast power lane: read again only what power values come from.
 
         That is each polled endpoint marked ``power`` (CT readings, the IQ Batteries'
         power, and live data where it is wanted: see ``poll()``), laid over ``previous``
         (the last poll's data), so everything else stays as the last poll read it. Nothing
-        is read before the first poll. Errors are raised as ``poll()`` raises them; an
-        endpoint that answers badly keeps its previous body.
+        is read before the first poll. Errors are raised as ``poll()`` raises them, and
+        ``deadline`` bounds it as it does a poll; an endpoint that answers badly keeps its
+        previous body.
         """
+        return await _within(deadline, self._poll_power(previous, live_stream))
+
+    async def _poll_power(self, previous: GatewayData, live_stream: bool) -> GatewayData:
         if self.info is None or self.probe_result is None:
             return previous
         live = self._live_wanted(live_stream)
@@ -559,8 +631,14 @@ class IQGateway:
 
     # ------------------------------------------------------------------ transport
 
-    def _base_url(self) -> str:
-        return f"{self.scheme or 'https'}://{self.host}"
+    def _base_url(self) -> URL:
+        return gateway_url(self.scheme or "https", self.host)
+
+    def _serialized(self) -> asyncio.Lock:
+        """The lock every request to this gateway takes, whichever client sends it."""
+        if self._lock is None:
+            self._lock = gateway_lock(self.host)
+        return self._lock
 
     async def _request(
         self,
@@ -575,7 +653,7 @@ class IQGateway:
         the session and tries once more before raising IQGatewayAuthenticationError.
         """
         authenticated = authenticated and self._token is not None
-        async with self._lock:
+        async with self._serialized():
             if not authenticated:
                 return await self._send(endpoint, authenticated=False, json=json)
             if not self._session_open or not self._has_session_cookie():
@@ -584,10 +662,11 @@ class IQGateway:
             try:
                 return await self._send(endpoint, authenticated=True, json=json)
             except IQGatewayAuthenticationError:
-                # The session may have lapsed on the gateway: reopen it once.
-                self._drop_session()
-                await self._open_session()
-                return await self._send(endpoint, authenticated=True, json=json)
+                pass
+            # The session may have lapsed on the gateway: reopen it once.
+            self._drop_session()
+            await self._open_session()
+            return await self._send(endpoint, authenticated=True, json=json)
 
     async def _send(
         self,
@@ -600,13 +679,11 @@ class IQGateway:
         try:
             return await self._send_once(endpoint, authenticated=authenticated, json=json)
         except IQGatewayConnectionError as err:
-            # aiohttp resends only GETs by itself (see _resends_dropped_requests).
-            resent = json is None and _resends_dropped_requests(self._session)
-            if not self._retry or not _is_transient(err, resent=resent):
+            if not self._retry or not err.transient:
                 raise
-            _LOGGER.debug("Retrying %s once after %s", endpoint, type(err.__cause__).__name__)
-            await asyncio.sleep(self._retry_delay)
-            return await self._send_once(endpoint, authenticated=authenticated, json=json)
+            _LOGGER.debug("Retrying %s once after: %s", endpoint, err)
+        await asyncio.sleep(self._retry_delay)
+        return await self._send_once(endpoint, authenticated=authenticated, json=json)
 
     async def _send_once(
         self,
@@ -615,31 +692,53 @@ class IQGateway:
         authenticated: bool,
         json: Mapping[str, JSON] | None = None,
     ) -> RawBody:
+        """One GET (POST of ``json``); its body read, and inflated, up to MAX_BODY bytes.
+
+        The token and the session cookie never go over plain HTTP. Errors are raised
+        after aiohttp's have been handled, so that none carries the request's headers.
+        """
         if self.scheme is None:
             raise IQGatewayConnectionError("call detect() first: the gateway's scheme is unknown")
-        headers = {"Accept": "*/*" if endpoint is INFO else "application/json"}
-        if authenticated and self._token:
+        url = gateway_url(self.scheme, self.host, endpoint.path)
+        headers = {
+            "Accept": "*/*" if endpoint is INFO else "application/json",
+            "Accept-Encoding": "gzip, deflate",
+        }
+        if url.scheme != "https":
+            if authenticated and self._token:
+                raise IQGatewayConnectionError(f"{endpoint}: the token only goes over HTTPS")
+            self._drop_session()  # nor does the session cookie
+        elif authenticated and self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         timeout = self._slow_request_timeout if endpoint.slow else self._request_timeout
+        failure: IQGatewayConnectionError | None = None
         try:
             async with self._session.request(
                 "GET" if json is None else "POST",
-                f"{self._base_url()}{endpoint.path}",
+                url,
                 headers=headers,
                 json=json,
                 ssl=False,
                 allow_redirects=False,
+                auto_decompress=False,  # inflated here, within MAX_BODY
                 timeout=aiohttp.ClientTimeout(total=timeout),
             ) as response:
-                body = (await response.read()).decode("utf-8", errors="replace")
                 status = response.status
                 content_type = response.headers.get("Content-Type")
-        except TimeoutError as err:
-            raise IQGatewayTimeoutError(f"{endpoint} timed out after {timeout:.0f} s") from err
+                encoding = response.headers.get("Content-Encoding", "")
+                data = await _read_body(response.content, endpoint)
+        except TimeoutError:
+            failure = IQGatewayTimeoutError(f"{endpoint} timed out after {timeout:.0f} s")
         except aiohttp.ClientError as err:
-            raise IQGatewayConnectionError(
-                f"{endpoint}: cannot talk to the gateway ({type(err).__name__})"
-            ) from err
+            # aiohttp resends only GETs by itself (see _resends_dropped_requests).
+            resent = json is None and _resends_dropped_requests(self._session)
+            failure = IQGatewayConnectionError(
+                f"{endpoint}: cannot talk to the gateway ({type(err).__name__})",
+                transient=_is_transient(err, resent=resent),
+            )
+        if failure is not None:
+            raise failure  # outside the handler: aiohttp's error is neither cause nor context
+        body = _inflate(data, encoding, endpoint).decode("utf-8", errors="replace")
         if status in (401, 403):
             raise IQGatewayAuthenticationError(
                 f"{endpoint} refused the token (HTTP {status})", status=status
@@ -649,20 +748,124 @@ class IQGateway:
         return RawBody(path=endpoint.path, status=status, content_type=content_type, body=body)
 
 
-def _is_transient(err: IQGatewayConnectionError, *, resent: bool) -> bool:
-    """A reset mid-request or a timeout is worth one retry; a refused connection is not.
+async def _within[T](deadline: float | None, work: Awaitable[T]) -> T:
+    """``work``, cancelled past ``deadline`` seconds (None: no limit) as a timeout."""
+    if deadline is None:
+        return await work
+    try:
+        async with asyncio.timeout(deadline):
+            return await work
+    except TimeoutError:
+        pass
+    raise IQGatewayTimeoutError(f"the poll did not end within {deadline:.0f} s")
+
+
+_LOCKS: weakref.WeakValueDictionary[tuple[asyncio.AbstractEventLoop, str], asyncio.Lock] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def gateway_lock(host: str) -> asyncio.Lock:
+    """The one lock of the gateway at ``host``, shared by every client in this event loop.
+
+    A config flow reading ``/info`` or proving a token makes a client of its own while the
+    entry's client polls: both take this lock, so the gateway sees one request at a time.
+    """
+    key = (asyncio.get_running_loop(), host.strip().lower())
+    lock = _LOCKS.get(key)
+    if lock is None:
+        lock = _LOCKS[key] = asyncio.Lock()
+    return lock
+
+
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
+
+
+def gateway_url(scheme: str, host: str, path: str = "") -> URL:
+    """The URL of ``path`` on the gateway at ``host``.
+
+    ``host`` is a host name, or an IPv4 or IPv6 address (bare, or in brackets), each with
+    an optional ``:port``. Anything else (a user or password, which would be sent as Basic
+    auth, a path, query or fragment, a label IDNA refuses) raises IQGatewayConnectionError,
+    whose message does not repeat the host string (it may hold a password).
+    """
+    text = host.strip()
+    bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
+    with suppress(ValueError):
+        ipaddress.ip_address(bare)
+        return URL.build(scheme=scheme, host=bare, path=path)
+    url: URL | None = None
+    if text and not any(char in text for char in "@/?#\\%"):
+        try:
+            parsed = URL(f"{scheme}://{text}")
+            name, port = parsed.raw_host or "", parsed.explicit_port
+            if _is_ip(name) or (
+                len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+            ):
+                url = URL.build(scheme=scheme, host=name, port=port, path=path)
+        except (ValueError, UnicodeError, TypeError):
+            url = None
+    if url is None:
+        raise IQGatewayConnectionError("the gateway's host is not a host name or address")
+    return url
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+async def _read_body(content: aiohttp.StreamReader, endpoint: Endpoint[Any]) -> bytes:
+    """The body as sent, refused past MAX_BODY bytes (nothing more is read)."""
+    data = bytearray()
+    async for chunk in content.iter_chunked(_READ_CHUNK):
+        data += chunk
+        if len(data) > MAX_BODY:
+            raise _too_large(endpoint)
+    return bytes(data)
+
+
+def _inflate(data: bytes, encoding: str, endpoint: Endpoint[Any]) -> bytes:
+    """The body decompressed, never beyond MAX_BODY bytes (a gzip bomb stops there).
+
+    Only what was asked for is accepted: gzip or deflate (with a zlib header or, as some
+    servers send it, without).
+    """
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return data
+    if encoding not in ("gzip", "x-gzip", "deflate"):
+        raise IQGatewayResponseError(f"{endpoint} answered in an encoding it was not asked for")
+    for wbits in (47, -15) if encoding == "deflate" else (47,):  # 47: a gzip or zlib header
+        inflater = zlib.decompressobj(wbits)
+        try:
+            body = inflater.decompress(data, MAX_BODY + 1)
+        except zlib.error:
+            continue
+        if len(body) > MAX_BODY or inflater.unconsumed_tail:
+            raise _too_large(endpoint)
+        return body
+    raise IQGatewayResponseError(f"{endpoint} answered with a body that does not decompress")
+
+
+def _too_large(endpoint: Endpoint[Any]) -> IQGatewayResponseError:
+    return IQGatewayResponseError(f"{endpoint} answered with more than {MAX_BODY} bytes")
+
+
+def _is_transient(err: aiohttp.ClientError, *, resent: bool) -> bool:
+    """A reset mid-request is worth one retry; a refused connection is not.
 
     ``resent``: the session has already sent the request a second time when the connection
     dropped before the answer began, so that failure has had its one retry.
     """
-    if isinstance(err, IQGatewayTimeoutError):
-        return True
-    cause = err.__cause__
-    if isinstance(cause, aiohttp.ClientConnectorError):
+    if isinstance(err, aiohttp.ClientConnectorError):
         return False
-    if isinstance(cause, aiohttp.ClientPayloadError):
+    if isinstance(err, aiohttp.ClientPayloadError):
         return True  # the body was cut off: aiohttp never resends that
-    return not resent and isinstance(cause, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
+    return not resent and isinstance(err, aiohttp.ServerDisconnectedError | aiohttp.ClientOSError)
 
 
 def _resends_dropped_requests(session: aiohttp.ClientSession) -> bool:

@@ -1,6 +1,8 @@
 """Exceptions raised by the IQ Gateway client: one tree with one root.
 
-Nothing from aiohttp, json or xml ever escapes the client; callers catch these.
+Nothing from aiohttp, json or xml ever escapes the client; callers catch these. Errors
+of a request are raised outside the handler of aiohttp's: none has an aiohttp exception as
+its cause or context, so none holds the request's headers (the bearer token).
 
     IQGatewayError
     ├── IQGatewayConnectionError          the gateway could not be reached
@@ -32,11 +34,20 @@ class IQGatewayError(Exception):
 
 
 class IQGatewayConnectionError(IQGatewayError):
-    """The gateway could not be reached (refused, reset, DNS, TLS)."""
+    """The gateway could not be reached (refused, reset, DNS, TLS, a host that is no host)."""
+
+    def __init__(self, message: str, *, transient: bool = False) -> None:
+        """``transient``: one quick retry may cure it (a reset mid-request, a timeout)."""
+        super().__init__(message)
+        self.transient = transient
 
 
 class IQGatewayTimeoutError(IQGatewayConnectionError):
     """The gateway did not answer in time."""
+
+    def __init__(self, message: str) -> None:
+        """A timeout is worth its one retry."""
+        super().__init__(message, transient=True)
 
 
 class IQGatewayResponseError(IQGatewayError):

@@ -57,6 +57,12 @@ def _num(data: Mapping[str, JSON], *keys: str) -> float | None:
     return None
 
 
+def _sum(values: Iterable[float]) -> float | None:
+    """A sum that is a number: huge parts that add up to infinity make it unknown."""
+    total = sum(values, 0.0)
+    return total if math.isfinite(total) else None
+
+
 def _int(data: Mapping[str, JSON], *keys: str) -> int | None:
     value = _num(data, *keys)
     return None if value is None else int(value)
@@ -65,6 +71,12 @@ def _int(data: Mapping[str, JSON], *keys: str) -> int | None:
 def _str(data: Mapping[str, JSON], key: str) -> str | None:
     value = data.get(key)
     return value if isinstance(value, str) else None
+
+
+def _share(data: Mapping[str, JSON], key: str) -> float | None:
+    """A percentage: unknown unless within 0-100."""
+    value = _num(data, key)
+    return value if value is not None and 0 <= value <= 100 else None
 
 
 def _bool(data: Mapping[str, JSON], key: str) -> bool | None:
@@ -677,7 +689,7 @@ class BatteryControl:
     def available_energy(self) -> float | None:
         """Energy stored in all batteries now (Wh)."""
         parts = [v for v in (self.encharge_energy, self.acb_energy) if v is not None]
-        return sum(parts) if parts else None
+        return _sum(parts) if parts else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -706,7 +718,7 @@ class BatteryPower:
         values = list(self.batteries.values())
         if not values or any(v is None for v in values):
             return None
-        return sum(v for v in values if v is not None)
+        return _sum([v for v in values if v is not None])
 
 
 # --------------------------------------------------------------------------- ensemble devices
@@ -768,7 +780,7 @@ class IQBattery:
             operating=_bool(data, "operating"),
             sleeping=_bool(data, "sleep_enabled"),
             dc_switch_off=_bool(data, "dc_switch_off"),
-            soc=_num(data, "percentFull"),
+            soc=_share(data, "percentFull"),
             temperature=_num(data, "temperature"),
             max_cell_temperature=_num(data, "maxCellTemp"),
             capacity=_num(data, "encharge_capacity"),
@@ -1128,8 +1140,8 @@ class StorageSettings:
             raise IQGatewayResponseError("/admin/lib/tariff has no storage settings")
         return cls(
             mode=_str(settings, "mode"),
-            reserve_soc=_num(settings, "reserved_soc"),
-            very_low_soc=_num(settings, "very_low_soc"),
+            reserve_soc=_share(settings, "reserved_soc"),
+            very_low_soc=_share(settings, "very_low_soc"),
             charge_from_grid=_bool(settings, "charge_from_grid"),
         )
 
@@ -1176,7 +1188,7 @@ class InverterDetail:
             ac_current=_milli(_num(reading, "acCurrentInmA", "acCurrentINmA")),
             ac_frequency=_milli(_num(reading, "acFrequencyINmHz")),
             temperature=_num(reading, "channelTemp"),
-            lifetime_energy=None if joules is None else joules / 3600,
+            lifetime_energy=None if joules is None or joules < 0 else joules / 3600,
         )
 
     @property
@@ -1241,7 +1253,7 @@ class AcBattery:
             communicating=_bool(data, "communicating"),
             operating=_bool(data, "operating"),
             sleeping=_bool(data, "sleep_enabled"),
-            soc=_num(data, "percentFull"),
+            soc=_share(data, "percentFull"),
             max_cell_temperature=_num(data, "maxCellTemp"),
             charge_status=_str(data, "charge_status"),
         )

@@ -32,11 +32,16 @@ Grid: whether the site is connected to the grid, from the best witness the site 
 Collar's relay and grid state; else what the IQ Batteries report. Never from a relay
 state the gateway reports without such a device (``/ivp/ensemble/status`` says "closed"
 on sites that have no relay at all).
+
+Every value is a finite number or unknown (None): sums of huge readings that overflow to
+infinity, percentages outside 0-100 and negative energy counts are unknown, never shown.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import functools
+import math
 
 from .data import GatewayData
 from .endpoints import (
@@ -65,6 +70,31 @@ from .models import (
     StorageSettings,
     StorageSummary,
 )
+
+type SiteValue = Callable[[GatewayData], float | None]
+
+
+def _bounded(low: float, high: float) -> Callable[[SiteValue], SiteValue]:
+    """A site value that is unknown unless finite and within ``low``-``high``."""
+
+    def decorate(value_of: SiteValue) -> SiteValue:
+        @functools.wraps(value_of)
+        def bounded(data: GatewayData) -> float | None:
+            value = value_of(data)
+            if value is None or not math.isfinite(value) or not low <= value <= high:
+                return None
+            return value
+
+        return bounded
+
+    return decorate
+
+
+_finite = _bounded(-math.inf, math.inf)
+"""A power: any sign, but a number."""
+_energy = _bounded(0.0, math.inf)
+"""Energy counted (lifetime, today, stored): never below zero."""
+_percent = _bounded(0.0, 100.0)
 
 
 def _ct(data: GatewayData, kind: str) -> MeterValues | None:
@@ -177,11 +207,13 @@ def _production(
     return summary(sources[0]) if sources else None
 
 
+@_finite
 def production_power(data: GatewayData) -> float | None:
     """Solar production now (W)."""
     return _production(data, lambda v: v.active_power, lambda s: s.watts_now)
 
 
+@_energy
 def production_energy_lifetime(data: GatewayData) -> float | None:
     """Solar production since installation (Wh)."""
     return _production(data, lambda v: v.energy_delivered, lambda s: s.wh_lifetime)
@@ -216,11 +248,13 @@ def _plausible_period(counters: EnergyCounters, value: float) -> bool:
     return not (today is not None and week is not None and today > week)
 
 
+@_energy
 def production_energy_today(data: GatewayData) -> float | None:
     """Solar production today, on the gateway's clock (Wh)."""
     return _period(data, "wh_today")
 
 
+@_energy
 def production_energy_last_seven_days(data: GatewayData) -> float | None:
     """Solar production over the last seven days, on the gateway's clock (Wh)."""
     return _period(data, "wh_last_seven_days")
@@ -245,6 +279,7 @@ def _json_total_is_net(data: GatewayData) -> bool:
     )
 
 
+@_finite
 def net_consumption_power(data: GatewayData) -> float | None:
     """Power from the grid now (W): positive imports, negative exports."""
     if _configured(data, MeasurementType.NET_CONSUMPTION):
@@ -261,6 +296,7 @@ def net_consumption_power(data: GatewayData) -> float | None:
     return None
 
 
+@_finite
 def consumption_power(data: GatewayData) -> float | None:
     """Power used by the site now (W): production + net, or the total CT."""
     if _configured(data, MeasurementType.TOTAL_CONSUMPTION):
@@ -282,16 +318,19 @@ def consumption_power(data: GatewayData) -> float | None:
     return None
 
 
+@_energy
 def grid_import_energy(data: GatewayData) -> float | None:
     """Energy imported from the grid since the net CT was installed (Wh)."""
     return _ct_reading(data, MeasurementType.NET_CONSUMPTION, lambda v: v.energy_delivered)
 
 
+@_energy
 def grid_export_energy(data: GatewayData) -> float | None:
     """Energy exported to the grid since the net CT was installed (Wh)."""
     return _ct_reading(data, MeasurementType.NET_CONSUMPTION, lambda v: v.energy_received)
 
 
+@_energy
 def consumption_energy_lifetime(data: GatewayData) -> float | None:
     """Energy used by the site since installation (Wh): production + import - export."""
     if _configured(data, MeasurementType.TOTAL_CONSUMPTION):
@@ -419,6 +458,7 @@ def reads_live_data(data: GatewayData) -> bool:
     return power or (not control and _reports_batteries(live))
 
 
+@_finite
 def battery_power(data: GatewayData) -> float | None:
     """Battery power now (W): positive discharging, negative charging."""
     if _configured(data, MeasurementType.STORAGE):
@@ -447,16 +487,19 @@ def battery_power(data: GatewayData) -> float | None:
     return sum(part for part in parts if part is not None)
 
 
+@_energy
 def battery_charged_energy(data: GatewayData) -> float | None:
     """Energy charged into the batteries, as the storage CT counts it (Wh)."""
     return _ct_reading(data, MeasurementType.STORAGE, lambda v: v.energy_received)
 
 
+@_energy
 def battery_discharged_energy(data: GatewayData) -> float | None:
     """Energy discharged from the batteries, as the storage CT counts it (Wh)."""
     return _ct_reading(data, MeasurementType.STORAGE, lambda v: v.energy_delivered)
 
 
+@_percent
 def battery_soc(data: GatewayData) -> float | None:
     """State of charge of all batteries together (%)."""
     if (control := _battery_control(data)) is not None:
@@ -468,6 +511,7 @@ def battery_soc(data: GatewayData) -> float | None:
     return None
 
 
+@_percent
 def battery_backup_reserve(data: GatewayData) -> float | None:
     """State of charge kept in reserve for grid outages (%)."""
     if (control := _battery_control(data)) is not None:
@@ -476,6 +520,7 @@ def battery_backup_reserve(data: GatewayData) -> float | None:
     return live.backup_soc if live is not None else None
 
 
+@_energy
 def battery_available_energy(data: GatewayData) -> float | None:
     """Energy stored in the batteries now (Wh)."""
     if (control := _battery_control(data)) is not None:
@@ -488,6 +533,7 @@ def battery_available_energy(data: GatewayData) -> float | None:
     return None
 
 
+@_energy
 def battery_capacity(data: GatewayData) -> float | None:
     """Energy all batteries hold when full (Wh), as the storage controller counts it."""
     control = _battery_control(data)
