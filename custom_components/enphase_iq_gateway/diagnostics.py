@@ -44,11 +44,16 @@ def mask_serial(serial: str, variant: int = 0) -> str:
 MIN_SERIAL_LENGTH = 6
 
 
-def device_serials(bodies: Iterable[str]) -> set[str]:
-    """The serial numbers the JSON bodies name: under any key with "serial" in its name.
+def _names_a_serial(key: str) -> bool:
+    return "serial" in key.lower() or key.lower() == "sn"
 
-    A value (``serialNumber``, ``serial_num``), the strings of a list, or the keys of an
-    object (``serial_nums``: {serial: {...}}).
+
+def device_serials(bodies: Iterable[str]) -> set[str]:
+    """The serial numbers the JSON bodies name: under any key with "serial" in its name,
+    or ``sn`` (the device data's).
+
+    A value (``serialNumber``, ``serial_num``, ``sn``), the strings of a list, or the keys
+    of an object (``serial_nums``: {serial: {...}}).
     """
 
     def walk(value: Any, named: bool) -> Iterator[str]:
@@ -56,7 +61,7 @@ def device_serials(bodies: Iterable[str]) -> set[str]:
             for key, item in value.items():
                 if named:
                     yield str(key)
-                yield from walk(item, "serial" in str(key).lower())
+                yield from walk(item, _names_a_serial(str(key)))
         elif isinstance(value, list):
             for item in value:
                 yield from walk(item, named)

@@ -43,6 +43,7 @@ from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
 )
 from simulator import Capture, CloudSimulator, GatewaySimulator
 from simulator.from_diagnostics import main
+from tests.conftest import GatewayFactory
 
 from .conftest import (
     FROZEN_TIME,
@@ -51,6 +52,7 @@ from .conftest import (
     fire,
     issued_at,
     reauth_flows,
+    setup_capture,
     setup_entry,
     token_entry,
 )
@@ -401,8 +403,36 @@ async def test_diagnostics_mask_every_device_serial(
         "serial_nums": {"202323119466": {"device_type": 17}},
         "api_ecagtDevIdToSerial": 52526,
         "serialNumber": "12",
+        "1": {"sn": "122344043197", "devName": "pcu"},  # /ivp/pdm/device_data's spelling
     }
     assert device_serials([json.dumps(body), "<info><sn>1</sn></info>"]) == {
         "122204014535",
         "202323119466",
+        "122344043197",
     }
+
+
+@pytest.mark.usefixtures("all_entities_enabled")
+async def test_diagnostics_mask_the_serials_of_every_device_body(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Batteries and per-device detail (microinverters the list has not, relays): masked."""
+    entry, gateway = await setup_capture(hass, start_gateway, "8.3.5289_modGone")
+    await entry.runtime_data.async_refresh()  # device data is read once its entities exist
+    await hass.async_block_till_done()
+    device_data = json.loads(gateway.capture.get("/ivp/pdm/device_data").body)  # type: ignore[union-attr]
+    serials = {
+        device["sn"]
+        for device in device_data.values()
+        if isinstance(device, dict) and str(device["sn"]).isalnum()  # not "<<envoyserial>>EIM1"
+    }
+    serials |= {
+        device["serial_num"]
+        for group in json.loads(gateway.capture.get("/ivp/ensemble/inventory").body)  # type: ignore[union-attr]
+        for device in group.get("devices", [])
+    }
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert "ivp_pdm_device_data" in diagnostics["capture"]
+    text = json.dumps(diagnostics)
+    assert serials  # the capture names devices
+    assert not {serial for serial in serials if serial in text}
