@@ -49,10 +49,9 @@ def _names_a_serial(key: str) -> bool:
 
 
 def device_serials(bodies: Iterable[str]) -> set[str]:
-    """The serial numbers the JSON bodies name: under any key with "serial" in its name,
-    or ``sn`` (the device data's).
+    """The serial numbers the JSON bodies name, under keys that name a serial.
 
-    A value (``serialNumber``, ``serial_num``, ``sn``), the strings of a list, or the keys
+    Such a key has "serial" in its name, or is ``sn`` (the device data's). A value (``serialNumber``, ``serial_num``, ``sn``), the strings of a list, or the keys
     of an object (``serial_nums``: {serial: {...}}).
     """
 
