@@ -20,7 +20,7 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
     BinarySensorEntityDescription,
 )
 from homeassistant.const import EntityCategory
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
@@ -261,35 +261,10 @@ async def async_setup_entry(
 # --------------------------------------------------------------------------- the entity
 
 
-class IQGatewayBinarySensor[S](IQGatewayEntity, BinarySensorEntity):
+class IQGatewayBinarySensor[S](IQGatewayEntity[S], BinarySensorEntity):
     """A binary sensor read from the latest poll; it writes its state only when that changes."""
 
     entity_description: IQBinarySensorDescription[S]
-
-    def __init__(
-        self,
-        coordinator: IQGatewayCoordinator,
-        planned: Planned[IQBinarySensorDescription[S], S],
-    ) -> None:
-        """Read with the planned description from the planned source."""
-        super().__init__(coordinator, planned.context)
-        self.entity_description = planned.description
-        self._source = planned.source
-        self._attr_unique_id = planned.unique_id
-        self._attr_device_info = planned.device
-        if planned.placeholders:
-            self._attr_translation_placeholders = planned.placeholders
-        self._read()
-        self._shown = self._showing()
-
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        """Read the new poll (a failed one has none); write only what changed."""
-        if self.coordinator.last_update_success:
-            self._read()
-        if (showing := self._showing()) != self._shown:
-            self._shown = showing
-            self.async_write_ha_state()
 
     def _read(self) -> None:
         source = self._source(self.coordinator.data)
@@ -298,9 +273,8 @@ class IQGatewayBinarySensor[S](IQGatewayEntity, BinarySensorEntity):
         if description.attributes_fn is not None and source is not None:
             self._attr_extra_state_attributes = description.attributes_fn(source)
 
-    def _showing(self) -> tuple[Any, ...]:
-        """What the state machine would show."""
-        return (self._attr_is_on, self.available, self.extra_state_attributes)
+    def _shown_value(self) -> Any:
+        return self._attr_is_on
 
     @property
     def available(self) -> bool:

@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime
 import ipaddress
-import re
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -68,6 +67,7 @@ from .iqgateway import (
     TokenInfo,
     parse_token,
 )
+from .iqgateway.client import gateway_url, is_ip_address
 from .iqgateway.endpoints import PRODUCTION
 from .sign_in import CloudSignIn
 
@@ -120,21 +120,17 @@ CODE_SCHEMA = vol.Schema(
 )
 
 
-_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)", re.IGNORECASE)
-
-
 def normalize_host(text: str) -> str:
     """The ``host[:port]`` of what the user typed, or ValueError.
 
     Accepted: a host name, an IPv4 or IPv6 address (bare or in brackets), each with an
     optional port, or a pasted URL (its scheme and path are dropped). Refused: a user or
-    password, a query or fragment, and anything that is no host name.
+    password, a query or fragment, and whatever the client would not take as a host.
     """
     text = text.strip()
     bare = text[1:-1] if text.startswith("[") and text.endswith("]") else text
-    with suppress(ValueError):
-        address = ipaddress.ip_address(bare)
-        return f"[{address}]" if address.version == 6 else str(address)
+    if is_ip_address(bare):
+        return f"[{bare}]" if ":" in bare else bare
     try:
         url = URL(text if "://" in text else f"//{text}")
         host, port = url.raw_host, url.explicit_port
@@ -144,11 +140,13 @@ def normalize_host(text: str) -> str:
         raise ValueError("a host has no user, password, query or fragment")
     if not host:
         raise ValueError("no host")
-    if _is_ip(host):
-        host = f"[{host}]" if ":" in host else host
-    elif len(host) > 253 or not all(_LABEL.fullmatch(part) for part in host.split(".")):
-        raise ValueError("not a host name")
-    return host if port is None else f"{host}:{port}"
+    host = f"[{host}]" if ":" in host else host
+    host = host if port is None else f"{host}:{port}"
+    try:
+        gateway_url("https", host)  # the client's own check of a host
+    except IQGatewayError as err:
+        raise ValueError("not a host name") from err
+    return host
 
 
 class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -282,7 +280,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         if (
             stored != host
             and stored not in announced
-            and _is_ip(_host_only(stored))
+            and is_ip_address(_host_only(stored))
             and not await self._async_stored_host_works(entry)
         ):
             self._abort_if_unique_id_configured(updates={CONF_HOST: host})
@@ -378,16 +376,13 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         assert sign_in is not None
         assert user_input is not None  # the form is shown by the steps before
         try:
-            if user_input.get(CONF_NEW_CODE):
-                await sign_in.send_new_code()
-                if sign_in.needs_code:
-                    return self._show_code_form("code_resent")
-            elif not str(user_input.get(CONF_CODE, "")).strip():
-                return self._show_code_form(step_id, {CONF_CODE: "code_missing"})
-            else:
-                await sign_in.submit_code(str(user_input[CONF_CODE]))
+            shown = await sign_in.answer(user_input)
         except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
             return await self._async_sign_in_failed(err, step_id)
+        if shown == "code_resent":
+            return self._show_code_form(shown)
+        if shown is not None:
+            return self._show_code_form(step_id, {CONF_CODE: shown})
         return await self._async_signed_in()
 
     def _show_code_form(
@@ -706,14 +701,6 @@ def _host_only(host: str) -> str:
 def local_time(moment: datetime) -> str:
     """A moment as the user reads it: local time, to the minute."""
     return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
-
-
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 class IQGatewayOptionsFlow(_OptionsFlow):

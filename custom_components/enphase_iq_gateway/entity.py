@@ -225,10 +225,51 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
     return reported
 
 
-class IQGatewayEntity(CoordinatorEntity[Lane]):
-    """An entity of an IQ Gateway config entry, on the main poll or the power lane."""
+class IQGatewayEntity[S](CoordinatorEntity[Lane]):
+    """An entity of an IQ Gateway, read from its coordinator's data as planned.
+
+    It reads the poll once per update (a failed poll has nothing to read) and writes its
+    state only when what it shows changed. Each platform says how it reads
+    (``_read``) and what it shows (``_shown_value``).
+    """
 
     _attr_has_entity_name = True
+
+    def __init__(self, coordinator: Lane, planned: Planned[Any, S]) -> None:
+        """Read with the planned description from the planned source, in ``coordinator``."""
+        super().__init__(coordinator, planned.context)
+        self.entity_description = planned.description
+        self._source = planned.source
+        self._attr_unique_id = planned.unique_id
+        self._attr_device_info = planned.device
+        if planned.placeholders:
+            self._attr_translation_placeholders = planned.placeholders
+        self._shown: tuple[Any, ...] | None = None
+
+    async def async_added_to_hass(self) -> None:
+        """Read the latest poll before the first state is written."""
+        await super().async_added_to_hass()
+        self._read()
+        self._shown = self._showing()
+
+    @callback
+    def _handle_coordinator_update(self) -> None:
+        """Read the new poll (a failed one has none); write only what changed."""
+        if self.coordinator.last_update_success:
+            self._read()
+        if (showing := self._showing()) != self._shown:
+            self._shown = showing
+            self.async_write_ha_state()
+
+    def _read(self) -> None:
+        raise NotImplementedError
+
+    def _shown_value(self) -> Any:
+        raise NotImplementedError
+
+    def _showing(self) -> tuple[Any, ...]:
+        """What the state machine would show."""
+        return (self._shown_value(), self.available, self.extra_state_attributes)
 
 
 # --------------------------------------------------------------------------- planning

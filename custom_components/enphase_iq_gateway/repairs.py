@@ -82,16 +82,13 @@ class TokenRenewalFlow(RepairsFlow):
         assert sign_in is not None
         assert user_input is not None  # the form is shown by the steps before
         try:
-            if user_input.get(CONF_NEW_CODE):
-                await sign_in.send_new_code()
-                if sign_in.needs_code:
-                    return self._show_code_form("code_resent")
-            elif not str(user_input.get(CONF_CODE, "")).strip():
-                return self._show_code_form(step_id, {CONF_CODE: "code_missing"})
-            else:
-                await sign_in.submit_code(str(user_input[CONF_CODE]))
+            shown = await sign_in.answer(user_input)
         except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
             return self._failed(err, step_id)
+        if shown == "code_resent":
+            return self._show_code_form(shown)
+        if shown is not None:
+            return self._show_code_form(step_id, {CONF_CODE: shown})
         return await self._async_store_token()
 
     async def _async_store_token(self) -> FlowResult:

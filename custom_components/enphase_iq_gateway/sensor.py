@@ -42,7 +42,7 @@ from homeassistant.const import (
     UnitOfReactivePower,
     UnitOfTemperature,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
@@ -179,20 +179,39 @@ def _energy[S](
     )
 
 
+# Unit, device class and precision shown, of each kind of measured value.
+MEASURED: dict[str, tuple[str | None, SensorDeviceClass, int]] = {
+    "voltage": (UnitOfElectricPotential.VOLT, SensorDeviceClass.VOLTAGE, 1),
+    "current": (UnitOfElectricCurrent.AMPERE, SensorDeviceClass.CURRENT, 2),
+    "frequency": (UnitOfFrequency.HERTZ, SensorDeviceClass.FREQUENCY, 2),
+    "power_factor": (None, SensorDeviceClass.POWER_FACTOR, 2),
+    "apparent_power": (UnitOfApparentPower.VOLT_AMPERE, SensorDeviceClass.APPARENT_POWER, 0),
+    "reactive_power": (
+        UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+        SensorDeviceClass.REACTIVE_POWER,
+        0,
+    ),
+    "temperature": (UnitOfTemperature.CELSIUS, SensorDeviceClass.TEMPERATURE, 0),
+}
+
+
 def _measurement[S](
     key: str,
     value_fn: Callable[[S], float | None],
     *,
-    unit: str | None,
-    device_class: SensorDeviceClass | None,
-    precision: int,
+    kind: str | None = None,
+    unit: str | None = None,
     enabled: bool = True,
 ) -> IQSensorDescription[S]:
-    """Any other measured value."""
+    """A measured value of a kind in MEASURED (``kind``, else the key names it).
+
+    ``unit`` overrides the kind's (a temperature in °F).
+    """
+    kind_unit, device_class, precision = MEASURED[kind or key]
     return IQSensorDescription(
         key=key,
         translation_key=key,
-        native_unit_of_measurement=unit,
+        native_unit_of_measurement=unit or kind_unit,
         device_class=device_class,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=precision,
@@ -306,22 +325,8 @@ ELECTRICAL_SENSORS: tuple[IQSensorDescription[MeterValues], ...] = (
     _power("active_power", lambda v: v.active_power),
     _energy("energy_delivered", lambda v: v.energy_delivered),
     _energy("energy_received", lambda v: v.energy_received),
-    _measurement(
-        "apparent_power",
-        lambda v: v.apparent_power,
-        unit=UnitOfApparentPower.VOLT_AMPERE,
-        device_class=SensorDeviceClass.APPARENT_POWER,
-        precision=0,
-        enabled=False,
-    ),
-    _measurement(
-        "reactive_power",
-        lambda v: v.reactive_power,
-        unit=UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
-        device_class=SensorDeviceClass.REACTIVE_POWER,
-        precision=0,
-        enabled=False,
-    ),
+    _measurement("apparent_power", lambda v: v.apparent_power, enabled=False),
+    _measurement("reactive_power", lambda v: v.reactive_power, enabled=False),
     _counter("apparent_energy", lambda v: v.apparent_energy, unit=UNIT_VAH, device_class=None),
     _counter(
         "reactive_energy_lagging",
@@ -335,36 +340,11 @@ ELECTRICAL_SENSORS: tuple[IQSensorDescription[MeterValues], ...] = (
         unit=UNIT_VARH,
         device_class=REACTIVE_ENERGY,
     ),
-    _measurement(
-        "voltage",
-        lambda v: v.voltage,
-        unit=UnitOfElectricPotential.VOLT,
-        device_class=SensorDeviceClass.VOLTAGE,
-        precision=1,
-    ),
-    _measurement(
-        "current",
-        lambda v: v.current,
-        unit=UnitOfElectricCurrent.AMPERE,
-        device_class=SensorDeviceClass.CURRENT,
-        precision=2,
-    ),
-    _measurement(
-        "frequency",
-        lambda v: v.frequency,
-        unit=UnitOfFrequency.HERTZ,
-        device_class=SensorDeviceClass.FREQUENCY,
-        precision=2,
-        enabled=False,
-    ),
+    _measurement("voltage", lambda v: v.voltage),
+    _measurement("current", lambda v: v.current),
+    _measurement("frequency", lambda v: v.frequency, enabled=False),
     replace(
-        _measurement(
-            "power_factor",
-            lambda v: v.power_factor,
-            unit=None,
-            device_class=SensorDeviceClass.POWER_FACTOR,
-            precision=2,
-        ),
+        _measurement("power_factor", lambda v: v.power_factor),
         phase_enabled=False,
     ),
 )
@@ -435,9 +415,7 @@ def _temperature[S](
     unit: str = UnitOfTemperature.CELSIUS,
 ) -> IQSensorDescription[S]:
     """A device's temperature (°C unless said otherwise)."""
-    return _measurement(
-        key, value_fn, unit=unit, device_class=SensorDeviceClass.TEMPERATURE, precision=0
-    )
+    return _measurement(key, value_fn, kind="temperature", unit=unit)
 
 
 def _enum[S](
@@ -567,44 +545,19 @@ INVERTER_DETAIL_SENSORS: tuple[IQSensorDescription[InverterDetail], ...] = tuple
             suggested_display_precision=3,
         ),
         _measurement(
-            "dc_voltage",
-            _reporting(lambda d: d.dc_voltage),
-            unit=UnitOfElectricPotential.VOLT,
-            device_class=SensorDeviceClass.VOLTAGE,
-            precision=1,
-            enabled=False,
+            "dc_voltage", _reporting(lambda d: d.dc_voltage), kind="voltage", enabled=False
         ),
         _measurement(
-            "dc_current",
-            _reporting(lambda d: d.dc_current),
-            unit=UnitOfElectricCurrent.AMPERE,
-            device_class=SensorDeviceClass.CURRENT,
-            precision=2,
-            enabled=False,
+            "dc_current", _reporting(lambda d: d.dc_current), kind="current", enabled=False
         ),
         _measurement(
-            "ac_voltage",
-            _reporting(lambda d: d.ac_voltage),
-            unit=UnitOfElectricPotential.VOLT,
-            device_class=SensorDeviceClass.VOLTAGE,
-            precision=1,
-            enabled=False,
+            "ac_voltage", _reporting(lambda d: d.ac_voltage), kind="voltage", enabled=False
         ),
         _measurement(
-            "ac_current",
-            _reporting(lambda d: d.ac_current),
-            unit=UnitOfElectricCurrent.AMPERE,
-            device_class=SensorDeviceClass.CURRENT,
-            precision=2,
-            enabled=False,
+            "ac_current", _reporting(lambda d: d.ac_current), kind="current", enabled=False
         ),
         _measurement(
-            "ac_frequency",
-            _reporting(lambda d: d.ac_frequency),
-            unit=UnitOfFrequency.HERTZ,
-            device_class=SensorDeviceClass.FREQUENCY,
-            precision=2,
-            enabled=False,
+            "ac_frequency", _reporting(lambda d: d.ac_frequency), kind="frequency", enabled=False
         ),
     )
 )
@@ -920,7 +873,7 @@ def showable(description: SensorEntityDescription, value: Value) -> Value:
     return value
 
 
-class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
+class IQGatewaySensor[S](IQGatewayEntity[S], RestoreSensor):
     """A sensor read from the latest poll; it writes its state only when that changes.
 
     A lifetime counter (``total_increasing``) goes through a LifetimeGuard (``counters.py``),
@@ -937,21 +890,13 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
     _unrecorded_attributes = frozenset({ATTR_GATEWAY_VALUE})
 
     def __init__(self, coordinator: Lane, planned: _Planned[S]) -> None:
-        """Read with the planned description from the planned source, in ``coordinator``."""
-        super().__init__(coordinator, planned.context)
-        self.entity_description = planned.description
-        self._source = planned.source
-        self._attr_unique_id = planned.unique_id
-        self._attr_device_info = planned.device
-        if planned.placeholders:
-            self._attr_translation_placeholders = planned.placeholders
+        """Read with the planned description; a lifetime counter through a guard."""
+        super().__init__(coordinator, planned)
         lifetime = planned.description.state_class is SensorStateClass.TOTAL_INCREASING
         self._guard = LifetimeGuard() if lifetime else None
-        self._shown: tuple[Any, ...] | None = None
 
     async def async_added_to_hass(self) -> None:
         """Restore a lifetime counter's guard, so a dip or stitch goes on across restarts."""
-        await super().async_added_to_hass()
         if self._guard is not None:
             extra = await self.async_get_last_extra_data()
             stored = extra.as_dict() if extra is not None else {}
@@ -961,8 +906,7 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
             )
             if self._guard.stitched:
                 self._stitched(True)
-        self._read()
-        self._shown = self._showing()
+        await super().async_added_to_hass()
 
     @property
     def extra_restore_state_data(self) -> SensorExtraStoredData:
@@ -973,15 +917,6 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
         return CounterStoredData(
             data.native_value, data.native_unit_of_measurement, self._guard.as_dict()
         )
-
-    @callback
-    def _handle_coordinator_update(self) -> None:
-        """Read the new poll (a failed one has none); write only what changed."""
-        if self.coordinator.last_update_success:
-            self._read()
-        if (showing := self._showing()) != self._shown:
-            self._shown = showing
-            self.async_write_ha_state()
 
     def _read(self) -> None:
         source = self._source(self.coordinator.data)
@@ -1048,9 +983,8 @@ class IQGatewaySensor[S](IQGatewayEntity, RestoreSensor):
             listed.discard(self.entity_id)
         update_stitch_issue(self.hass, self.coordinator.config_entry, listed)
 
-    def _showing(self) -> tuple[Any, ...]:
-        """What the state machine would show."""
-        return (self._attr_native_value, self.available, self.extra_state_attributes)
+    def _shown_value(self) -> Any:
+        return self._attr_native_value
 
     @property
     def available(self) -> bool:

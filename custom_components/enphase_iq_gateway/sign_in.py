@@ -10,11 +10,13 @@ before a new code could be sent. Nothing of it is stored, logged or shown.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 from homeassistant.core import HomeAssistant
 
 from . import connections
+from .const import CONF_CODE, CONF_NEW_CODE
 from .iqgateway import (
     EnlightenAccountBlockedError,
     EnlightenClient,
@@ -80,6 +82,21 @@ class CloudSignIn:
             await self._call(lambda cloud: cloud.request_new_code(sign_in))
         except EnlightenCodeExpiredError:
             await self.start()  # a new login sends a new code
+
+    async def answer(self, form: Mapping[str, Any]) -> str | None:
+        """Act on a code form: send a new code, or submit the one typed.
+
+        Returns what the form shows next: ``"code_resent"`` (a new code is on its way),
+        ``"code_missing"`` (neither was asked), or None (signed in, or signed in afresh
+        by an account that no longer asks for a code). Errors are raised.
+        """
+        if form.get(CONF_NEW_CODE):
+            await self.send_new_code()
+            return "code_resent" if self.needs_code else None
+        if not str(form.get(CONF_CODE, "")).strip():
+            return "code_missing"
+        await self.submit_code(str(form[CONF_CODE]))
+        return None
 
     async def fetch_token(self, serial: str) -> TokenInfo:
         """A token for gateway ``serial`` with the completed sign-in."""

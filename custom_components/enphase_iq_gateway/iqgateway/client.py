@@ -799,7 +799,7 @@ def gateway_url(scheme: str, host: str, path: str = "") -> URL:
         try:
             parsed = URL(f"{scheme}://{text}")
             name, port = parsed.raw_host or "", parsed.explicit_port
-            if _is_ip(name) or (
+            if is_ip_address(name) or (
                 len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
             ):
                 url = URL.build(scheme=scheme, host=name, port=port, path=path)
@@ -810,7 +810,8 @@ def gateway_url(scheme: str, host: str, path: str = "") -> URL:
     return url
 
 
-def _is_ip(text: str) -> bool:
+def is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (without brackets or port)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

@@ -746,11 +746,8 @@ def _serial(data: Mapping[str, JSON], key: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class IQBattery:
-    """An IQ Battery (``ENCHARGE``) in ``/ivp/ensemble/inventory``.
-
-    Temperatures in °C, capacity in Wh, state of charge in %.
-    """
+class EnsembleUnit:
+    """What every device of ``/ivp/ensemble/inventory`` says of itself."""
 
     serial: str
     part_number: str | None
@@ -758,6 +755,29 @@ class IQBattery:
     last_report: datetime | None
     status: str | None
     communicating: bool | None
+
+
+def _unit(
+    serial: str, data: Mapping[str, JSON], firmware: str | None = None
+) -> tuple[str, str | None, str | None, datetime | None, str | None, bool | None]:
+    """An inventory device's ``EnsembleUnit`` fields, in order (``firmware`` if known)."""
+    return (
+        serial,
+        _str(data, "part_num"),
+        firmware or _str(data, "img_pnum_running"),
+        _time(data, "last_rpt_date"),
+        _str(data, "admin_state_str"),
+        _bool(data, "communicating"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class IQBattery(EnsembleUnit):
+    """An IQ Battery (``ENCHARGE``) in ``/ivp/ensemble/inventory``.
+
+    Temperatures in °C, capacity in Wh, state of charge in %.
+    """
+
     operating: bool | None
     sleeping: bool | None
     dc_switch_off: bool | None
@@ -771,12 +791,7 @@ class IQBattery:
     def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
         """Read one battery."""
         return cls(
-            serial=serial,
-            part_number=_str(data, "part_num"),
-            firmware=_str(data, "img_pnum_running"),
-            last_report=_time(data, "last_rpt_date"),
-            status=_str(data, "admin_state_str"),
-            communicating=_bool(data, "communicating"),
+            *_unit(serial, data),
             operating=_bool(data, "operating"),
             sleeping=_bool(data, "sleep_enabled"),
             dc_switch_off=_bool(data, "dc_switch_off"),
@@ -789,7 +804,7 @@ class IQBattery:
 
 
 @dataclass(frozen=True, slots=True)
-class SystemController:
+class SystemController(EnsembleUnit):
     """The IQ System Controller (``ENPOWER``): the site's grid relay.
 
     ``grid_relay_closed`` is the relay's actual position (closed: the site is connected
@@ -797,12 +812,6 @@ class SystemController:
     temperature is in °F, unlike every other device's.
     """
 
-    serial: str
-    part_number: str | None
-    firmware: str | None
-    last_report: datetime | None
-    status: str | None
-    communicating: bool | None
     temperature_f: float | None
     grid_relay_closed: bool | None
     grid_relay_commanded: bool | None
@@ -812,12 +821,7 @@ class SystemController:
     def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
         """Read the controller."""
         return cls(
-            serial=serial,
-            part_number=_str(data, "part_num"),
-            firmware=_str(data, "img_pnum_running"),
-            last_report=_time(data, "last_rpt_date"),
-            status=_str(data, "admin_state_str"),
-            communicating=_bool(data, "communicating"),
+            *_unit(serial, data),
             temperature_f=_num(data, "temperature"),
             grid_relay_closed=_closed(data, "mains_oper_state"),
             grid_relay_commanded=_closed(data, "mains_admin_state"),
@@ -826,18 +830,12 @@ class SystemController:
 
 
 @dataclass(frozen=True, slots=True)
-class MeterCollar:
+class MeterCollar(EnsembleUnit):
     """The IQ Meter Collar (``COLLAR``): a grid relay (the MID) under the utility meter.
 
     Temperature in °C.
     """
 
-    serial: str
-    part_number: str | None
-    firmware: str | None
-    last_report: datetime | None
-    status: str | None
-    communicating: bool | None
     temperature: float | None
     grid_relay_closed: bool | None
     grid_state: str | None
@@ -848,12 +846,7 @@ class MeterCollar:
     def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
         """Read the collar."""
         return cls(
-            serial=serial,
-            part_number=_str(data, "part_num"),
-            firmware=_str(data, "img_pnum_running"),
-            last_report=_time(data, "last_rpt_date"),
-            status=_str(data, "admin_state_str"),
-            communicating=_bool(data, "communicating"),
+            *_unit(serial, data),
             temperature=_num(data, "temperature"),
             grid_relay_closed=_closed(data, "mid_state"),
             grid_state=_str(data, "grid_state"),
@@ -863,18 +856,12 @@ class MeterCollar:
 
 
 @dataclass(frozen=True, slots=True)
-class Combiner:
+class Combiner(EnsembleUnit):
     """The IQ Combiner 6C: its controller (``C6 COMBINER CONTROLLER``) and meter.
 
     The meter (``C6 RGM``) is joined only where the gateway lists exactly one of each.
     """
 
-    serial: str
-    part_number: str | None
-    firmware: str | None
-    last_report: datetime | None
-    status: str | None
-    communicating: bool | None
     meter_serial: str | None = None
     meter_firmware: str | None = None
     meter_state: int | None = None
@@ -882,14 +869,7 @@ class Combiner:
     @classmethod
     def from_dict(cls, serial: str, data: Mapping[str, JSON]) -> Self:
         """Read the controller (its firmware is ``fw_version``)."""
-        return cls(
-            serial=serial,
-            part_number=_str(data, "part_num"),
-            firmware=_str(data, "fw_version") or _str(data, "img_pnum_running"),
-            last_report=_time(data, "last_rpt_date"),
-            status=_str(data, "admin_state_str"),
-            communicating=_bool(data, "communicating"),
-        )
+        return cls(*_unit(serial, data, _str(data, "fw_version")))
 
 
 class EnsembleType(StrEnum):
