@@ -194,11 +194,15 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         self.last_poll = dt_util.utcnow()
         return data
 
-    async def poll_power(self, base: GatewayData) -> GatewayData:
-        """For the power lane: ``base`` with the power readings read again."""
+    async def poll_power(self, base: GatewayData, interval: timedelta) -> GatewayData:
+        """For the power lane: ``base`` with the power readings read again.
+
+        A tick has the same share of the lane's ``interval`` as a poll of the main one.
+        """
         live = self.live_data_shown()
+        deadline = interval.total_seconds() * POLL_DEADLINE_FRACTION
         return await self._call(
-            lambda: self.client.poll_power(base, live_stream=live, deadline=self.poll_deadline),
+            lambda: self.client.poll_power(base, live_stream=live, deadline=deadline),
             judge_refusal=False,
         )
 
@@ -308,7 +312,8 @@ class PowerLane(DataUpdateCoordinator[GatewayData]):
             ) from err
         if main.polling:
             return base  # skipped: the main poll is reading everything now
-        data = await main.poll_power(base)
+        assert self.update_interval is not None
+        data = await main.poll_power(base, self.update_interval)
         # A main poll that ended meanwhile has newer data than this tick was built on.
         return data if self.data is base else self.data
 

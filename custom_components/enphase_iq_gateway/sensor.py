@@ -525,7 +525,7 @@ STORAGE_SETTING_SENSORS: tuple[IQSensorDescription[StorageSettings], ...] = (
     replace(_percent("storage_reserve_soc", lambda s: s.reserve_soc), state_class=None),
     replace(_percent("very_low_soc", lambda s: s.very_low_soc), state_class=None),
 )
-"""The batteries' settings (read-only), on the Battery device."""
+"""The batteries' settings (read-only), on the IQ Battery device."""
 
 
 def _reporting[T](value_fn: Callable[[InverterDetail], T]) -> Callable[[InverterDetail], T | None]:

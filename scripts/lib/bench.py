@@ -8,8 +8,8 @@ power lane setting) it
   rich capture with 200 microinverters (the large site);
 * starts Home Assistant in this process (the test harness's instance,
   ``async_test_home_assistant``, without a recorder) and sets the integration up with a
-  pasted token, the entities enabled as a user gets them (``--live``: with the four live
-  power sensors enabled as well), its own timers off;
+  pasted token, the entities enabled as a user gets them (the ``small-10-live`` scenario:
+  with the four live power sensors enabled as well), its own timers off;
 * drives simulated time in steps: each step moves the simulator's clock and Home
   Assistant's ``dt_util.utcnow`` on, then runs what is due (the main poll every five
   minutes, else a tick of the power lane) and waits until Home Assistant is idle;

@@ -7,6 +7,7 @@ lane finds the numbers the gateway would have at that moment.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 import logging
 from typing import Any
@@ -342,3 +343,21 @@ async def test_power_lane_after_an_unforeseen_poll_error(
     assert isinstance(lane.last_exception, UpdateFailed)
     assert lane.last_exception.translation_key == "unexpected_error"
     assert sum(site.stats.requests.values()) == 0
+
+
+async def test_a_tick_has_a_deadline_of_its_own(
+    hass: HomeAssistant, site: GatewaySimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """A tick that hangs ends at 80 % of the lane's interval (8 s), not the main one's."""
+    entry = await set_up(hass, site, **{CONF_POWER_INTERVAL: 10})
+    lane = entry.runtime_data.power
+    assert lane is not None
+    site.add_fault("timeout", path=METER_READINGS.path)
+    tick = hass.async_create_task(lane.async_refresh())
+    for _ in range(9):  # the frozen clock moves a second at a time
+        freezer.tick(timedelta(seconds=1))
+        for _ in range(50):
+            await asyncio.sleep(0)
+    assert tick.done()  # after 9 s: the main poll's 240 s would still be running
+    assert not lane.last_update_success
+    assert lane.last_exception.translation_key == "timeout"
