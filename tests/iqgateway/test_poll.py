@@ -17,10 +17,11 @@ from custom_components.enphase_iq_gateway.iqgateway import (
     IQGateway,
     IQGatewayAuthenticationError,
     IQGatewayConnectionError,
+    IQGatewayResponseError,
     IQGatewayWrongGatewayError,
     client as client_module,
 )
-from custom_components.enphase_iq_gateway.iqgateway.client import INFO_REFRESH
+from custom_components.enphase_iq_gateway.iqgateway.client import INFO_REFRESH, RETRY_PROBE_FIRST
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     BATTERY_POWER,
     CHECK_JWT,
@@ -256,27 +257,52 @@ async def test_firmware_update_probes_again(
     assert data.get(LIVEDATA) is not None
 
 
-async def test_failed_probe_is_repeated_at_the_next_info_read(
+async def test_failed_probe_is_asked_again_within_minutes(
     gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
 ) -> None:
-    """An endpoint that failed during the probe is asked again a few hours later."""
-    gateway.add_fault("server_error", path=LIVEDATA.path)
+    """An endpoint that failed during the probe is asked again within minutes.
+
+    After 5 minutes, then 10, 20, ... while it keeps failing; polled once it answers.
+    """
+    gateway.add_fault("server_error", path=LIVEDATA.path, count=2)
     client = make_client(gateway, clock=clock)
     first = await client.poll()
     assert client.probe_result is not None
     assert client.probe_result.retry == {LIVEDATA}
     assert first.get(LIVEDATA) is None
 
-    clock.advance(INFO_REFRESH - SECOND)
-    assert (await client.poll()).get(LIVEDATA) is None  # not polled before the re-probe
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST - 1))
+    assert (await client.poll()).get(LIVEDATA) is None  # not asked yet
     assert gateway.stats.requests[LIVEDATA.path] == 1
+
+    clock.advance(SECOND)
+    assert (await client.poll()).get(LIVEDATA) is None  # asked, failed again
+    assert gateway.stats.requests[LIVEDATA.path] == 2
+    assert client.probe_result.retry == {LIVEDATA}
+
+    clock.advance(timedelta(seconds=2 * RETRY_PROBE_FIRST - 1))
+    await client.poll()
+    assert gateway.stats.requests[LIVEDATA.path] == 2  # the wait has doubled
 
     clock.advance(SECOND)
     data = await client.poll()
     assert client.probe_result.settled
     assert LIVEDATA in data.polled
     assert data.get(LIVEDATA) is not None
-    assert gateway.stats.requests[LIVEDATA.path] == 3  # the probe's, the re-probe's, the poll's
+    assert gateway.stats.requests[LIVEDATA.path] == 4  # the probe's, two re-probes, the poll's
+
+
+async def test_a_gateway_answering_nothing_at_the_probe_is_not_set_up(
+    gateway: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    """Overloaded at setup (a 503 everywhere): an error to try again, not an empty gateway."""
+    client = make_client(gateway)
+    await client.detect()
+    gateway.add_fault("server_error", count=None)
+    await raises(IQGatewayResponseError, client.probe())
+    assert client.probe_result is None
+    gateway.faults.clear()
+    assert (await client.probe()).supported
 
 
 async def test_empty_endpoint_is_asked_again_at_the_next_info_read(

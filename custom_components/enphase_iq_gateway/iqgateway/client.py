@@ -81,6 +81,8 @@ RETRY_DELAY: Final = 2.0
 SESSION_COOKIE: Final = "sessionId"
 INFO_REFRESH: Final = timedelta(hours=6)
 """How often ``/info`` is read again during polls, to notice a firmware update."""
+RETRY_PROBE_FIRST: Final = 300.0
+"""Seconds before endpoints that failed at the probe are asked again (then doubling)."""
 LIVE_INTERVAL: Final = 300.0
 """Seconds between two reads of live data, unless the caller says otherwise."""
 STREAM_LIFETIME: Final = 900.0
@@ -104,21 +106,24 @@ class ProbeResult:
     """Which endpoints a gateway answers.
 
     ``supported`` answered with a body of the right shape. ``retry`` timed out or failed
-    with a server error during the probe, or refused an accepted token during a poll: they
-    are neither polled nor given up, and a later probe asks again. ``empty`` answered, but with nothing measured (every counter
-    zero, as ``/api/v1/production`` does when its CT is disabled): they are not polled,
-    so no value of theirs can stand in for a real source, and a later probe asks again.
-    Everything else (401/404, wrong body) is not supported.
+    with a server error during the probe: not polled, and asked again within minutes.
+    ``empty`` answered, but with nothing measured (every counter zero, as
+    ``/api/v1/production`` does when its CT is disabled): not polled, so no value of
+    theirs can stand in for a real source; ``refused`` refused, during a poll, a token the
+    gateway accepts (an endpoint a firmware update made installer-only): not polled. Both
+    are asked again by the next probe, with the next ``/info`` reading. Everything else
+    (401/404 at the probe, a wrong body) is not supported.
     """
 
     supported: frozenset[Endpoint[Any]]
     retry: frozenset[Endpoint[Any]] = frozenset()
     empty: frozenset[Endpoint[Any]] = frozenset()
+    refused: frozenset[Endpoint[Any]] = frozenset()
 
     @property
     def settled(self) -> bool:
         """Nothing is left to ask again."""
-        return not self.retry and not self.empty
+        return not (self.retry or self.empty or self.refused)
 
     def as_dict(self) -> dict[str, list[str]]:
         """A JSON-friendly form, for diagnostics."""
@@ -126,6 +131,7 @@ class ProbeResult:
             "supported": sorted(map(str, self.supported)),
             "retry": sorted(map(str, self.retry)),
             "empty": sorted(map(str, self.empty)),
+            "refused": sorted(map(str, self.refused)),
         }
 
 
@@ -174,6 +180,9 @@ class IQGateway:
         self._token_accepted = False  # /auth/check_jwt accepted the current token
         self.info: GatewayInfo | None = None
         self.probe_result: ProbeResult | None = None
+        self._probe_due = False  # a probe is to run before the next poll
+        self._retry_wait = RETRY_PROBE_FIRST  # before asking the probe's failures again
+        self._retry_at = 0.0
         self._known: dict[Endpoint[Any], Any] = {}
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
@@ -320,13 +329,13 @@ class IQGateway:
                 previous.firmware,
                 info.firmware,
             )
-            self.probe_result = None  # should the probe fail, the next poll probes again
         elif self.probe_result is not None and self.probe_result.settled:
             return
         # Probe again: after a firmware update, when an endpoint failed during the last
         # probe, or when one answered with nothing measured yet (batteries commissioned
         # later, a CT enabled later): what they start to report appears without a restart.
-        await self.probe()
+        # Until a probe succeeds, the next poll tries again (the last result stands).
+        self._probe_due = True
 
     # ------------------------------------------------------------------ endpoints
 
@@ -355,7 +364,10 @@ class IQGateway:
 
         Run at setup (and again after a firmware update), so that polls ask only for what
         this gateway has. Authentication failures are raised: a probe with a bad token
-        would wrongly conclude that nothing is supported.
+        would wrongly conclude that nothing is supported. After a timeout the gateway is
+        asked nothing more: what is left is asked again later (``retry``). Should nothing
+        answer while something is to be asked again, IQGatewayResponseError is raised and
+        the previous result stands: a busy gateway is not a gateway without endpoints.
         """
         if self._token is not None:
             await self.check_jwt()  # a refused token is an error, not "nothing supported"
@@ -366,20 +378,44 @@ class IQGateway:
         found: dict[Endpoint[Any], Any] = {}
         retry: set[Endpoint[Any]] = set()
         empty: set[Endpoint[Any]] = set()
-        for endpoint in POLLED:
-            if endpoint.last_resort and not endpoint.wanted(found):
-                continue
+        await self._ask([ep for ep in POLLED if not ep.last_resort], found, retry, empty)
+        last_resorts = [ep for ep in POLLED if ep.last_resort and ep.wanted(found)]
+        if retry:
+            retry.update(last_resorts)  # asked again with what they stand in for
+        else:
+            await self._ask(last_resorts, found, retry, empty)
+        if not found and retry:
+            raise IQGatewayResponseError("the gateway answered no endpoint: asked again later")
+        self._known = found
+        self.probe_result = ProbeResult(frozenset(found), frozenset(retry), frozenset(empty))
+        self._retry_wait = RETRY_PROBE_FIRST
+        self._retry_at = self._clock() + self._retry_wait
+        return self.probe_result
+
+    async def _ask(
+        self,
+        endpoints: Collection[Endpoint[Any]],
+        found: dict[Endpoint[Any], Any],
+        retry: set[Endpoint[Any]],
+        empty: set[Endpoint[Any]],
+    ) -> None:
+        """Probe ``endpoints`` in turn, sorting each into ``found``, ``retry``, ``empty``.
+
+        One that is refused although the token was accepted (or none is used) needs other
+        credentials and is left out; after a timeout, the rest go to ``retry`` unasked.
+        """
+        waiting = list(endpoints)
+        while waiting:
+            endpoint = waiting.pop(0)
             try:
                 body = await self.get(endpoint)
             except IQGatewayAuthenticationError:
                 if self._token is not None and not self._token_accepted:
                     raise  # /auth/check_jwt did not accept it: the token itself is refused
-                # Refused although the token was accepted (or none is used): the endpoint
-                # needs other credentials (installer, digest) and is not for us.
                 continue
             except IQGatewayTimeoutError:
-                retry.add(endpoint)
-                continue
+                retry.update((endpoint, *waiting))
+                return
             except IQGatewayConnectionError:
                 raise
             except IQGatewayResponseError as err:
@@ -390,9 +426,29 @@ class IQGateway:
                 empty.add(endpoint)
             else:
                 found[endpoint] = body
-        self._known = found
-        self.probe_result = ProbeResult(frozenset(found), frozenset(retry), frozenset(empty))
-        return self.probe_result
+
+    async def _probe_again(self) -> None:
+        """Ask again what failed at the probe, waiting longer each time it fails again.
+
+        First after RETRY_PROBE_FIRST, then twice as long each time, up to INFO_REFRESH:
+        a gateway that was busy at setup gets its endpoints back within minutes, one
+        whose endpoint always fails is not asked at every poll.
+        """
+        assert self.probe_result is not None
+        result = self.probe_result
+        found: dict[Endpoint[Any], Any] = {}
+        retry: set[Endpoint[Any]] = set()
+        empty: set[Endpoint[Any]] = set()
+        await self._ask([ep for ep in POLLED if ep in result.retry], found, retry, empty)
+        self._known.update(found)
+        self.probe_result = ProbeResult(
+            result.supported | frozenset(found),
+            frozenset(retry),
+            result.empty | empty,
+            result.refused,
+        )
+        self._retry_wait = min(self._retry_wait * 2, INFO_REFRESH.total_seconds())
+        self._retry_at = self._clock() + self._retry_wait
 
     def polled(self) -> tuple[Endpoint[Any], ...]:
         """The endpoints a poll asks (or reuses, on a slow cadence), in order."""
@@ -426,13 +482,27 @@ class IQGateway:
         cancelled (its connection closed, the gateway's lock released) and
         IQGatewayTimeoutError is raised.
         """
+        await self._prepare()
         return await _within(deadline, self._poll(live_stream, skip))
 
-    async def _poll(self, live_stream: bool, skip: Collection[Endpoint[Any]]) -> GatewayData:
+    async def _prepare(self) -> None:
+        """Identify and probe the gateway when due, before a poll (and outside its deadline).
+
+        A probe stops at its first timeout, so this is bounded by a request's time.
+        """
         if self.info is None or self.probe_result is None:
             await self.setup()
-        elif self._due(INFO, INFO_REFRESH):
+            self._probe_due = False
+            return
+        if self._due(INFO, INFO_REFRESH):
             await self._refresh_info()
+        if self._probe_due:
+            await self.probe()
+            self._probe_due = False
+        elif self.probe_result.retry and self._clock() >= self._retry_at:
+            await self._probe_again()
+
+    async def _poll(self, live_stream: bool, skip: Collection[Endpoint[Any]]) -> GatewayData:
         assert self.info is not None
         polled = tuple(ep for ep in self.polled() if not (ep.on_demand and ep in skip))
         live = self._live_wanted(live_stream)
@@ -480,7 +550,7 @@ class IQGateway:
         )
         probe = self.probe_result
         self.probe_result = ProbeResult(
-            probe.supported - refused, probe.retry | refused, probe.empty
+            probe.supported - refused, probe.retry, probe.empty, probe.refused | refused
         )
 
     async def poll_power(
@@ -637,7 +707,7 @@ class IQGateway:
     def _serialized(self) -> asyncio.Lock:
         """The lock every request to this gateway takes, whichever client sends it."""
         if self._lock is None:
-            self._lock = gateway_lock(self.host)
+            self._lock = gateway_lock(self.host, self.serial)
         return self._lock
 
     async def _request(
@@ -765,16 +835,23 @@ _LOCKS: weakref.WeakValueDictionary[tuple[asyncio.AbstractEventLoop, str], async
 )
 
 
-def gateway_lock(host: str) -> asyncio.Lock:
-    """The one lock of the gateway at ``host``, shared by every client in this event loop.
+def gateway_lock(host: str, serial: str | None = None) -> asyncio.Lock:
+    """The one lock of a gateway, shared by every client of it in this event loop.
 
     A config flow reading ``/info`` or proving a token makes a client of its own while the
     entry's client polls: both take this lock, so the gateway sees one request at a time.
+    A gateway is known by its host and, once known, its serial: a client that knows the
+    serial shares the lock of any other that knows it, however it spells the host.
     """
-    key = (asyncio.get_running_loop(), host.strip().lower())
-    lock = _LOCKS.get(key)
+    loop = asyncio.get_running_loop()
+    keys = [(loop, host.strip().lower())]
+    if serial:
+        keys.insert(0, (loop, f"serial:{serial}"))
+    lock = next((found for key in keys if (found := _LOCKS.get(key)) is not None), None)
     if lock is None:
-        lock = _LOCKS[key] = asyncio.Lock()
+        lock = asyncio.Lock()
+    for key in keys:
+        _LOCKS[key] = lock
     return lock
 
 

@@ -370,8 +370,6 @@ def meters_from_list(items: Iterable[Mapping[str, JSON]]) -> tuple[MeterConfig, 
 class MeterValues:
     """The readings of a CT meter or of one of its phase channels."""
 
-    eid: int | None = None
-    timestamp: datetime | None = None
     active_power: float | None = None
     apparent_power: float | None = None
     reactive_power: float | None = None
@@ -389,8 +387,6 @@ class MeterValues:
     def from_dict(cls, data: Mapping[str, JSON]) -> Self:
         """Read one reading or channel."""
         return cls(
-            eid=_int(data, "eid"),
-            timestamp=_time(data, "timestamp"),
             active_power=_num(data, "activePower", "instantaneousDemand"),
             apparent_power=_num(data, "apparentPower"),
             reactive_power=_num(data, "reactivePower"),
@@ -409,8 +405,6 @@ class MeterValues:
     def from_report(cls, data: Mapping[str, JSON]) -> Self:
         """Read a consumption report's ``cumulative`` or one of its ``lines``."""
         return cls(
-            eid=None,
-            timestamp=None,
             active_power=_num(data, "actPower", "currW"),
             apparent_power=_num(data, "apprntPwr"),
             reactive_power=_num(data, "reactPwr"),
@@ -862,7 +856,6 @@ class Combiner(EnsembleUnit):
     The meter (``C6 RGM``) is joined only where the gateway lists exactly one of each.
     """
 
-    meter_serial: str | None = None
     meter_firmware: str | None = None
     meter_state: int | None = None
 
@@ -922,10 +915,9 @@ class EnsembleInventory:
             # One combiner and one meter: the meter is the combiner's (with several, which
             # meter sits in which combiner cannot be told, and the meters are left out).
             [(serial, combiner)] = combiners.items()
-            [(meter_serial, meter)] = meters.items()
+            [meter] = meters.values()
             combiners[serial] = replace(
                 combiner,
-                meter_serial=meter_serial,
                 meter_firmware=_str(meter, "FW Version"),
                 meter_state=_int(meter, "Device State"),
             )
@@ -1079,12 +1071,11 @@ class GeneratorConfig:
     """``GET /ivp/ss/gen_config``: a generator's configuration (``{}`` without one)."""
 
     configured: bool
-    rating_w: float | None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Self:
         """Any key means a generator was configured."""
-        return cls(configured=bool(data), rating_w=_num(data, "name_plate_rating_wat"))
+        return cls(configured=bool(data))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1092,12 +1083,11 @@ class Generator:
     """``GET /ivp/ensemble/generator``: the generator relay of the System Controller."""
 
     relay_closed: bool | None
-    admin_state: str | None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Self:
-        """Read the relay (``oper_state``) and the commanded state."""
-        return cls(relay_closed=_closed(data, "oper_state"), admin_state=_str(data, "admin_state"))
+        """Read the relay (``oper_state``)."""
+        return cls(relay_closed=_closed(data, "oper_state"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -1140,7 +1130,6 @@ class InverterDetail:
 
     serial: str
     reporting: bool
-    last_report: datetime | None
     dc_voltage: float | None
     dc_current: float | None
     ac_voltage: float | None
@@ -1160,7 +1149,6 @@ class InverterDetail:
             serial=serial,
             # Told inactive or gone: not reporting (a gateway that does not say is believed).
             reporting=_bool(data, "active") is not False and _bool(data, "modGone") is not True,
-            last_report=_time(reading, "endDate"),
             dc_voltage=_milli(_num(reading, "dcVoltageINmV")),
             dc_current=_milli(_num(reading, "dcCurrentINmA")),
             ac_voltage=_milli(_num(reading, "acVoltageINmV")),
@@ -1290,7 +1278,6 @@ class StorageSummary:
     watts_now: float | None
     wh_now: float | None
     percent_full: float | None
-    state: str | None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, JSON]) -> Self:
@@ -1300,7 +1287,6 @@ class StorageSummary:
             watts_now=_num(data, "wNow"),
             wh_now=_num(data, "whNow"),
             percent_full=_num(data, "percentFull"),
-            state=_str(data, "state"),
         )
 
 
@@ -1310,7 +1296,6 @@ class ProductionJson:
 
     inverters_watts_now: float | None
     inverters_wh_lifetime: float | None
-    inverters_active: int | None
     meters: Mapping[str, ProductionJsonMeter]
     storage: StorageSummary | None
 
@@ -1340,7 +1325,6 @@ class ProductionJson:
         return cls(
             inverters_watts_now=_num(inverters, "wNow"),
             inverters_wh_lifetime=_num(inverters, "whLifetime"),
-            inverters_active=_int(inverters, "activeCount"),
             meters=meters,
             storage=storage,
         )
