@@ -33,9 +33,6 @@ CONF_POWER_INTERVAL: Final = "power_interval"
 MIN_POWER_INTERVAL: Final = 5
 MAX_POWER_INTERVAL: Final = 60
 
-# How often /info is read again, to notice a firmware update (which re-probes endpoints).
-INFO_REFRESH_INTERVAL: Final = timedelta(hours=6)
-
 # Token renewal. A token is renewed once a third of its life is left, but never earlier
 # than RENEW_MARGIN_MAX before it expires: one-year owner tokens are renewed 30 days
 # ahead (plenty of days to ride out a cloud outage), 12-hour installer tokens 4 hours

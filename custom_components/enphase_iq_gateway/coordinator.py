@@ -47,6 +47,7 @@ from .iqgateway import (
     IQGatewayUnsupportedError,
     IQGatewayWrongGatewayError,
 )
+from .iqgateway.client import SLOW_REQUEST_TIMEOUT
 from .token_manager import TokenError, TokenManager
 
 type IQGatewayConfigEntry = ConfigEntry[IQGatewayCoordinator]
@@ -121,7 +122,9 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         Nothing while it is the only one (entity ids stay as they always were), else the
         last four digits of its serial number.
         """
-        entries = self.hass.config_entries.async_entries(DOMAIN)
+        entries = self.hass.config_entries.async_entries(
+            DOMAIN, include_ignore=False, include_disabled=False
+        )
         return f" {str(self.config_entry.unique_id)[-4:]}" if len(entries) > 1 else ""
 
     def live_data_shown(self) -> bool:
@@ -162,6 +165,14 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             self.polling = False
 
     @property
+    def shown_host(self) -> str:
+        """The gateway's host as messages show it: never a user or password before an @.
+
+        An address stored by an older version may carry them; the client refuses it.
+        """
+        return self.client.host.rpartition("@")[2]
+
+    @property
     def poll_deadline(self) -> float:
         """How long a poll may run: a share of the interval.
 
@@ -169,7 +180,8 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         one poll last many minutes.
         """
         assert self.update_interval is not None
-        return self.update_interval.total_seconds() * POLL_DEADLINE_FRACTION
+        share = self.update_interval.total_seconds() * POLL_DEADLINE_FRACTION
+        return max(share, SLOW_REQUEST_TIMEOUT)  # never shorter than the slowest request
 
     async def _poll(self) -> GatewayData:
         previous = self.client.info
@@ -185,7 +197,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="bad_response",
-                translation_placeholders={"host": self.client.host},
+                translation_placeholders={"host": self.shown_host},
             )
         if previous is not None and previous.firmware != data.info.firmware:
             dr.async_get(self.hass).async_update_device(
@@ -239,7 +251,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_domain=DOMAIN,
                 translation_key="wrong_gateway",
                 translation_placeholders={
-                    "host": self.client.host,
+                    "host": self.shown_host,
                     "found": err.found,
                     "expected": err.expected,
                 },
@@ -248,7 +260,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key=error_key(err),
-                translation_placeholders={"host": self.client.host},
+                translation_placeholders={"host": self.shown_host},
             ) from err
         return result
 
