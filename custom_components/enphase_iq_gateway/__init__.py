@@ -7,6 +7,7 @@ module.
 
 from __future__ import annotations
 
+from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
@@ -69,4 +70,8 @@ async def async_remove_config_entry_device(
     That is a replaced inverter or a CT that was disabled; the gateway and what it still
     reports stay.
     """
+    if entry.state is not ConfigEntryState.LOADED:
+        # Nothing is known of what the gateway reports: any device but the gateway may go
+        # (one still reported comes back at the next setup).
+        return (DOMAIN, str(entry.unique_id)) not in device.identifiers
     return not device.identifiers & reported_devices(entry.runtime_data)

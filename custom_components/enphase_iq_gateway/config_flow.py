@@ -408,7 +408,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             token = await self._sign_in.fetch_token(self._serial_typed)
         except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
             return await self._async_sign_in_failed(err, "credentials")
-        if error := await async_prove_token(self.hass, self._host, token.token):
+        if error := await async_prove_token(self.hass, self._host, token.token, self._serial()):
             return self._show_credentials_form({"base": error})
         kept = {CONF_TWO_STEP: True} if password is None else {CONF_PASSWORD: password}
         return self._async_finish(
@@ -484,7 +484,9 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
                 elif not token.matches_serial(serial):
                     errors[CONF_TOKEN] = "token_wrong_gateway"
                     placeholders["token_serial"] = str(token.serial)
-                elif error := await async_prove_token(self.hass, self._host, token.token):
+                elif error := await async_prove_token(
+                    self.hass, self._host, token.token, self._serial()
+                ):
                     errors[CONF_TOKEN if error == "token_rejected" else "base"] = error
             if not errors and token is not None:
                 return self._async_finish({CONF_SERIAL: serial, CONF_TOKEN: token.token})
@@ -574,7 +576,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Keep the stored token or credentials, once they are proven at the new host."""
         token = str(self._get_reconfigure_entry().data[CONF_TOKEN])
-        if await async_prove_token(self.hass, self._host, token):
+        if await async_prove_token(self.hass, self._host, token, self._serial()):
             return self.async_abort(reason="current_auth_failed")
         return self._async_finish({})
 
@@ -641,10 +643,24 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             session.detach()
 
 
-async def async_prove_token(hass: HomeAssistant, host: str, token: str) -> str | None:
-    """Have the gateway at ``host`` accept ``token``: None, or an error key."""
+async def async_prove_token(
+    hass: HomeAssistant, host: str, token: str, serial: str | None = None
+) -> str | None:
+    """Have the gateway at ``host`` accept ``token``: None, or an error key.
+
+    A user waits on it: each request has the form's short timeout and no retry.
+    ``serial``, where known, makes the requests wait for that gateway's polls.
+    """
     session = connections.gateway_session(hass, auto_cleanup=False)
-    client = IQGateway(host, session, token=token)
+    client = IQGateway(
+        host,
+        session,
+        token=token,
+        serial=serial or None,
+        request_timeout=FLOW_REQUEST_TIMEOUT,
+        slow_request_timeout=FLOW_REQUEST_TIMEOUT,
+        retry=False,
+    )
     try:
         await client.detect()
         await client.check_jwt()
@@ -654,6 +670,8 @@ async def async_prove_token(hass: HomeAssistant, host: str, token: str) -> str |
             await client.get(PRODUCTION)
     except IQGatewayAuthenticationError:
         return "token_rejected"
+    except IQGatewayTimeoutError:
+        return "timeout"
     except IQGatewayError:
         return "cannot_connect"
     except Exception:  # noqa: BLE001 - a flow must answer, whatever happens

@@ -100,7 +100,12 @@ class TokenRenewalFlow(RepairsFlow):
             token = await self._sign_in.fetch_token(entry.data[CONF_SERIAL])
         except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
             return self._failed(err, "sign_in")
-        if error := await async_prove_token(self.hass, entry.data[CONF_HOST], token.token):
+        error = await async_prove_token(
+            self.hass, entry.data[CONF_HOST], token.token, str(entry.unique_id)
+        )
+        if error == "timeout":
+            error = "cannot_connect"  # the repair says "does not answer" either way
+        if error:
             return self._show_account_form({"base": error})
         self.hass.config_entries.async_update_entry(
             entry,
