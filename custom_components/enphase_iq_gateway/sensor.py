@@ -79,6 +79,7 @@ from .iqgateway import (
 )
 from .iqgateway.endpoints import DEVICE_DATA, INVERTERS, LIVEDATA
 from .iqgateway.models import (
+    LIVE_FLOWS,
     AcBattery,
     Combiner,
     DeviceStatus,
@@ -95,7 +96,6 @@ type Value = StateType | datetime
 
 PHASES = ("l1", "l2", "l3")
 REPORT_TYPES = (MeasurementType.TOTAL_CONSUMPTION, MeasurementType.NET_CONSUMPTION)
-LIVE_FLOWS = ("pv", "grid", "load", "storage", "generator")
 METERING_STATUSES = {
     "normal": "normal",
     "not-metering": "not_metering",
@@ -429,6 +429,7 @@ def _enum[S](
         options=sorted(set(states.values())),
         value_fn=lambda source: states.get((value_fn(source) or "").strip().lower()),
         exists_fn=lambda source: value_fn(source) is not None,
+        none_is_unknown=True,
     )
 
 
@@ -608,9 +609,10 @@ def _of_report(
 ) -> IQSensorDescription[MeterValues]:
     """The variant of an electrical description for a consumption report.
 
-    Reports repeat what the CTs and the site's sensors show, so they start disabled. A
-    report's energies are signed (the net report's "delivered" goes negative while the
-    site exports): ``total``, not lifetime counters.
+    Reports repeat what the CTs and the site's sensors show, so they start disabled. Their
+    energies are computed by the gateway and signed: the net report's "delivered" goes
+    negative while the site exports, and real gateways report negative totals too.
+    ``total``, not lifetime counters.
     """
     prefix = f"{report_type.replace('-', '_')}_report_"
     counter = description.state_class is SensorStateClass.TOTAL_INCREASING
@@ -971,6 +973,11 @@ class IQGatewaySensor[S](IQGatewayEntity[S], RestoreSensor):
             )
             self._stitched(False)
         return value
+
+    async def async_will_remove_from_hass(self) -> None:
+        """A removed sensor is no longer listed as stitched (it is again if re-added)."""
+        await super().async_will_remove_from_hass()
+        self._stitched(False)
 
     def _stitched(self, stitched: bool) -> None:
         """List this sensor as stitched (or not) in the gateway's repair issue."""

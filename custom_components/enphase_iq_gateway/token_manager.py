@@ -51,6 +51,7 @@ from .const import (
 )
 from .iqgateway import (
     EnlightenClient,
+    EnlightenCodeRequiredError,
     EnlightenError,
     EnlightenInvalidResponseError,
     EnlightenUnavailableError,
@@ -279,9 +280,14 @@ class TokenManager:
     def _credentials_refused(self, err: EnlightenError) -> None:
         """Remember the refusal: no sign-in with these credentials until they change."""
         self._memory.refused_data = dict(self._entry.data)
+        if isinstance(err, EnlightenCodeRequiredError):
+            reason = "the account now signs in with a one-time code"
+        else:
+            reason = "the stored account was refused"
         LOGGER.warning(
-            "The Enphase cloud refused the stored account (%s): no further sign-in is tried "
+            "Could not renew the IQ Gateway token (%s: %s): no further sign-in is tried "
             "until you sign in again",
+            reason,
             err,
         )
 

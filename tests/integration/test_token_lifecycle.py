@@ -207,6 +207,7 @@ async def test_account_refused_asks_while_the_token_still_works(
     freezer: FrozenDateTimeFactory,
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A changed password: reauthentication is asked for now, and polling goes on meanwhile.
 
@@ -218,6 +219,7 @@ async def test_account_refused_asks_while_the_token_still_works(
     entry = await setup_entry(hass, credentials_entry(gateway, old))
     assert entry.state is ConfigEntryState.LOADED
     [flow] = reauth_flows(hass)
+    assert "the stored account was refused" in caplog.text
     await _run_clock(hass, freezer, timedelta(hours=3), POLL)
     assert cloud.stats["login"] == 1
     assert len(reauth_flows(hass)) == 1  # asked once

@@ -422,16 +422,19 @@ async def test_account_that_turns_on_two_step_sign_in(
     freezer: FrozenDateTimeFactory,
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A stored password no longer renews the token: reauth, while the token works.
 
-    Signing in with the code makes it a two-step entry, its password forgotten.
+    The log says why; signing in with the code makes it a two-step entry, its password
+    forgotten.
     """
     cloud.add_account(OWNER_EMAIL, OWNER_PASSWORD, {gateway.serial}, two_step=True)
     entry = await setup_entry(
         hass, credentials_entry(gateway, gateway.issue_token(issued_at=issued_at(YEAR - DAY)))
     )
     assert entry.state is ConfigEntryState.LOADED  # the token still works
+    assert "the account now signs in with a one-time code" in caplog.text
     [flow] = reauth_flows(hass)
     assert cloud.stats["tokens"] == 0
 
