@@ -216,6 +216,23 @@ async def fire(hass: HomeAssistant, freezer: FrozenDateTimeFactory, delta: timed
     await hass.async_block_till_done(wait_background_tasks=True)  # polls run in background
 
 
+async def run_clock(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, total: timedelta, step: timedelta
+) -> None:
+    """Move the clock by ``step`` until ``total`` has passed, running what comes due.
+
+    Unlike ``fire``, it does not wait for background tasks: a poll that outlasts a step
+    (a stalled gateway) goes on while the clock moves, as it would in Home Assistant.
+    """
+    passed = timedelta()
+    while passed < total:
+        freezer.tick(step)
+        passed += step
+        async_fire_time_changed(hass)
+        for _ in range(300):  # let the loop handle I/O without moving the clock
+            await asyncio.sleep(0)
+
+
 async def until(condition: Callable[[], bool], rounds: int = 2000) -> None:
     """Let the event loop run (without the clock moving) until ``condition`` holds."""
     for _ in range(rounds):

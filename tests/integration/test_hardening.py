@@ -19,7 +19,6 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
 from custom_components.enphase_iq_gateway.const import (
     CONF_POWER_INTERVAL,
@@ -52,6 +51,7 @@ from .conftest import (
     fire,
     issued_at,
     reauth_flows,
+    run_clock,
     setup_capture,
     setup_entry,
     token_entry,
@@ -60,23 +60,6 @@ from .conftest import (
 POLL = timedelta(minutes=5)
 YEAR = 365 * 24 * 3600
 frozen = pytest.mark.freeze_time(FROZEN_TIME)
-
-
-async def _spin(rounds: int = 200) -> None:
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
-
-async def _run_clock(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, total: timedelta, step: timedelta
-) -> None:
-    """Move the clock by ``step`` until ``total`` has passed, running what comes due."""
-    passed = timedelta()
-    while passed < total:
-        freezer.tick(step)
-        passed += step
-        async_fire_time_changed(hass)
-        await _spin()
 
 
 # --------------------------------------------------------------------------- 2: login storms
@@ -139,11 +122,11 @@ async def test_setup_retries_make_no_login_storm(
     )
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert cloud.stats["login"] == 1
-    await _run_clock(
+    await run_clock(
         hass, freezer, RENEW_RETRY_INTERVAL - timedelta(seconds=30), timedelta(seconds=10)
     )
     assert cloud.stats["login"] == 1  # setup was retried many times meanwhile
-    await _run_clock(hass, freezer, timedelta(hours=2), timedelta(seconds=30))
+    await run_clock(hass, freezer, timedelta(hours=2), timedelta(seconds=30))
     await hass.async_block_till_done()
     assert cloud.stats["login"] == MAX_FAILED_RENEWALS
     assert entry.state is ConfigEntryState.SETUP_ERROR
@@ -209,10 +192,10 @@ async def test_power_lane_ticks_do_not_use_up_the_grace(
     await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     gateway.add_fault("unauthorized", count=None)
-    await _run_clock(hass, freezer, timedelta(minutes=4), timedelta(seconds=10))
+    await run_clock(hass, freezer, timedelta(minutes=4), timedelta(seconds=10))
     assert gateway.stats.requests["/auth/check_jwt"] > REFUSAL_POLLS  # the lane was refused
     assert not reauth_flows(hass)
-    await _run_clock(hass, freezer, timedelta(minutes=16), timedelta(seconds=30))
+    await run_clock(hass, freezer, timedelta(minutes=16), timedelta(seconds=30))
     await hass.async_block_till_done()
     assert len(reauth_flows(hass)) == 1  # the main poll's verdict, after its grace
 
@@ -331,18 +314,18 @@ async def test_a_poll_has_a_deadline(
     gateway.stats.reset()
     started = dt_util.utcnow()
 
-    await _run_clock(hass, freezer, timedelta(seconds=60), timedelta(seconds=1))  # due
-    await _run_clock(hass, freezer, timedelta(seconds=95), timedelta(seconds=1))
+    await run_clock(hass, freezer, timedelta(seconds=60), timedelta(seconds=1))  # due
+    await run_clock(hass, freezer, timedelta(seconds=95), timedelta(seconds=1))
     assert not coordinator.last_update_success
     assert coordinator.last_exception.translation_key == "timeout"
     asked = sum(gateway.stats.requests.values())
     assert asked == 3  # at 0, 40 and 80 s: the third was cancelled at 90 s
     assert dt_util.utcnow() - started < timedelta(seconds=160)
 
-    await _run_clock(hass, freezer, timedelta(seconds=50), timedelta(seconds=1))
+    await run_clock(hass, freezer, timedelta(seconds=50), timedelta(seconds=1))
     assert sum(gateway.stats.requests.values()) == asked  # nothing left running
     gateway.latency = 0
-    await _run_clock(hass, freezer, timedelta(seconds=30), timedelta(seconds=1))
+    await run_clock(hass, freezer, timedelta(seconds=30), timedelta(seconds=1))
     await hass.async_block_till_done()
     assert coordinator.last_update_success
 

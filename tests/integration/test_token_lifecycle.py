@@ -7,7 +7,6 @@ Home Assistant's scheduler runs the coordinator, as in production.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 import logging
 
@@ -41,6 +40,7 @@ from .conftest import (
     fire,
     issued_at,
     reauth_flows,
+    run_clock,
     setup_entry,
     token_entry,
 )
@@ -59,24 +59,6 @@ def _token(entry: MockConfigEntry) -> TokenInfo:
 
 def _expiry_issue(hass: HomeAssistant, entry: MockConfigEntry) -> ir.IssueEntry | None:
     return ir.async_get(hass).async_get_issue(DOMAIN, expiry_issue_id(entry.entry_id))
-
-
-async def _spin(rounds: int = 300) -> None:
-    """Let the loop handle I/O without moving the clock."""
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
-
-async def _run_clock(
-    hass: HomeAssistant, freezer: FrozenDateTimeFactory, total: timedelta, step: timedelta
-) -> None:
-    """Move the clock by ``step`` until ``total`` has passed, running what comes due."""
-    passed = timedelta()
-    while passed < total:
-        freezer.tick(step)
-        passed += step
-        async_fire_time_changed(hass)
-        await _spin()
 
 
 # --------------------------------------------------------------------------- renewal
@@ -220,7 +202,7 @@ async def test_account_refused_asks_while_the_token_still_works(
     assert entry.state is ConfigEntryState.LOADED
     [flow] = reauth_flows(hass)
     assert "the stored account was refused" in caplog.text
-    await _run_clock(hass, freezer, timedelta(hours=3), POLL)
+    await run_clock(hass, freezer, timedelta(hours=3), POLL)
     assert cloud.stats["login"] == 1
     assert len(reauth_flows(hass)) == 1  # asked once
     assert entry.runtime_data.last_update_success
@@ -455,7 +437,7 @@ async def test_timeouts_and_resets_are_no_auth_failure(
 
     freezer.tick(POLL)
     async_fire_time_changed(hass)  # the poll starts and its first request hangs
-    await _run_clock(hass, freezer, total, step)  # the request, 2 s, the retry
+    await run_clock(hass, freezer, total, step)  # the request, 2 s, the retry
     await hass.async_block_till_done()
     assert 2 <= gateway.stats.requests["/api/v1/production"] <= 4
     assert gateway.stats.requests["/api/v1/production/inverters"] == 0  # the poll ended
@@ -598,13 +580,13 @@ async def test_secrets_never_logged(
     await fire(hass, freezer, timedelta(days=340))  # due: renewed
     tokens.add(entry.data[CONF_TOKEN])
     revoke()  # refused for good: renewed again after the grace
-    await _run_clock(hass, freezer, REFUSAL_GRACE + POLL, POLL)
+    await run_clock(hass, freezer, REFUSAL_GRACE + POLL, POLL)
     tokens.add(entry.data[CONF_TOKEN])
     await fire(hass, freezer, POLL)
     sessions |= set(gateway._sessions)
     cloud.outage = True
     revoke()  # refused, and the cloud is down
-    await _run_clock(hass, freezer, REFUSAL_GRACE + POLL, POLL)
+    await run_clock(hass, freezer, REFUSAL_GRACE + POLL, POLL)
     sessions |= set(gateway._sessions)
     assert len(tokens) == 3
     assert cloud.stats["issued"] == 3
