@@ -384,7 +384,7 @@ async def test_slow_endpoints_get_the_long_timeout(
     client = await opened(make_client(gateway, request_timeout=0.05, slow_request_timeout=2))
     gateway.latency = 0.1
     assert {endpoint for endpoint in POLLED if endpoint.slow} == {PRODUCTION_JSON, PRODUCTION_HTML}
-    assert (await client.get(PRODUCTION_JSON)).inverters_active is not None
+    assert (await client.get(PRODUCTION_JSON)).inverters_watts_now is not None
     assert (await client.get(PRODUCTION_HTML)).wh_lifetime is not None
     await raises(IQGatewayTimeoutError, client.get(PRODUCTION))
 
