@@ -8,6 +8,7 @@ the test moves by hand.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -316,6 +317,28 @@ async def test_stream_switch_is_one_request_like_the_others(
     assert posts(live) == 1
     assert live.stats.jwt_validations[CHECK_JWT.path] == checks
     assert sum(live.stats.jwt_validations.values()) == checks
+    assert live.stats.max_in_flight == 1
+
+
+@pytest.mark.parametrize("requests_before_the_tick", range(6))
+async def test_a_power_tick_beside_a_poll_switches_the_stream_once(
+    live: GatewaySimulator, make_client: ClientFactory, requests_before_the_tick: int
+) -> None:
+    """A tick and a poll that both find the stream off: one switch, both read fresh data.
+
+    Whichever request the poll is at when the tick starts, the tick's requests take turns
+    with the poll's, and one of them switches the stream on.
+    """
+    client = client_of(make_client, live)
+    before = await client.poll()
+    live.latency = 0.04
+    poll = asyncio.create_task(client.poll(live_stream=True))
+    await asyncio.sleep(0.04 * requests_before_the_tick + 0.01)
+    ticked = await client.poll_power(before, live_stream=True)
+    data = await poll
+    assert posts(live) == 1
+    assert fresh(data)
+    assert fresh(ticked)
     assert live.stats.max_in_flight == 1
 
 

@@ -190,6 +190,7 @@ class IQGateway:
         self._stream_switched: float | None = None  # when we last switched the stream on
         self._stream_retry_at: float | None = None  # while refused: when to ask again
         self._stream_refused = False  # a refusal was logged (and its end will be)
+        self._stream_switching = False  # a switch is under way (a power tick beside a poll)
         self._live_stale = False  # what was last logged about the live data's age
 
     # ------------------------------------------------------------------ token
@@ -642,9 +643,12 @@ class IQGateway:
 
         A refusal (some firmware lets only installer tokens switch it on) or an error
         answer is logged once and asked again after STREAM_RETRY (or with a new token);
-        live data then stays as fresh as the gateway keeps it by itself.
+        live data then stays as fresh as the gateway keeps it by itself. While one read
+        switches it on, another (a power tick beside a poll) does not switch it again.
         """
         now = self._clock()
+        if self._stream_switching:
+            return
         if self._stream_retry_at is not None and now < self._stream_retry_at:
             return
         switched = self._stream_switched
@@ -655,6 +659,7 @@ class IQGateway:
         if last is not None and last.streaming and left > STREAM_RENEW_AHEAD * self._live_interval:
             return
         body: dict[str, JSON] = {"enable": 1}
+        self._stream_switching = True
         try:
             await self._request(LIVE_STREAM, authenticated=True, json=body)
         except (IQGatewayAuthenticationError, IQGatewayResponseError) as err:
@@ -671,6 +676,8 @@ class IQGateway:
                 )
             self._stream_retry_at = now + STREAM_RETRY.total_seconds()
             return
+        finally:
+            self._stream_switching = False
         if self._stream_refused:
             self._stream_refused = False
             _LOGGER.info("IQ Gateway %s switched its live stream on", self._name())
