@@ -313,7 +313,8 @@ class GatewaySimulator(SimulatorServer):
 
     async def _answer(self, request: web.Request, path: str) -> web.StreamResponse:
         if self.latency:
-            await asyncio.sleep(self.latency)
+            with contextlib.suppress(TimeoutError):  # a stopping server waits no longer
+                await asyncio.wait_for(self._stopping.wait(), self.latency)
         if self.outage:
             return _reset(request)
         fault = self.faults.take(path)
