@@ -316,7 +316,7 @@ class PowerLane(DataUpdateCoordinator[GatewayData]):
             if isinstance(err, HomeAssistantError) and err.translation_key:
                 key, placeholders = err.translation_key, err.translation_placeholders
             else:
-                key, placeholders = "unexpected_error", {"host": main.client.host}
+                key, placeholders = "unexpected_error", {"host": main.shown_host}
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key=key,

@@ -23,7 +23,11 @@ from custom_components.enphase_iq_gateway.iqgateway import (
     IQGatewayError,
     IQGatewayResponseError,
 )
-from custom_components.enphase_iq_gateway.iqgateway.client import MAX_BODY, gateway_url
+from custom_components.enphase_iq_gateway.iqgateway.client import (
+    MAX_BODY,
+    gateway_lock,
+    gateway_url,
+)
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     CHECK_JWT,
     INFO,
@@ -374,3 +378,19 @@ async def test_no_error_carries_the_token(
             assert token not in repr(error)
             assert token not in str(error)
             assert "Bearer" not in repr(error)
+
+
+async def test_one_lock_per_gateway_whatever_its_address() -> None:
+    """Clients of one gateway share its lock; two gateways never share one.
+
+    A flow that knows only the host waits for the entry's polls; a client that knows the
+    serial finds the lock under another spelling of the host; and an address that now
+    belongs to another gateway (DHCP handed it on) does not tie the two together.
+    """
+    entry = gateway_lock("envoy.local", "111111111111")
+    assert gateway_lock("ENVOY.local ") is entry  # a flow reading /info first
+    assert gateway_lock("192.168.1.20", "111111111111") is entry  # the same gateway, by IP
+    assert gateway_lock("192.168.1.20") is entry
+    other = gateway_lock("envoy.local", "222222222222")  # another gateway at that name now
+    assert other is not entry
+    assert gateway_lock("10.0.0.9", "111111111111") is entry

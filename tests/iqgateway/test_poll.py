@@ -292,6 +292,49 @@ async def test_failed_probe_is_asked_again_within_minutes(
     assert gateway.stats.requests[LIVEDATA.path] == 4  # the probe's, two re-probes, the poll's
 
 
+async def test_an_endpoint_that_always_times_out_holds_no_other_back(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """A slow endpoint that never answers in time: the others are found and polled.
+
+    It alone is asked again, later and later; what answers is polled meanwhile.
+    """
+    gateway.add_fault("timeout", count=None, path=PRODUCTION_JSON.path)
+    client = make_client(gateway, clock=clock, slow_request_timeout=0.1)
+    data = await client.poll()
+    assert client.probe_result is not None
+    assert client.probe_result.retry == {PRODUCTION_JSON}
+    assert {ENSEMBLE_INVENTORY, STORAGE_SETTINGS, METER_READINGS} <= data.polled
+    assert gateway.stats.requests[PRODUCTION_JSON.path] == 2  # the probe's, and its retry
+
+    for wait in (1, 2, 4):
+        clock.advance(timedelta(seconds=wait * RETRY_PROBE_FIRST))
+        gateway.stats.reset()
+        data = await client.poll()
+        assert gateway.stats.requests[PRODUCTION_JSON.path] == 2, wait  # asked again
+        assert client.probe_result.retry == {PRODUCTION_JSON}
+        assert ENSEMBLE_INVENTORY in data.polled
+
+
+async def test_a_probe_again_takes_away_nothing_it_could_not_ask(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """After a firmware update the probe meets a timeout: what was polled stays polled."""
+    client = make_client(gateway, clock=clock, request_timeout=0.1)
+    first = await client.poll()
+    assert METERS in first.polled
+    gateway.capture.set_firmware("D8.3.9999")
+    clock.advance(INFO_REFRESH)
+    gateway.add_fault("timeout", count=2, path=METERS.path)  # the probe's request, its retry
+    data = await client.poll()
+    assert data.info.firmware == "D8.3.9999"
+    assert client.probe_result is not None
+    assert first.polled <= client.probe_result.supported
+    assert METERS not in client.probe_result.retry
+    assert METER_READINGS in data.polled
+    assert data.get(METER_READINGS) is not None
+
+
 async def test_a_gateway_answering_nothing_at_the_probe_is_not_set_up(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:

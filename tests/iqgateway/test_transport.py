@@ -28,6 +28,7 @@ from custom_components.enphase_iq_gateway.iqgateway import (
 )
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     CHECK_JWT,
+    ENSEMBLE_INVENTORY,
     INFO,
     INVERTERS,
     LIVEDATA,
@@ -582,25 +583,35 @@ async def test_probe_marks_failing_endpoints_for_later(
     client = make_client(gateway, request_timeout=0.2)
     await client.detect()
     gateway.add_fault("server_error", path=LIVEDATA.path)
-    gateway.add_fault("timeout", count=2, path=METER_READINGS.path)
-    gateway.stats.reset()
+    gateway.add_fault("timeout", count=2, path=METER_READINGS.path)  # the request, its retry
     probe = await client.probe()
-    # After the timeout nothing more is asked: the rest waits for a later probe too.
-    later = [ep for ep in POLLED if ep not in (*probe.supported, *probe.empty)]
-    assert probe.retry == {ep for ep in later if not ep.last_resort}  # /production: not wanted
-    assert METER_READINGS in probe.retry
-    assert gateway.stats.requests[LIVEDATA.path] == 0
+    assert probe.retry == {METER_READINGS, LIVEDATA}  # the rest was asked all the same
     assert not probe.retry & probe.supported
+    assert ENSEMBLE_INVENTORY in probe.supported  # asked after both
     assert not probe.settled
     assert LIVEDATA not in client.polled()
 
-    gateway.faults.clear()  # the 503 for live data was never asked for
     again = await client.probe()
     assert again.retry == frozenset()
     assert {LIVEDATA, METER_READINGS} <= again.supported
     assert again.settled
     assert client.probe_result == again
     assert LIVEDATA in client.polled()
+
+
+async def test_a_stalled_gateway_is_not_asked_every_endpoint(
+    gateway: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    """Two timeouts in a row: the probe asks no more, and says the gateway timed out."""
+    client = make_client(gateway, request_timeout=0.1)
+    await client.detect()
+    for endpoint in POLLED:  # the token check still answers: it is the endpoints that stall
+        gateway.add_fault("timeout", count=None, path=endpoint.path)
+    gateway.stats.reset()
+    await raises(IQGatewayTimeoutError, client.probe())
+    asked = {path: n for path, n in gateway.stats.requests.items() if path != CHECK_JWT.path}
+    assert asked == {POLLED[0].path: 2, POLLED[1].path: 2}  # each with its retry
+    assert client.probe_result is None
 
 
 async def test_probe_raises_on_connection_failure(

@@ -44,9 +44,9 @@ numbers the gateway stopped refreshing) is logged once, and so is its recovery.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 import ipaddress
 import logging
@@ -83,6 +83,8 @@ INFO_REFRESH: Final = timedelta(hours=6)
 """How often ``/info`` is read again during polls, to notice a firmware update."""
 RETRY_PROBE_FIRST: Final = 300.0
 """Seconds before endpoints that failed at the probe are asked again (then doubling)."""
+STALLED_AFTER: Final = 2
+"""Timeouts in a row after which a probe takes the gateway as stalled and asks no more."""
 LIVE_INTERVAL: Final = 300.0
 """Seconds between two reads of live data, unless the caller says otherwise."""
 STREAM_LIFETIME: Final = 900.0
@@ -105,8 +107,9 @@ _READ_CHUNK: Final = 64 * 1024
 class ProbeResult:
     """Which endpoints a gateway answers.
 
-    ``supported`` answered with a body of the right shape. ``retry`` timed out or failed
-    with a server error during the probe: not polled, and asked again within minutes.
+    ``supported`` answered with a body of the right shape. ``retry`` timed out, failed
+    with a server error, or was not asked (the gateway stalled) during the probe: not
+    polled, and asked again within minutes.
     ``empty`` answered, but with nothing measured (every counter zero, as
     ``/api/v1/production`` does when its CT is disabled): not polled, so no value of
     theirs can stand in for a real source; ``refused`` refused, during a poll, a token the
@@ -133,6 +136,16 @@ class ProbeResult:
             "empty": sorted(map(str, self.empty)),
             "refused": sorted(map(str, self.refused)),
         }
+
+
+@dataclass(slots=True)
+class _Verdicts:
+    """What a probe learned of the endpoints it asked (see ProbeResult)."""
+
+    found: dict[Endpoint[Any], Any] = field(default_factory=dict)
+    retry: set[Endpoint[Any]] = field(default_factory=set)
+    empty: set[Endpoint[Any]] = field(default_factory=set)
+    timed_out: set[Endpoint[Any]] = field(default_factory=set)  # of ``retry``
 
 
 class IQGateway:
@@ -183,6 +196,7 @@ class IQGateway:
         self._probe_due = False  # a probe is to run before the next poll
         self._retry_wait = RETRY_PROBE_FIRST  # before asking the probe's failures again
         self._retry_at = 0.0
+        self._timed_out: set[Endpoint[Any]] = set()  # at the last probe: asked last next time
         self._known: dict[Endpoint[Any], Any] = {}
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
@@ -190,7 +204,7 @@ class IQGateway:
         self._stream_switched: float | None = None  # when we last switched the stream on
         self._stream_retry_at: float | None = None  # while refused: when to ask again
         self._stream_refused = False  # a refusal was logged (and its end will be)
-        self._stream_switching = False  # a switch is under way (a power tick beside a poll)
+        self._stream_lock = asyncio.Lock()  # one switch at a time (a power tick beside a poll)
         self._live_stale = False  # what was last logged about the live data's age
 
     # ------------------------------------------------------------------ token
@@ -365,10 +379,13 @@ class IQGateway:
 
         Run at setup (and again after a firmware update), so that polls ask only for what
         this gateway has. Authentication failures are raised: a probe with a bad token
-        would wrongly conclude that nothing is supported. After a timeout the gateway is
-        asked nothing more: what is left is asked again later (``retry``). Should nothing
-        answer while something is to be asked again, IQGatewayResponseError is raised and
-        the previous result stands: a busy gateway is not a gateway without endpoints.
+        would wrongly conclude that nothing is supported. What times out or fails with a
+        server error is asked again later (``retry``); after STALLED_AFTER timeouts in a
+        row the gateway is asked nothing more, and the rest waits too. A probe again takes
+        nothing away that it could not ask: an endpoint polled until now stays polled.
+        Should nothing answer, IQGatewayTimeoutError (or IQGatewayResponseError, for
+        server errors) is raised and the previous result stands: a busy gateway is not a
+        gateway without endpoints.
         """
         if self._token is not None:
             await self.check_jwt()  # a refused token is an error, not "nothing supported"
@@ -376,79 +393,95 @@ class IQGateway:
             # Updated to token firmware since it was set up without one: every endpoint
             # would refuse, which is not "nothing supported" either.
             raise IQGatewayAuthenticationError("the gateway now wants a token")
-        found: dict[Endpoint[Any], Any] = {}
-        retry: set[Endpoint[Any]] = set()
-        empty: set[Endpoint[Any]] = set()
-        await self._ask([ep for ep in POLLED if not ep.last_resort], found, retry, empty)
-        last_resorts = [ep for ep in POLLED if ep.last_resort and ep.wanted(found)]
-        if retry:
-            retry.update(last_resorts)  # asked again with what they stand in for
+        verdicts = _Verdicts()
+        await self._ask([ep for ep in POLLED if not ep.last_resort], verdicts)
+        last_resorts = [ep for ep in POLLED if ep.last_resort and ep.wanted(verdicts.found)]
+        if verdicts.timed_out:
+            verdicts.retry.update(last_resorts)  # asked again with what they stand in for
         else:
-            await self._ask(last_resorts, found, retry, empty)
-        if not found and retry:
+            await self._ask(last_resorts, verdicts)
+        if self.probe_result is not None:
+            for endpoint in self.probe_result.supported & verdicts.retry:
+                if endpoint in self._known:  # kept, with its last body, until it says no
+                    verdicts.found[endpoint] = self._known[endpoint]
+                    verdicts.retry.discard(endpoint)
+        if not verdicts.found and verdicts.retry:
+            if verdicts.timed_out:
+                raise IQGatewayTimeoutError("the gateway answered no endpoint in time")
             raise IQGatewayResponseError("the gateway answered no endpoint: asked again later")
-        self._known = found
-        self.probe_result = ProbeResult(frozenset(found), frozenset(retry), frozenset(empty))
+        self._known = verdicts.found
+        self._timed_out = verdicts.timed_out
+        self.probe_result = ProbeResult(
+            frozenset(verdicts.found), frozenset(verdicts.retry), frozenset(verdicts.empty)
+        )
         self._retry_wait = RETRY_PROBE_FIRST
         self._retry_at = self._clock() + self._retry_wait
         return self.probe_result
 
-    async def _ask(
-        self,
-        endpoints: Collection[Endpoint[Any]],
-        found: dict[Endpoint[Any], Any],
-        retry: set[Endpoint[Any]],
-        empty: set[Endpoint[Any]],
-    ) -> None:
-        """Probe ``endpoints`` in turn, sorting each into ``found``, ``retry``, ``empty``.
+    async def _ask(self, endpoints: Sequence[Endpoint[Any]], verdicts: _Verdicts) -> None:
+        """Probe ``endpoints`` in turn, sorting each into ``verdicts``.
 
         One that is refused although the token was accepted (or none is used) needs other
-        credentials and is left out; after a timeout, the rest go to ``retry`` unasked.
+        credentials and is left out. After STALLED_AFTER timeouts in a row, the rest go to
+        ``retry`` unasked: a stalled gateway is not made to wait out every endpoint.
         """
-        waiting = list(endpoints)
-        while waiting:
-            endpoint = waiting.pop(0)
+        in_a_row = 0  # timeouts
+        for index, endpoint in enumerate(endpoints):
             try:
                 body = await self.get(endpoint)
+            except IQGatewayTimeoutError:
+                verdicts.timed_out.add(endpoint)
+                in_a_row += 1
+                if in_a_row >= STALLED_AFTER:
+                    verdicts.retry.update(endpoints[index:])
+                    return
+                verdicts.retry.add(endpoint)
+                continue
             except IQGatewayAuthenticationError:
                 if self._token is not None and not self._token_accepted:
                     raise  # /auth/check_jwt did not accept it: the token itself is refused
+                in_a_row = 0
                 continue
-            except IQGatewayTimeoutError:
-                retry.update((endpoint, *waiting))
-                return
             except IQGatewayConnectionError:
                 raise
             except IQGatewayResponseError as err:
+                in_a_row = 0
                 if err.status is not None and err.status >= 500:
-                    retry.add(endpoint)
+                    verdicts.retry.add(endpoint)
                 continue
+            in_a_row = 0
             if endpoint.reports_nothing(body):
-                empty.add(endpoint)
+                verdicts.empty.add(endpoint)
             else:
-                found[endpoint] = body
+                verdicts.found[endpoint] = body
 
     async def _probe_again(self) -> None:
         """Ask again what failed at the probe, waiting longer each time it fails again.
 
-        First after RETRY_PROBE_FIRST, then twice as long each time, up to INFO_REFRESH:
-        a gateway that was busy at setup gets its endpoints back within minutes, one
-        whose endpoint always fails is not asked at every poll.
+        First after RETRY_PROBE_FIRST, then twice as long each time nothing answers, up
+        to INFO_REFRESH: a gateway that was busy at setup gets its endpoints back within
+        minutes, one whose endpoint always fails is not asked at every poll. What timed
+        out the last time is asked last, so that it holds none of the others back.
         """
         assert self.probe_result is not None
         result = self.probe_result
-        found: dict[Endpoint[Any], Any] = {}
-        retry: set[Endpoint[Any]] = set()
-        empty: set[Endpoint[Any]] = set()
-        await self._ask([ep for ep in POLLED if ep in result.retry], found, retry, empty)
-        self._known.update(found)
+        verdicts = _Verdicts()
+        asked = sorted(
+            (ep for ep in POLLED if ep in result.retry), key=lambda ep: ep in self._timed_out
+        )
+        await self._ask(asked, verdicts)
+        self._known.update(verdicts.found)
+        self._timed_out = verdicts.timed_out
         self.probe_result = ProbeResult(
-            result.supported | frozenset(found),
-            frozenset(retry),
-            result.empty | empty,
+            result.supported | frozenset(verdicts.found),
+            frozenset(verdicts.retry),
+            result.empty | verdicts.empty,
             result.refused,
         )
-        self._retry_wait = min(self._retry_wait * 2, INFO_REFRESH.total_seconds())
+        if verdicts.found:
+            self._retry_wait = RETRY_PROBE_FIRST
+        else:
+            self._retry_wait = min(self._retry_wait * 2, INFO_REFRESH.total_seconds())
         self._retry_at = self._clock() + self._retry_wait
 
     def polled(self) -> tuple[Endpoint[Any], ...]:
@@ -479,9 +512,10 @@ class IQGateway:
         ``skip``: on-demand endpoints (``Endpoint.on_demand``) the caller shows nothing
         of. They are left out of this poll, as if not polled here; any other endpoint in
         ``skip`` is read all the same (site values may need it).
-        ``deadline`` (seconds) bounds the whole poll: past it, the request under way is
-        cancelled (its connection closed, the gateway's lock released) and
-        IQGatewayTimeoutError is raised.
+        ``deadline`` (seconds) bounds the reading of the endpoints: past it, the request
+        under way is cancelled (its connection closed, the gateway's lock released) and
+        IQGatewayTimeoutError is raised. A setup or probe due first is not counted in it:
+        it is bounded by its requests' timeouts (see ``probe()``).
         """
         await self._prepare()
         return await _within(deadline, self._poll(live_stream, skip))
@@ -489,7 +523,8 @@ class IQGateway:
     async def _prepare(self) -> None:
         """Identify and probe the gateway when due, before a poll (and outside its deadline).
 
-        A probe stops at its first timeout, so this is bounded by a request's time.
+        A probe stops after STALLED_AFTER timeouts in a row, so a stalled gateway costs a
+        few requests' timeouts here, never one per endpoint.
         """
         if self.info is None or self.probe_result is None:
             await self.setup()
@@ -644,11 +679,14 @@ class IQGateway:
         A refusal (some firmware lets only installer tokens switch it on) or an error
         answer is logged once and asked again after STREAM_RETRY (or with a new token);
         live data then stays as fresh as the gateway keeps it by itself. While one read
-        switches it on, another (a power tick beside a poll) does not switch it again.
+        switches it on, another (a power tick beside a poll) waits for that switch rather
+        than sending its own, and sends it only if that one was cut short.
         """
+        async with self._stream_lock:
+            await self._switch_stream_when_due()
+
+    async def _switch_stream_when_due(self) -> None:
         now = self._clock()
-        if self._stream_switching:
-            return
         if self._stream_retry_at is not None and now < self._stream_retry_at:
             return
         switched = self._stream_switched
@@ -659,7 +697,6 @@ class IQGateway:
         if last is not None and last.streaming and left > STREAM_RENEW_AHEAD * self._live_interval:
             return
         body: dict[str, JSON] = {"enable": 1}
-        self._stream_switching = True
         try:
             await self._request(LIVE_STREAM, authenticated=True, json=body)
         except (IQGatewayAuthenticationError, IQGatewayResponseError) as err:
@@ -676,8 +713,6 @@ class IQGateway:
                 )
             self._stream_retry_at = now + STREAM_RETRY.total_seconds()
             return
-        finally:
-            self._stream_switching = False
         if self._stream_refused:
             self._stream_refused = False
             _LOGGER.info("IQ Gateway %s switched its live stream on", self._name())
@@ -848,17 +883,24 @@ def gateway_lock(host: str, serial: str | None = None) -> asyncio.Lock:
     A config flow reading ``/info`` or proving a token makes a client of its own while the
     entry's client polls: both take this lock, so the gateway sees one request at a time.
     A gateway is known by its host and, once known, its serial: a client that knows the
-    serial shares the lock of any other that knows it, however it spells the host.
+    serial shares the lock of any other that knows it, however it spells the host. The
+    lock of a host that another serial holds is not taken (addresses change hands).
     """
     loop = asyncio.get_running_loop()
-    keys = [(loop, host.strip().lower())]
-    if serial:
-        keys.insert(0, (loop, f"serial:{serial}"))
-    lock = next((found for key in keys if (found := _LOCKS.get(key)) is not None), None)
+    host_key, serial_key = (loop, host.strip().lower()), (loop, f"serial:{serial}")
+    lock = _LOCKS.get(serial_key) if serial else None
+    if lock is None and (by_host := _LOCKS.get(host_key)) is not None:
+        held_by_another = any(
+            key[0] is loop and key[1].startswith("serial:") and found is by_host
+            for key, found in _LOCKS.items()
+        )
+        if not (serial and held_by_another):
+            lock = by_host
     if lock is None:
         lock = asyncio.Lock()
-    for key in keys:
-        _LOCKS[key] = lock
+    _LOCKS[host_key] = lock
+    if serial:
+        _LOCKS[serial_key] = lock
     return lock
 
 
