@@ -27,10 +27,12 @@ from custom_components.enphase_iq_gateway.iqgateway.client import (
 )
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     BATTERY_CONTROL,
+    BATTERY_POWER,
     CHECK_JWT,
     LIVE_STREAM,
     LIVEDATA,
     METER_READINGS,
+    METERS,
     POLLED,
 )
 from simulator import Clock, GatewaySimulator
@@ -126,6 +128,50 @@ async def test_stale_battery_values_are_unknown(
     assert site_values.battery_soc(data) is None
     assert site_values.battery_power(data) is not None  # the storage CT's, not live data's
     assert site_values.has_batteries(data)
+
+
+def without_storage_ct(gateway: GatewaySimulator) -> None:
+    """The storage CT disabled: battery power comes from live data, or the batteries."""
+    captured = gateway.capture.get(METERS.path)
+    assert captured is not None
+    meters = json.loads(captured.body)
+    for meter in meters:
+        if meter["measurementType"] == "storage":
+            meter["state"] = "disabled"
+    gateway.capture.set(METERS.path, json.dumps(meters))
+
+
+async def test_battery_power_comes_from_the_batteries_while_live_data_is_stale(
+    live: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    """No storage CT and a refused stream: the batteries' own power, not an unknown.
+
+    Where the stream works, live data is the source and the batteries are not asked.
+    """
+    without_storage_ct(live)
+    working = client_of(make_client, live)
+    await working.poll(live_stream=True)
+    live.clock.advance(POLL)
+    live.stats.reset()
+    data = await working.poll(live_stream=True)
+    assert fresh(data)
+    assert BATTERY_POWER not in data.polled
+    assert live.stats.requests[BATTERY_POWER.path] == 0
+    assert site_values.battery_power(data) == data.get(LIVEDATA).flows["storage"].power
+
+    live.stream_owner_refusal = 403
+    live.clock.advance(2 * STREAM_LIFETIME)  # the stream switched on above has lapsed
+    refused = client_of(make_client, live)
+    data = await refused.poll()
+    live.clock.advance(POLL)
+    live.stats.reset()
+    data = await refused.poll()
+    assert LIVEDATA in data.stale
+    assert BATTERY_POWER in data.polled
+    assert live.stats.requests[BATTERY_POWER.path] == 1
+    power = data.get(BATTERY_POWER)
+    assert power is not None
+    assert site_values.battery_power(data) == power.total
 
 
 @pytest.mark.parametrize(

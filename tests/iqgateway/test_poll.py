@@ -169,23 +169,28 @@ async def test_production_json_is_polled_only_where_it_is_needed(
 
 
 @pytest.mark.parametrize(
-    ("without_livedata", "storage_ct", "polled"),
+    ("livedata", "storage_ct", "polled"),
     [
-        (False, True, False),  # both measure the site's battery power
-        (True, True, False),  # the storage CT does
-        (False, False, False),  # live data does
-        (True, False, True),  # only the battery list has it
+        ("fresh", True, False),  # both measure the site's battery power
+        (None, True, False),  # the storage CT does
+        ("stale", True, False),  # the storage CT does
+        ("fresh", False, False),  # live data does
+        ("stale", False, True),  # out of date (a refused stream): the batteries' own stands in
+        (None, False, True),  # only the battery list has it
     ],
 )
 async def test_battery_power_is_polled_only_where_nothing_else_measures_it(
-    gateway: GatewaySimulator,
+    start_gateway: GatewayFactory,
     make_client: ClientFactory,
-    without_livedata: bool,
+    livedata: str | None,
     storage_ct: bool,
     polled: bool,
 ) -> None:
-    """A storage CT or live data gives the site's battery power: the list is not asked."""
-    if without_livedata:
+    """A storage CT or up-to-date live data gives the battery power: the list is not asked."""
+    gateway = await start_gateway(RICH_CAPTURE, live_stream=livedata == "fresh")
+    if livedata == "stale":
+        gateway.stream_owner_refusal = 403  # the captured body stays as it is
+    if livedata is None:
         gateway.capture.remove(LIVEDATA.path)
     if not storage_ct:
         disable_meter(gateway, "storage")

@@ -489,7 +489,20 @@ class IQGateway:
         if self.probe_result is None:
             return ()
         supported = self.probe_result.supported
-        return tuple(ep for ep in POLLED if ep in supported and ep.wanted(self._known))
+        return tuple(ep for ep in POLLED if ep in supported and self._wanted(ep))
+
+    def _wanted(self, endpoint: Endpoint[Any]) -> bool:
+        """Whether ``endpoint`` is of use now, judged on the latest answers.
+
+        Live data that is out of date counts as none: what stands in for it where it is
+        fresh (the IQ Batteries' power in ``/ivp/ensemble/power``) is read instead, for
+        instance where the gateway refuses to switch its live stream on.
+        """
+        known = self._known
+        live: LiveData | None = known.get(LIVEDATA)
+        if live is not None and self._is_stale(live, logged=False):
+            known = {ep: body for ep, body in known.items() if ep is not LIVEDATA}
+        return endpoint.wanted(known)
 
     async def poll(
         self,
@@ -547,7 +560,7 @@ class IQGateway:
         asked: set[Endpoint[Any]] = set()
         refused: dict[Endpoint[Any], IQGatewayAuthenticationError] = {}
         for endpoint in polled:
-            if not endpoint.wanted(self._known):
+            if not self._wanted(endpoint):
                 continue  # an answer earlier in this poll says it is of no use now
             if endpoint in self._known and not self._due(endpoint, endpoint.refresh):
                 bodies[endpoint] = self._known[endpoint]
