@@ -174,6 +174,29 @@ async def test_battery_power_comes_from_the_batteries_while_live_data_is_stale(
     assert site_values.battery_power(data) == power.total
 
 
+async def test_a_power_tick_reads_the_batteries_once_live_data_goes_stale(
+    live: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    """Live data that goes out of date between two polls: the tick has the battery power."""
+    without_storage_ct(live)
+    live.stream_timeout = STREAM_LIFETIME
+    client = client_of(make_client, live, live_interval=10)  # a lane ticking every 10 s
+    await client.poll(live_stream=True)
+    live.clock.advance(10)
+    data = await client.poll(live_stream=True)
+    assert fresh(data)
+    assert BATTERY_POWER not in data.polled
+    live.stream_owner_refusal = 403
+    live.switch_live_stream(False)  # it lapsed early, and may not be switched on again
+    live.clock.advance(90)  # older than a minute: out of date
+    data = await client.poll_power(data, live_stream=True)
+    assert LIVEDATA in data.stale
+    assert BATTERY_POWER in data.read
+    power = data.get(BATTERY_POWER)
+    assert power is not None
+    assert site_values.battery_power(data) == power.total
+
+
 @pytest.mark.parametrize(
     ("interval", "reads", "switches"),
     [

@@ -310,13 +310,13 @@ async def test_an_endpoint_that_always_times_out_holds_no_other_back(
     assert client.probe_result is not None
     assert client.probe_result.retry == {PRODUCTION_JSON}
     assert {ENSEMBLE_INVENTORY, STORAGE_SETTINGS, METER_READINGS} <= data.polled
-    assert gateway.stats.requests[PRODUCTION_JSON.path] == 2  # the probe's, and its retry
+    assert gateway.stats.requests[PRODUCTION_JSON.path] == 1  # not retried at the probe
 
     for wait in (1, 2, 4):
         clock.advance(timedelta(seconds=wait * RETRY_PROBE_FIRST))
         gateway.stats.reset()
         data = await client.poll()
-        assert gateway.stats.requests[PRODUCTION_JSON.path] == 2, wait  # asked again
+        assert gateway.stats.requests[PRODUCTION_JSON.path] == 1, wait  # asked again
         assert client.probe_result.retry == {PRODUCTION_JSON}
         assert ENSEMBLE_INVENTORY in data.polled
 
@@ -324,13 +324,16 @@ async def test_an_endpoint_that_always_times_out_holds_no_other_back(
 async def test_a_probe_again_takes_away_nothing_it_could_not_ask(
     gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
 ) -> None:
-    """After a firmware update the probe meets a timeout: what was polled stays polled."""
+    """After a firmware update the probe meets a timeout: what was polled stays polled.
+
+    It is asked again within minutes, and dropped only if it then says it is not there.
+    """
     client = make_client(gateway, clock=clock, request_timeout=0.1)
     first = await client.poll()
     assert METERS in first.polled
     gateway.capture.set_firmware("D8.3.9999")
     clock.advance(INFO_REFRESH)
-    gateway.add_fault("timeout", count=2, path=METERS.path)  # the probe's request, its retry
+    gateway.add_fault("timeout", path=METERS.path)  # the probe's request
     data = await client.poll()
     assert data.info.firmware == "D8.3.9999"
     assert client.probe_result is not None
@@ -338,6 +341,60 @@ async def test_a_probe_again_takes_away_nothing_it_could_not_ask(
     assert METERS not in client.probe_result.retry
     assert METER_READINGS in data.polled
     assert data.get(METER_READINGS) is not None
+
+    gateway.capture.remove(METERS.path)  # the new firmware has no such endpoint after all
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
+    gateway.stats.reset()
+    data = await client.poll()
+    assert gateway.stats.requests[METERS.path] == 1  # asked again: 404
+    assert METERS not in client.probe_result.supported
+    assert METERS not in data.polled
+
+
+async def test_a_server_error_at_a_probe_again_is_not_kept(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """A 5xx is an answer: the endpoint is not polled on its old body, and asked again."""
+    client = make_client(gateway, clock=clock)
+    await client.poll()
+    gateway.capture.set_firmware("D8.3.9999")
+    clock.advance(INFO_REFRESH)
+    gateway.add_fault("server_error", path=METERS.path)
+    data = await client.poll()
+    assert client.probe_result is not None
+    assert METERS in client.probe_result.retry
+    assert METERS not in data.polled
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
+    data = await client.poll()
+    assert METERS in data.polled
+    assert client.probe_result.retry == frozenset()
+
+
+async def test_what_timed_out_is_asked_last(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """Two endpoints that never answer in time hold back none of those left unasked.
+
+    Once something answers, the wait before asking again is the short one again.
+    """
+    for endpoint in (INVERTERS, METERS):  # the second and third a probe asks
+        gateway.add_fault("timeout", count=None, path=endpoint.path)
+    client = make_client(gateway, clock=clock, request_timeout=0.1)
+    await client.poll()
+    first = client.probe_result
+    assert first is not None
+    assert {INVERTERS, METERS, METER_READINGS, ENSEMBLE_INVENTORY} <= first.retry  # unasked
+
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
+    data = await client.poll()
+    result = client.probe_result
+    assert result.retry == {INVERTERS, METERS}
+    assert {METER_READINGS, ENSEMBLE_INVENTORY} <= data.polled
+
+    gateway.stats.reset()
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
+    await client.poll()
+    assert gateway.stats.requests[INVERTERS.path] == 1  # 5 minutes again, not 10
 
 
 async def test_a_gateway_answering_nothing_at_the_probe_is_not_set_up(

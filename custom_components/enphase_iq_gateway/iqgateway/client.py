@@ -48,6 +48,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import partial
 import ipaddress
 import logging
 import re
@@ -83,8 +84,8 @@ INFO_REFRESH: Final = timedelta(hours=6)
 """How often ``/info`` is read again during polls, to notice a firmware update."""
 RETRY_PROBE_FIRST: Final = 300.0
 """Seconds before endpoints that failed at the probe are asked again (then doubling)."""
-STALLED_AFTER: Final = 2
-"""Timeouts in a row after which a probe takes the gateway as stalled and asks no more."""
+PROBE_TIMEOUTS: Final = 2
+"""Timeouts after which a probe asks no more (the rest is asked again later)."""
 LIVE_INTERVAL: Final = 300.0
 """Seconds between two reads of live data, unless the caller says otherwise."""
 STREAM_LIFETIME: Final = 900.0
@@ -145,7 +146,8 @@ class _Verdicts:
     found: dict[Endpoint[Any], Any] = field(default_factory=dict)
     retry: set[Endpoint[Any]] = field(default_factory=set)
     empty: set[Endpoint[Any]] = field(default_factory=set)
-    timed_out: set[Endpoint[Any]] = field(default_factory=set)  # of ``retry``
+    unanswered: set[Endpoint[Any]] = field(default_factory=set)  # timed out or not asked
+    timed_out: set[Endpoint[Any]] = field(default_factory=set)  # of ``unanswered``
 
 
 class IQGateway:
@@ -197,6 +199,7 @@ class IQGateway:
         self._retry_wait = RETRY_PROBE_FIRST  # before asking the probe's failures again
         self._retry_at = 0.0
         self._timed_out: set[Endpoint[Any]] = set()  # at the last probe: asked last next time
+        self._unverified: set[Endpoint[Any]] = set()  # polled, but unanswered at a re-probe
         self._known: dict[Endpoint[Any], Any] = {}
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
@@ -354,9 +357,14 @@ class IQGateway:
 
     # ------------------------------------------------------------------ endpoints
 
-    async def get[T](self, endpoint: Endpoint[T]) -> T:
-        """Request one endpoint and parse its body."""
-        raw = await self._request(endpoint, authenticated=endpoint is not INFO)
+    async def get[T](self, endpoint: Endpoint[T], *, retry_timeout: bool = True) -> T:
+        """Request one endpoint and parse its body.
+
+        ``retry_timeout``: a timeout gets the one quick retry other transient failures get.
+        """
+        raw = await self._request(
+            endpoint, authenticated=endpoint is not INFO, retry_timeout=retry_timeout
+        )
         body = endpoint.parse(raw)
         self._raw[endpoint] = raw
         self._read_at[endpoint] = self._clock()
@@ -379,13 +387,14 @@ class IQGateway:
 
         Run at setup (and again after a firmware update), so that polls ask only for what
         this gateway has. Authentication failures are raised: a probe with a bad token
-        would wrongly conclude that nothing is supported. What times out or fails with a
-        server error is asked again later (``retry``); after STALLED_AFTER timeouts in a
-        row the gateway is asked nothing more, and the rest waits too. A probe again takes
-        nothing away that it could not ask: an endpoint polled until now stays polled.
-        Should nothing answer, IQGatewayTimeoutError (or IQGatewayResponseError, for
-        server errors) is raised and the previous result stands: a busy gateway is not a
-        gateway without endpoints.
+        would wrongly conclude that nothing is supported. What fails with a server error
+        or times out is asked again later (``retry``, see ``_probe_again``); after
+        PROBE_TIMEOUTS timeouts nothing more is asked, so a stalled gateway costs a few
+        requests' time, and the rest is asked again later too. An endpoint polled until
+        now that a probe again could not ask (or that timed out) stays polled while it is
+        asked again. Should nothing answer, IQGatewayTimeoutError (or
+        IQGatewayResponseError, for server errors) is raised and the previous result
+        stands: a busy gateway is not a gateway without endpoints.
         """
         if self._token is not None:
             await self.check_jwt()  # a refused token is an error, not "nothing supported"
@@ -396,23 +405,25 @@ class IQGateway:
         verdicts = _Verdicts()
         await self._ask([ep for ep in POLLED if not ep.last_resort], verdicts)
         last_resorts = [ep for ep in POLLED if ep.last_resort and ep.wanted(verdicts.found)]
-        if verdicts.timed_out:
-            verdicts.retry.update(last_resorts)  # asked again with what they stand in for
+        if verdicts.unanswered:
+            verdicts.unanswered.update(last_resorts)  # asked with what they stand in for
         else:
             await self._ask(last_resorts, verdicts)
+        kept: set[Endpoint[Any]] = set()
         if self.probe_result is not None:
-            for endpoint in self.probe_result.supported & verdicts.retry:
-                if endpoint in self._known:  # kept, with its last body, until it says no
-                    verdicts.found[endpoint] = self._known[endpoint]
-                    verdicts.retry.discard(endpoint)
-        if not verdicts.found and verdicts.retry:
+            kept = set(self.probe_result.supported & verdicts.unanswered & self._known.keys())
+            verdicts.found.update((endpoint, self._known[endpoint]) for endpoint in kept)
+        if not verdicts.found and (verdicts.retry or verdicts.unanswered):
             if verdicts.timed_out:
                 raise IQGatewayTimeoutError("the gateway answered no endpoint in time")
             raise IQGatewayResponseError("the gateway answered no endpoint: asked again later")
         self._known = verdicts.found
+        self._unverified = kept
         self._timed_out = verdicts.timed_out
         self.probe_result = ProbeResult(
-            frozenset(verdicts.found), frozenset(verdicts.retry), frozenset(verdicts.empty)
+            frozenset(verdicts.found),
+            frozenset(verdicts.retry | verdicts.unanswered - kept),
+            frozenset(verdicts.empty),
         )
         self._retry_wait = RETRY_PROBE_FIRST
         self._retry_at = self._clock() + self._retry_wait
@@ -422,63 +433,66 @@ class IQGateway:
         """Probe ``endpoints`` in turn, sorting each into ``verdicts``.
 
         One that is refused although the token was accepted (or none is used) needs other
-        credentials and is left out. After STALLED_AFTER timeouts in a row, the rest go to
-        ``retry`` unasked: a stalled gateway is not made to wait out every endpoint.
+        credentials and is left out. A timeout is not retried (the endpoint is asked again
+        later anyway); after PROBE_TIMEOUTS of them the rest is left unasked.
         """
-        in_a_row = 0  # timeouts
         for index, endpoint in enumerate(endpoints):
+            if len(verdicts.timed_out) >= PROBE_TIMEOUTS:
+                verdicts.unanswered.update(endpoints[index:])
+                return
             try:
-                body = await self.get(endpoint)
+                body = await self.get(endpoint, retry_timeout=False)
             except IQGatewayTimeoutError:
                 verdicts.timed_out.add(endpoint)
-                in_a_row += 1
-                if in_a_row >= STALLED_AFTER:
-                    verdicts.retry.update(endpoints[index:])
-                    return
-                verdicts.retry.add(endpoint)
+                verdicts.unanswered.add(endpoint)
                 continue
             except IQGatewayAuthenticationError:
                 if self._token is not None and not self._token_accepted:
                     raise  # /auth/check_jwt did not accept it: the token itself is refused
-                in_a_row = 0
                 continue
             except IQGatewayConnectionError:
                 raise
             except IQGatewayResponseError as err:
-                in_a_row = 0
                 if err.status is not None and err.status >= 500:
                     verdicts.retry.add(endpoint)
                 continue
-            in_a_row = 0
             if endpoint.reports_nothing(body):
                 verdicts.empty.add(endpoint)
             else:
                 verdicts.found[endpoint] = body
 
     async def _probe_again(self) -> None:
-        """Ask again what failed at the probe, waiting longer each time it fails again.
+        """Ask again what the probe could not tell, waiting longer while nothing answers.
 
-        First after RETRY_PROBE_FIRST, then twice as long each time nothing answers, up
-        to INFO_REFRESH: a gateway that was busy at setup gets its endpoints back within
-        minutes, one whose endpoint always fails is not asked at every poll. What timed
-        out the last time is asked last, so that it holds none of the others back.
+        That is what failed or timed out (``retry``) and what is polled although a probe
+        again could not ask it. First after RETRY_PROBE_FIRST, then twice as long each
+        time nothing answers, up to INFO_REFRESH: a gateway that was busy at setup gets
+        its endpoints back within minutes, one whose endpoint always fails is not asked at
+        every poll. What timed out the last time is asked last, so that it holds none of
+        the others back.
         """
         assert self.probe_result is not None
-        result = self.probe_result
+        result, unverified = self.probe_result, self._unverified
         verdicts = _Verdicts()
         asked = sorted(
-            (ep for ep in POLLED if ep in result.retry), key=lambda ep: ep in self._timed_out
+            (ep for ep in POLLED if ep in result.retry or ep in unverified),
+            key=lambda ep: ep in self._timed_out,
         )
         await self._ask(asked, verdicts)
+        found = frozenset(verdicts.found)
+        self._unverified = unverified & verdicts.unanswered  # still polled, asked again
+        dropped = unverified - found - self._unverified  # said it is not (or no longer) there
+        for endpoint in dropped:
+            self._known.pop(endpoint, None)
         self._known.update(verdicts.found)
         self._timed_out = verdicts.timed_out
         self.probe_result = ProbeResult(
-            result.supported | frozenset(verdicts.found),
-            frozenset(verdicts.retry),
+            (result.supported - dropped) | found,
+            frozenset(verdicts.retry | verdicts.unanswered - self._unverified),
             result.empty | verdicts.empty,
             result.refused,
         )
-        if verdicts.found:
+        if found:
             self._retry_wait = RETRY_PROBE_FIRST
         else:
             self._retry_wait = min(self._retry_wait * 2, INFO_REFRESH.total_seconds())
@@ -536,8 +550,8 @@ class IQGateway:
     async def _prepare(self) -> None:
         """Identify and probe the gateway when due, before a poll (and outside its deadline).
 
-        A probe stops after STALLED_AFTER timeouts in a row, so a stalled gateway costs a
-        few requests' timeouts here, never one per endpoint.
+        A probe stops after PROBE_TIMEOUTS timeouts, so a stalled gateway costs a few
+        requests' timeouts here, never one per endpoint.
         """
         if self.info is None or self.probe_result is None:
             await self.setup()
@@ -548,7 +562,7 @@ class IQGateway:
         if self._probe_due:
             await self.probe()
             self._probe_due = False
-        elif self.probe_result.retry and self._clock() >= self._retry_at:
+        elif (self.probe_result.retry or self._unverified) and self._clock() >= self._retry_at:
             await self._probe_again()
 
     async def _poll(self, live_stream: bool, skip: Collection[Endpoint[Any]]) -> GatewayData:
@@ -632,7 +646,7 @@ class IQGateway:
                 _LOGGER.debug("%s failed this power update: %s", endpoint, err)
         if not read:
             return previous
-        return self._data(previous.polled, bodies, frozenset(read), live=live)
+        return self._data(previous.polled | read, bodies, frozenset(read), live=live)
 
     async def _read(self, endpoint: Endpoint[Any], *, live: bool) -> Any:
         """Read one endpoint for a poll, keeping the live stream on before live data."""
@@ -771,6 +785,7 @@ class IQGateway:
         *,
         authenticated: bool,
         json: Mapping[str, JSON] | None = None,
+        retry_timeout: bool = True,
     ) -> RawBody:
         """GET ``endpoint`` (POST ``json`` to it) in turn with every other request to it.
 
@@ -778,20 +793,21 @@ class IQGateway:
         the session and tries once more before raising IQGatewayAuthenticationError.
         """
         authenticated = authenticated and self._token is not None
+        send = partial(self._send, endpoint, json=json, retry_timeout=retry_timeout)
         async with self._serialized():
             if not authenticated:
-                return await self._send(endpoint, authenticated=False, json=json)
+                return await send(authenticated=False)
             if not self._session_open or not self._has_session_cookie():
                 self._session_open = False
                 await self._open_session()
             try:
-                return await self._send(endpoint, authenticated=True, json=json)
+                return await send(authenticated=True)
             except IQGatewayAuthenticationError:
                 pass
             # The session may have lapsed on the gateway: reopen it once.
             self._drop_session()
             await self._open_session()
-            return await self._send(endpoint, authenticated=True, json=json)
+            return await send(authenticated=True)
 
     async def _send(
         self,
@@ -799,12 +815,14 @@ class IQGateway:
         *,
         authenticated: bool,
         json: Mapping[str, JSON] | None = None,
+        retry_timeout: bool = True,
     ) -> RawBody:
-        """One request, with one quick retry on a connection reset or timeout."""
+        """One request, with one quick retry on a connection reset (or a timeout)."""
         try:
             return await self._send_once(endpoint, authenticated=authenticated, json=json)
         except IQGatewayConnectionError as err:
-            if not self._retry or not err.transient:
+            timeout = isinstance(err, IQGatewayTimeoutError)
+            if not self._retry or not err.transient or (timeout and not retry_timeout):
                 raise
             _LOGGER.debug("Retrying %s once after: %s", endpoint, err)
         await asyncio.sleep(self._retry_delay)
