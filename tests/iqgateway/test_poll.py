@@ -397,6 +397,22 @@ async def test_what_timed_out_is_asked_last(
     assert gateway.stats.requests[INVERTERS.path] == 1  # 5 minutes again, not 10
 
 
+async def test_an_endpoint_that_always_drops_its_connection_fails_no_poll(
+    gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
+) -> None:
+    """Asked again and again, it is left out each time; the polls go on without it."""
+    gateway.add_fault("reset", count=None, path=INVERTERS.path)
+    client = make_client(gateway, clock=clock)
+    data = await client.poll()
+    assert INVERTERS not in data.polled
+    for wait in (1, 2, 4):
+        clock.advance(timedelta(seconds=wait * RETRY_PROBE_FIRST))
+        gateway.stats.reset()
+        data = await client.poll()
+        assert gateway.stats.requests[INVERTERS.path] == 2, wait  # asked again, with its retry
+        assert METER_READINGS in data.read
+
+
 async def test_a_gateway_answering_nothing_at_the_probe_is_not_set_up(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
@@ -629,6 +645,10 @@ async def test_http_gateway_down_at_the_info_read_recovers(
 async def test_failed_probe_after_a_firmware_update_is_repeated(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
+    """The probe after a firmware update gets no answer: new endpoints come within minutes.
+
+    What was polled stays polled meanwhile (this poll fails with the connections).
+    """
     clock = Clock()
     livedata = gateway.capture.get(LIVEDATA.path)
     assert livedata is not None
@@ -637,9 +657,15 @@ async def test_failed_probe_after_a_firmware_update_is_repeated(
     await client.poll()
     gateway.capture.set_firmware("D8.3.9999")
     gateway.capture.set(LIVEDATA.path, livedata.body)
-    gateway.add_fault("reset", count=2, path=PRODUCTION.path)  # the probe fails once
+    for endpoint in POLLED:  # every connection is lost once, and once more on its retry
+        gateway.add_fault("reset", count=2, path=endpoint.path)
     clock.advance(INFO_REFRESH)
     await raises(IQGatewayConnectionError, client.poll())
+    gateway.faults.clear()
+    data = await client.poll()
+    assert METER_READINGS in data.polled
+    assert LIVEDATA not in data.polled
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
     data = await client.poll()
     assert LIVEDATA in data.polled  # the new firmware's endpoints are probed after all
 

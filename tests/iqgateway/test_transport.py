@@ -617,11 +617,26 @@ async def test_a_stalled_gateway_is_not_asked_every_endpoint(
 async def test_probe_raises_on_connection_failure(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """A gateway that drops connections cannot be probed: the error is raised."""
+    """A gateway that drops every connection cannot be probed: the error is raised."""
+    client = make_client(gateway)
+    await client.detect()
+    await client.check_jwt()
+    for endpoint in POLLED:
+        gateway.add_fault("reset", count=None, path=endpoint.path)
+    await raises(IQGatewayConnectionError, client.probe())
+    assert client.probe_result is None
+
+
+async def test_an_endpoint_that_drops_connections_is_asked_again_later(
+    gateway: GatewaySimulator, make_client: ClientFactory
+) -> None:
+    """One endpoint whose connection is lost (twice, with the retry): the rest is found."""
     client = make_client(gateway)
     await client.detect()
     gateway.add_fault("reset", count=2, path=INVERTERS.path)
-    await raises(IQGatewayConnectionError, client.probe())
+    probe = await client.probe()
+    assert probe.retry == {INVERTERS}
+    assert METER_READINGS in probe.supported
 
 
 async def test_legacy_page_probe_failure_is_retried_later(

@@ -84,8 +84,8 @@ INFO_REFRESH: Final = timedelta(hours=6)
 """How often ``/info`` is read again during polls, to notice a firmware update."""
 RETRY_PROBE_FIRST: Final = 300.0
 """Seconds before endpoints that failed at the probe are asked again (then doubling)."""
-PROBE_TIMEOUTS: Final = 2
-"""Timeouts after which a probe asks no more (the rest is asked again later)."""
+PROBE_NO_ANSWERS: Final = 2
+"""Requests left unanswered (timed out, connection lost) after which a probe asks no more."""
 LIVE_INTERVAL: Final = 300.0
 """Seconds between two reads of live data, unless the caller says otherwise."""
 STREAM_LIFETIME: Final = 900.0
@@ -146,8 +146,8 @@ class _Verdicts:
     found: dict[Endpoint[Any], Any] = field(default_factory=dict)
     retry: set[Endpoint[Any]] = field(default_factory=set)
     empty: set[Endpoint[Any]] = field(default_factory=set)
-    unanswered: set[Endpoint[Any]] = field(default_factory=set)  # timed out or not asked
-    timed_out: set[Endpoint[Any]] = field(default_factory=set)  # of ``unanswered``
+    unanswered: set[Endpoint[Any]] = field(default_factory=set)  # no answer, or not asked
+    no_answer: dict[Endpoint[Any], IQGatewayConnectionError] = field(default_factory=dict)
 
 
 class IQGateway:
@@ -198,7 +198,7 @@ class IQGateway:
         self._probe_due = False  # a probe is to run before the next poll
         self._retry_wait = RETRY_PROBE_FIRST  # before asking the probe's failures again
         self._retry_at = 0.0
-        self._timed_out: set[Endpoint[Any]] = set()  # at the last probe: asked last next time
+        self._no_answer: set[Endpoint[Any]] = set()  # at the last probe: asked last next time
         self._unverified: set[Endpoint[Any]] = set()  # polled, but unanswered at a re-probe
         self._known: dict[Endpoint[Any], Any] = {}
         self._raw: dict[Endpoint[Any], RawBody] = {}
@@ -388,13 +388,14 @@ class IQGateway:
         Run at setup (and again after a firmware update), so that polls ask only for what
         this gateway has. Authentication failures are raised: a probe with a bad token
         would wrongly conclude that nothing is supported. What fails with a server error
-        or times out is asked again later (``retry``, see ``_probe_again``); after
-        PROBE_TIMEOUTS timeouts nothing more is asked, so a stalled gateway costs a few
-        requests' time, and the rest is asked again later too. An endpoint polled until
-        now that a probe again could not ask (or that timed out) stays polled while it is
-        asked again. Should nothing answer, IQGatewayTimeoutError (or
-        IQGatewayResponseError, for server errors) is raised and the previous result
-        stands: a busy gateway is not a gateway without endpoints.
+        or gets no answer (a timeout, a lost connection) is asked again later (``retry``,
+        see ``_probe_again``); after PROBE_NO_ANSWERS requests without an answer nothing
+        more is asked, so a stalled gateway costs a few requests' time, and the rest is
+        asked again later too. An endpoint polled until now that a probe again could not
+        ask stays polled while it is asked again. Should nothing answer, the last error
+        (IQGatewayTimeoutError, IQGatewayConnectionError, or IQGatewayResponseError for
+        server errors) is raised and the previous result stands: a busy gateway is not a
+        gateway without endpoints.
         """
         if self._token is not None:
             await self.check_jwt()  # a refused token is an error, not "nothing supported"
@@ -414,12 +415,12 @@ class IQGateway:
             kept = set(self.probe_result.supported & verdicts.unanswered & self._known.keys())
             verdicts.found.update((endpoint, self._known[endpoint]) for endpoint in kept)
         if not verdicts.found and (verdicts.retry or verdicts.unanswered):
-            if verdicts.timed_out:
-                raise IQGatewayTimeoutError("the gateway answered no endpoint in time")
+            if verdicts.no_answer:
+                raise list(verdicts.no_answer.values())[-1]
             raise IQGatewayResponseError("the gateway answered no endpoint: asked again later")
         self._known = verdicts.found
         self._unverified = kept
-        self._timed_out = verdicts.timed_out
+        self._no_answer = set(verdicts.no_answer)
         self.probe_result = ProbeResult(
             frozenset(verdicts.found),
             frozenset(verdicts.retry | verdicts.unanswered - kept),
@@ -434,24 +435,23 @@ class IQGateway:
 
         One that is refused although the token was accepted (or none is used) needs other
         credentials and is left out. A timeout is not retried (the endpoint is asked again
-        later anyway); after PROBE_TIMEOUTS of them the rest is left unasked.
+        later anyway); after PROBE_NO_ANSWERS requests without an answer the rest is left
+        unasked.
         """
         for index, endpoint in enumerate(endpoints):
-            if len(verdicts.timed_out) >= PROBE_TIMEOUTS:
+            if len(verdicts.no_answer) >= PROBE_NO_ANSWERS:
                 verdicts.unanswered.update(endpoints[index:])
                 return
             try:
                 body = await self.get(endpoint, retry_timeout=False)
-            except IQGatewayTimeoutError:
-                verdicts.timed_out.add(endpoint)
+            except IQGatewayConnectionError as err:  # timed out, or the connection was lost
+                verdicts.no_answer[endpoint] = err
                 verdicts.unanswered.add(endpoint)
                 continue
             except IQGatewayAuthenticationError:
                 if self._token is not None and not self._token_accepted:
                     raise  # /auth/check_jwt did not accept it: the token itself is refused
                 continue
-            except IQGatewayConnectionError:
-                raise
             except IQGatewayResponseError as err:
                 if err.status is not None and err.status >= 500:
                     verdicts.retry.add(endpoint)
@@ -468,15 +468,15 @@ class IQGateway:
         again could not ask it. First after RETRY_PROBE_FIRST, then twice as long each
         time nothing answers, up to INFO_REFRESH: a gateway that was busy at setup gets
         its endpoints back within minutes, one whose endpoint always fails is not asked at
-        every poll. What timed out the last time is asked last, so that it holds none of
-        the others back.
+        every poll. What got no answer the last time is asked last, so that it holds none
+        of the others back.
         """
         assert self.probe_result is not None
         result, unverified = self.probe_result, self._unverified
         verdicts = _Verdicts()
         asked = sorted(
             (ep for ep in POLLED if ep in result.retry or ep in unverified),
-            key=lambda ep: ep in self._timed_out,
+            key=lambda ep: ep in self._no_answer,
         )
         await self._ask(asked, verdicts)
         found = frozenset(verdicts.found)
@@ -485,7 +485,7 @@ class IQGateway:
         for endpoint in dropped:
             self._known.pop(endpoint, None)
         self._known.update(verdicts.found)
-        self._timed_out = verdicts.timed_out
+        self._no_answer = set(verdicts.no_answer)
         self.probe_result = ProbeResult(
             (result.supported - dropped) | found,
             frozenset(verdicts.retry | verdicts.unanswered - self._unverified),
@@ -550,8 +550,8 @@ class IQGateway:
     async def _prepare(self) -> None:
         """Identify and probe the gateway when due, before a poll (and outside its deadline).
 
-        A probe stops after PROBE_TIMEOUTS timeouts, so a stalled gateway costs a few
-        requests' timeouts here, never one per endpoint.
+        A probe stops after PROBE_NO_ANSWERS requests without an answer, so a stalled
+        gateway costs a few requests' timeouts here, never one per endpoint.
         """
         if self.info is None or self.probe_result is None:
             await self.setup()
