@@ -599,31 +599,29 @@ async def test_probe_marks_failing_endpoints_for_later(
     assert LIVEDATA in client.polled()
 
 
-async def test_a_stalled_gateway_is_not_asked_every_endpoint(
-    gateway: GatewaySimulator, make_client: ClientFactory
+@pytest.mark.parametrize(
+    ("fault", "error", "requests"),
+    [
+        ("timeout", IQGatewayTimeoutError, 1),  # not retried: asked again later anyway
+        ("reset", IQGatewayConnectionError, 2),  # with its one quick retry
+    ],
+)
+async def test_a_gateway_that_answers_nothing_is_not_asked_every_endpoint(
+    gateway: GatewaySimulator,
+    make_client: ClientFactory,
+    fault: str,
+    error: type[Exception],
+    requests: int,
 ) -> None:
-    """Two timeouts: the probe asks no more, and says the gateway timed out."""
+    """Two endpoints without an answer: the probe asks no more, and raises what it met."""
     client = make_client(gateway, request_timeout=0.1)
     await client.detect()
-    for endpoint in POLLED:  # the token check still answers: it is the endpoints that stall
-        gateway.add_fault("timeout", count=None, path=endpoint.path)
+    for endpoint in POLLED:  # the token check still answers: it is the endpoints that fail
+        gateway.add_fault(fault, count=None, path=endpoint.path)
     gateway.stats.reset()
-    await raises(IQGatewayTimeoutError, client.probe())
+    await raises(error, client.probe())
     asked = {path: n for path, n in gateway.stats.requests.items() if path != CHECK_JWT.path}
-    assert asked == {POLLED[0].path: 1, POLLED[1].path: 1}  # not retried: asked again later
-    assert client.probe_result is None
-
-
-async def test_probe_raises_on_connection_failure(
-    gateway: GatewaySimulator, make_client: ClientFactory
-) -> None:
-    """A gateway that drops every connection cannot be probed: the error is raised."""
-    client = make_client(gateway)
-    await client.detect()
-    await client.check_jwt()
-    for endpoint in POLLED:
-        gateway.add_fault("reset", count=None, path=endpoint.path)
-    await raises(IQGatewayConnectionError, client.probe())
+    assert asked == {POLLED[0].path: requests, POLLED[1].path: requests}
     assert client.probe_result is None
 
 
