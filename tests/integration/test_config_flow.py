@@ -665,6 +665,23 @@ async def test_token_cannot_connect_then_retry(
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
+async def test_token_check_that_never_answers(
+    hass: HomeAssistant, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway stalls on the token: 'timeout' after the flow's short wait, no retry."""
+    monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
+    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    gateway.add_fault("timeout", path="/auth/check_jwt", count=None)
+    gateway.stats.reset()
+    token = gateway.issue_token()
+    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    assert _errors(result) == {"base": "timeout"}
+    assert gateway.stats.requests["/auth/check_jwt"] == 1
+    gateway.faults.clear()
+    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
 async def test_token_unknown_then_retry(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
     """An unexpected error proving the token: unknown; the retry works."""
     result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")

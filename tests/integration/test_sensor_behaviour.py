@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
+from homeassistant.config_entries import SOURCE_IGNORE, ConfigEntryDisabler, ConfigEntryState
 from homeassistant.const import EVENT_STATE_CHANGED, EVENT_STATE_REPORTED, STATE_UNAVAILABLE
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, entity_registry as er
@@ -251,6 +252,24 @@ async def test_one_power_sensor_of_each_kind_by_default(
     soc = hass.states.get("sensor.iq_battery_state_of_charge")
     assert soc is not None
     assert soc.attributes["device_class"] == "battery"
+
+
+async def test_an_ignored_gateway_gives_no_suffix(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """Ignored or disabled entries poll nothing: the one gateway keeps its plain names."""
+    MockConfigEntry(
+        domain=DOMAIN, unique_id="999999990000", source=SOURCE_IGNORE, data={}
+    ).add_to_hass(hass)
+    MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="999999990001",
+        data={},
+        disabled_by=ConfigEntryDisabler.USER,
+    ).add_to_hass(hass)
+    entry, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
+    assert entry.state is ConfigEntryState.LOADED
+    assert hass.states.get("sensor.iq_gateway_production_power") is not None
 
 
 async def test_two_gateways_are_told_apart(

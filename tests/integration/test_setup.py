@@ -373,6 +373,27 @@ def test_error_keys() -> None:
     assert error_key(IQGatewayError("x")) == "unexpected_error"
 
 
+async def test_devices_of_an_entry_that_is_not_loaded_can_be_removed(
+    hass: HomeAssistant, gateway: GatewaySimulator
+) -> None:
+    """Nothing is known of what an unloaded gateway reports: all but the gateway may go.
+
+    A device still reported comes back at the next setup.
+    """
+    entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
+    gateway_device = _gateway_device(hass, entry)
+    inverter = next(iter(entry.runtime_data.data.get(INVERTERS) or {}))
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    assert entry.state is ConfigEntryState.NOT_LOADED
+    [reported] = [
+        device
+        for device in dr.async_entries_for_config_entry(dr.async_get(hass), entry.entry_id)
+        if (DOMAIN, inverter) in device.identifiers
+    ]
+    assert not await async_remove_config_entry_device(hass, entry, gateway_device)
+    assert await async_remove_config_entry_device(hass, entry, reported)
+
+
 @pytest.mark.parametrize("capture", ["7.6.175_standard", RICH_CAPTURE])  # batteries or not
 async def test_only_devices_no_longer_reported_can_be_removed(
     hass: HomeAssistant, start_gateway: GatewayFactory, capture: str

@@ -19,7 +19,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.sensor import SensorEntity, SensorStateClass
 from homeassistant.components.sensor.const import UNIT_CONVERTERS
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir, restore_state
+from homeassistant.helpers import entity_registry as er, issue_registry as ir, restore_state
 from homeassistant.helpers.entity_platform import async_get_platforms
 from homeassistant.helpers.json import json_dumps
 from homeassistant.helpers.restore_state import StoredState
@@ -532,6 +532,26 @@ async def test_a_restart_in_the_middle_of_a_stitch(
     assert issues.async_get_issue(DOMAIN, issue_id) is None
     assert ATTR_GATEWAY_VALUE not in hass.states.get(LIFETIME).attributes
     assert any("follows it again" in r.getMessage() for r in caplog.records)
+
+
+async def test_a_removed_sensor_leaves_the_stitch_issue(hass: HomeAssistant, site: Site) -> None:
+    """The repair issue lists the stitched sensors there are: not one the user removed."""
+    issue_id = stitch_issue_id(site.entry.entry_id)
+    await site.poll(2)
+    site.sim.add_counter_scenario("drop")
+    await site.poll(HOLD_POLLS + 1)
+
+    def listed() -> list[str]:
+        issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id)
+        assert issue is not None
+        assert issue.translation_placeholders is not None
+        return issue.translation_placeholders["sensors"].split(", ")
+
+    before = listed()
+    assert LIFETIME in before
+    er.async_get(hass).async_remove(LIFETIME)
+    await hass.async_block_till_done()
+    assert listed() == [sensor for sensor in before if sensor != LIFETIME]
 
 
 # --------------------------------------------------------------------------- day and week

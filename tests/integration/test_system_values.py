@@ -13,13 +13,13 @@ import json
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 
 from custom_components.enphase_iq_gateway.const import DOMAIN
-from tests.conftest import CAPTURES, FIXTURES, GatewayFactory
+from tests.conftest import CAPTURES, FIXTURES, RICH_CAPTURE, GatewayFactory
 
 from .conftest import setup_capture
 
@@ -331,6 +331,19 @@ async def test_storage_settings(
     assert _number(hass, f"{serial}_storage_reserve_soc") == settings["reserved_soc"]
     assert _number(hass, f"{serial}_very_low_soc") == settings["very_low_soc"]
     assert _on(hass, f"{serial}_charge_from_grid") is settings["charge_from_grid"]
+
+
+async def test_a_setting_nobody_knows_is_unknown(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """A storage mode a newer firmware may report: unknown, not an untranslated state."""
+    tariff = _body(RICH_CAPTURE, "admin_lib_tariff")
+    assert tariff is not None
+    tariff["tariff"]["storage_settings"]["mode"] = "grid-tied-sunset"
+    entry, _ = await setup_capture(
+        hass, start_gateway, RICH_CAPTURE, bodies={"/admin/lib/tariff": tariff}
+    )
+    assert _sensor(hass, f"{entry.unique_id}_storage_mode") == STATE_UNKNOWN
 
 
 def _grid_witness(capture: str) -> bool | None:
