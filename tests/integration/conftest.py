@@ -201,6 +201,25 @@ def assert_translated(result: Mapping[str, Any], section: str = "config") -> Non
         SHOWN[f"{section}.error"].add(error)
 
 
+type Result = dict[str, Any]
+
+
+async def flow_step(
+    hass: HomeAssistant, result: Result, user_input: dict[str, Any] | None = None
+) -> Result:
+    """Answer a config flow's step; what it shows next is checked to be translated."""
+    result = dict(await hass.config_entries.flow.async_configure(result["flow_id"], user_input))
+    assert_translated(result)
+    return result
+
+
+async def flow_choose(hass: HomeAssistant, result: Result, option: str) -> Result:
+    """Pick ``option`` of a config flow's menu."""
+    assert result["type"] is FlowResultType.MENU, result
+    assert option in result["menu_options"]
+    return await flow_step(hass, result, {"next_step_id": option})
+
+
 def suggested(result: Mapping[str, Any], field: str) -> Any:
     """The value a form suggests for ``field``."""
     for key in result["data_schema"].schema:

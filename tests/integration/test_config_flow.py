@@ -47,6 +47,8 @@ from .conftest import (
     OWNER_PASSWORD,
     assert_translated,
     credentials_entry,
+    flow_choose,
+    flow_step,
     free_port,
     issued_at,
     reauth_flows,
@@ -72,22 +74,8 @@ async def _start(hass: HomeAssistant, source: str = SOURCE_USER, data: Any = Non
     return dict(result)
 
 
-async def _step(
-    hass: HomeAssistant, result: Result, user_input: dict[str, Any] | None = None
-) -> Result:
-    result = dict(await hass.config_entries.flow.async_configure(result["flow_id"], user_input))
-    assert_translated(result)
-    return result
-
-
-async def _choose(hass: HomeAssistant, result: Result, option: str) -> Result:
-    assert result["type"] is FlowResultType.MENU, result
-    assert option in result["menu_options"]
-    return await _step(hass, result, {"next_step_id": option})
-
-
 async def _to_auth_menu(hass: HomeAssistant, gateway: GatewaySimulator) -> Result:
-    result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "auth"
     return result
@@ -119,11 +107,11 @@ async def test_user_cannot_connect_then_retry(
 ) -> None:
     """Nothing answers: cannot_connect on the host field; the typed host stays in the form."""
     dead = f"127.0.0.1:{free_port()}"
-    result = await _step(hass, await _start(hass), {CONF_HOST: dead})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: dead})
     assert _errors(result) == {CONF_HOST: "cannot_connect"}
     assert suggested(result, CONF_HOST) == dead
 
-    result = await _step(hass, result, {CONF_HOST: gateway.address})
+    result = await flow_step(hass, result, {CONF_HOST: gateway.address})
     assert result["type"] is FlowResultType.MENU
     assert result["description_placeholders"] == {
         "host": gateway.address,
@@ -149,10 +137,10 @@ async def test_user_host_that_is_no_host_then_retry(
 ) -> None:
     """A user name, password, query, fragment or impossible name: a form error, no request."""
     gateway.stats.reset()
-    result = await _step(hass, await _start(hass), {CONF_HOST: typed})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: typed})
     assert _errors(result) == {CONF_HOST: "invalid_host"}
     assert sum(gateway.stats.requests.values()) == 0
-    result = await _step(hass, result, {CONF_HOST: gateway.address})
+    result = await flow_step(hass, result, {CONF_HOST: gateway.address})
     assert result["step_id"] == "auth"
 
 
@@ -169,7 +157,7 @@ async def test_user_host_forms_that_are_accepted(
 ) -> None:
     """Pasted URLs and stray spaces come down to host:port."""
     port = gateway.port
-    result = await _step(hass, await _start(hass), {CONF_HOST: typed.format(port=port)})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: typed.format(port=port)})
     assert result["step_id"] == "auth"
     assert result["description_placeholders"]["host"] == host.format(port=port)
 
@@ -195,11 +183,11 @@ async def test_user_host_that_never_answers(
     monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
     gateway.add_fault("timeout", path="/info", count=None)
     gateway.stats.reset()
-    result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert _errors(result) == {CONF_HOST: "timeout"}
     assert gateway.stats.requests["/info"] == 1  # no retry while the user waits
     gateway.faults.clear()
-    result = await _step(hass, result, {CONF_HOST: gateway.address})
+    result = await flow_step(hass, result, {CONF_HOST: gateway.address})
     assert result["step_id"] == "auth"
 
 
@@ -207,14 +195,14 @@ async def test_user_flow_started_again_replaces_the_stale_one(
     hass: HomeAssistant, gateway: GatewaySimulator
 ) -> None:
     """A page reload leaves a flow behind, out of sight: adding again replaces it."""
-    stale = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    stale = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     assert stale["step_id"] == "token"
     again = await _to_auth_menu(hass, gateway)
     assert again["step_id"] == "auth"
     flows = [f["flow_id"] for f in hass.config_entries.flow.async_progress()]
     assert flows == [again["flow_id"]]
-    result = await _choose(hass, again, "token")
-    result = await _step(
+    result = await flow_choose(hass, again, "token")
+    result = await flow_step(
         hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -226,28 +214,30 @@ async def test_user_not_a_gateway_then_retry(
     """Something answers, but not with an IQ Gateway's /info: not_a_gateway."""
     router = await start_gateway(RICH_CAPTURE, tls=False)
     router.capture.set("/info", "<html><body>Router login</body></html>")
-    result = await _step(hass, await _start(hass), {CONF_HOST: router.address})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: router.address})
     assert _errors(result) == {CONF_HOST: "not_a_gateway"}
 
-    result = await _step(hass, result, {CONF_HOST: gateway.address})
+    result = await flow_step(hass, result, {CONF_HOST: gateway.address})
     assert result["step_id"] == "auth"
 
 
 async def test_user_unknown_then_retry(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
     """An unexpected error reading /info: unknown, logged; the retry works."""
     with patch.object(IQGateway, "detect", side_effect=Exception("boom")):
-        result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+        result = await flow_step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert _errors(result) == {CONF_HOST: "unknown"}
 
-    result = await _step(hass, result, {CONF_HOST: gateway.address})
+    result = await flow_step(hass, result, {CONF_HOST: gateway.address})
     assert result["step_id"] == "auth"
 
 
 async def test_user_pastes_a_url(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
     """A pasted URL is reduced to host[:port], which is what the entry stores."""
-    result = await _step(hass, await _start(hass), {CONF_HOST: f" https://{gateway.address}/home "})
-    result = await _choose(hass, result, "token")
-    result = await _step(
+    result = await flow_step(
+        hass, await _start(hass), {CONF_HOST: f" https://{gateway.address}/home "}
+    )
+    result = await flow_choose(hass, result, "token")
+    result = await flow_step(
         hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -267,13 +257,13 @@ async def test_legacy_gateway_skips_auth(
     """Firmware without token authentication: confirm what was found, no sign-in step."""
     legacy = await start_gateway(LEGACY_CAPTURE)
     assert not legacy.tls
-    result = await _step(hass, await _start(hass), {CONF_HOST: legacy.address})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: legacy.address})
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"]["serial"] == legacy.serial
     assert result["description_placeholders"]["firmware"] == legacy.capture.firmware
 
-    result = await _step(hass, result, {})
+    result = await flow_step(hass, result, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["title"] == f"IQ Gateway {legacy.serial}"
     assert result["data"] == {CONF_HOST: legacy.address, CONF_SERIAL: legacy.serial}
@@ -290,13 +280,13 @@ async def test_already_configured_updates_the_stored_host(
     entry.add_to_hass(hass)
     hass.config_entries.async_update_entry(entry, data={**entry.data, CONF_HOST: "127.0.0.1:1"})
 
-    result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured_moved"
     assert entry.data[CONF_HOST] == gateway.address
 
     # The same address again: nothing to update, and the message does not claim so.
-    result = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert result["reason"] == "already_configured"
 
 
@@ -309,7 +299,7 @@ async def test_already_configured_moves_a_loaded_entry_once(
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
     assert entry.state is ConfigEntryState.LOADED
     moved = await start_gateway(RICH_CAPTURE)  # the same gateway, now at another address
-    result = await _step(hass, await _start(hass), {CONF_HOST: moved.address})
+    result = await flow_step(hass, await _start(hass), {CONF_HOST: moved.address})
     assert result["reason"] == "already_configured_moved"
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
@@ -326,13 +316,13 @@ async def test_credentials_create_the_entry(
     cloud: CloudSimulator,
 ) -> None:
     """Sign in: the token comes from the cloud and is proven against the gateway."""
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "credentials")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "credentials")
     assert result["step_id"] == "credentials"
     assert suggested(result, CONF_SERIAL) == gateway.serial
     assert suggested(result, CONF_USERNAME) is None
     validations = sum(gateway.stats.jwt_validations.values())
 
-    result = await _step(hass, result, _credentials(**{CONF_SERIAL: f" {gateway.serial} "}))
+    result = await flow_step(hass, result, _credentials(**{CONF_SERIAL: f" {gateway.serial} "}))
     assert result["type"] is FlowResultType.CREATE_ENTRY
     data = result["data"]
     assert data[CONF_USERNAME] == OWNER_EMAIL
@@ -443,10 +433,10 @@ async def test_credentials_error_then_retry(
 ) -> None:
     """Each error shows on its field with the typed values kept; the retry creates the entry."""
     breaks, typed, errors, repair, retyped = case
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "credentials")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "credentials")
     await breaks(cloud, gateway)
     user_input = typed(gateway)
-    result = await _step(hass, result, user_input)
+    result = await flow_step(hass, result, user_input)
     assert _errors(result) == errors
     assert result["step_id"] == "credentials"
     assert suggested(result, CONF_USERNAME) == user_input[CONF_USERNAME]
@@ -455,7 +445,7 @@ async def test_credentials_error_then_retry(
 
     await repair(cloud, gateway)
     retry = retyped(gateway)
-    result = await _step(hass, result, retry)
+    result = await flow_step(hass, result, retry)
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     assert result["data"][CONF_USERNAME] == retry[CONF_USERNAME]
     assert result["data"][CONF_SERIAL] == gateway.serial
@@ -491,9 +481,9 @@ async def test_cloud_failure_offers_retry_or_token(
 ) -> None:
     """Unreachable or answering oddly, each says which, logs why, and leads on both ways."""
     breaks, step_id, repair = case
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "credentials")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "credentials")
     await breaks(cloud, gateway)
-    result = await _step(hass, result, _credentials(serial=gateway.serial))
+    result = await flow_step(hass, result, _credentials(serial=gateway.serial))
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == step_id
     logged = [r.getMessage() for r in caplog.records if r.name.startswith("custom_components")]
@@ -501,13 +491,13 @@ async def test_cloud_failure_offers_retry_or_token(
     assert not any(OWNER_PASSWORD in m or OWNER_EMAIL in m for m in logged)
 
     await repair(cloud, gateway)
-    result = await _choose(hass, result, then)
+    result = await flow_choose(hass, result, then)
     if then == "credentials":
         assert suggested(result, CONF_USERNAME) == OWNER_EMAIL  # typed once is enough
-        result = await _step(hass, result, _credentials(serial=gateway.serial))
+        result = await flow_step(hass, result, _credentials(serial=gateway.serial))
     else:
         assert result["step_id"] == "token"
-        result = await _step(
+        result = await flow_step(
             hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
         )
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
@@ -525,11 +515,11 @@ async def test_credentials_unknown_then_retry(
     method: tuple[type, str],
 ) -> None:
     """An unexpected error fetching or proving the token: unknown; the retry works."""
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "credentials")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "credentials")
     with patch.object(*method, side_effect=Exception("boom")):
-        result = await _step(hass, result, _credentials(serial=gateway.serial))
+        result = await flow_step(hass, result, _credentials(serial=gateway.serial))
     assert _errors(result) == {"base": "unknown"}
-    result = await _step(hass, result, _credentials(serial=gateway.serial))
+    result = await flow_step(hass, result, _credentials(serial=gateway.serial))
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -539,15 +529,15 @@ async def test_credentials_mfa_offers_a_token(
 ) -> None:
     """An account with two-step sign-in cannot be used: the token form says so; pasting works."""
     cloud.add_account(OWNER_EMAIL, OWNER_PASSWORD, {gateway.serial}, mfa=True)
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "credentials")
-    result = await _step(hass, result, _credentials(serial=gateway.serial))
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "credentials")
+    result = await flow_step(hass, result, _credentials(serial=gateway.serial))
     assert result["step_id"] == "token"
     assert _errors(result) == {"base": "mfa_enabled"}
     assert suggested(result, CONF_SERIAL) == gateway.serial
     assert cloud.stats["issued"] == 0
 
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         CONF_HOST: gateway.address,
@@ -561,12 +551,12 @@ async def test_credentials_mfa_offers_a_token(
 
 async def test_token_creates_the_entry(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
     """A pasted token with line breaks from copying is cleaned, proven and stored."""
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     assert result["step_id"] == "token"
     assert suggested(result, CONF_SERIAL) == gateway.serial
     token = gateway.issue_token()
     pasted = "\n".join(token[i : i + 60] for i in range(0, len(token), 60))
-    result = await _step(hass, result, {CONF_TOKEN: pasted, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: pasted, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         CONF_HOST: gateway.address,
@@ -580,8 +570,8 @@ async def test_token_accepted_while_production_fails(
 ) -> None:
     """The proof is the token check; a failing data endpoint does not refuse the token."""
     gateway.add_fault("server_error", path="/api/v1/production")
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
-    result = await _step(
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
+    result = await flow_step(
         hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -621,9 +611,9 @@ async def test_token_error_then_retry(
 ) -> None:
     """Garbage, expired, another gateway's or a forged token: refused before any entry."""
     make_token, errors = case
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     bad = make_token(gateway, authority)
-    result = await _step(hass, result, {CONF_TOKEN: bad, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: bad, CONF_SERIAL: gateway.serial})
     assert _errors(result) == errors
     assert suggested(result, CONF_TOKEN) == bad
     assert not hass.config_entries.async_entries(DOMAIN)
@@ -634,7 +624,7 @@ async def test_token_error_then_retry(
     if "token_wrong_gateway" in errors.values():  # says which gateway it is for
         assert placeholders["token_serial"] == OTHER_SERIAL
 
-    result = await _step(
+    result = await flow_step(
         hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -644,9 +634,11 @@ async def test_token_pasted_with_its_header_name(
     hass: HomeAssistant, gateway: GatewaySimulator
 ) -> None:
     """Pasted as "Bearer eyJ..." (copied from a request): the token is what follows."""
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: f"Bearer {token}", CONF_SERIAL: gateway.serial})
+    result = await flow_step(
+        hass, result, {CONF_TOKEN: f"Bearer {token}", CONF_SERIAL: gateway.serial}
+    )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_TOKEN] == token
 
@@ -655,13 +647,13 @@ async def test_token_cannot_connect_then_retry(
     hass: HomeAssistant, gateway: GatewaySimulator
 ) -> None:
     """The gateway went away after /info: cannot_connect; back again, the token is stored."""
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     await gateway.stop()
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert _errors(result) == {"base": "cannot_connect"}
     await gateway.start()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -670,26 +662,26 @@ async def test_token_check_that_never_answers(
 ) -> None:
     """The gateway stalls on the token: 'timeout' after the flow's short wait, no retry."""
     monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     gateway.add_fault("timeout", path="/auth/check_jwt", count=None)
     gateway.stats.reset()
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert _errors(result) == {"base": "timeout"}
     assert gateway.stats.requests["/auth/check_jwt"] == 1
     gateway.faults.clear()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
 async def test_token_unknown_then_retry(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
     """An unexpected error proving the token: unknown; the retry works."""
-    result = await _choose(hass, await _to_auth_menu(hass, gateway), "token")
+    result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     token = gateway.issue_token()
     with patch.object(IQGateway, "check_jwt", side_effect=Exception("boom")):
-        result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+        result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert _errors(result) == {"base": "unknown"}
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -740,13 +732,13 @@ async def test_zeroconf_new_gateway_confirm_then_auth(
     assert flow["context"]["title_placeholders"] == {"serial": gateway.serial}
 
     # The same gateway added by hand meanwhile: that flow gives way.
-    other = await _step(hass, await _start(hass), {CONF_HOST: gateway.address})
+    other = await flow_step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert other["type"] is FlowResultType.ABORT
     assert other["reason"] == "already_in_progress"
 
-    result = await _step(hass, result, {})
-    result = await _choose(hass, result, "token")
-    result = await _step(
+    result = await flow_step(hass, result, {})
+    result = await flow_choose(hass, result, "token")
+    result = await flow_step(
         hass, result, {CONF_TOKEN: gateway.issue_token(), CONF_SERIAL: gateway.serial}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -761,7 +753,7 @@ async def test_zeroconf_new_legacy_gateway(
     legacy = await start_gateway(LEGACY_CAPTURE)
     result = await _start(hass, SOURCE_ZEROCONF, _discovery(["127.0.0.1"], legacy.port, None))
     assert result["step_id"] == "zeroconf_confirm"
-    result = await _step(hass, result, {})
+    result = await flow_step(hass, result, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {CONF_HOST: legacy.address, CONF_SERIAL: legacy.serial}
 
@@ -958,13 +950,13 @@ async def test_reauth_with_credentials_after_the_token_expired(
     assert entry.state is ConfigEntryState.SETUP_ERROR
     [flow] = reauth_flows(hass)
     result = dict(await hass.config_entries.flow.async_configure(flow["flow_id"]))
-    result = await _choose(hass, result, "credentials")
+    result = await flow_choose(hass, result, "credentials")
     assert suggested(result, CONF_SERIAL) == gateway.serial
     assert result["description_placeholders"]["firmware"] == "-"
 
-    result = await _step(hass, result, _credentials("wrong", serial=gateway.serial))
+    result = await flow_step(hass, result, _credentials("wrong", serial=gateway.serial))
     assert _errors(result) == {CONF_PASSWORD: "invalid_auth"}
-    result = await _step(hass, result, _credentials(serial=gateway.serial))
+    result = await flow_step(hass, result, _credentials(serial=gateway.serial))
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
@@ -985,15 +977,15 @@ async def test_reauth_with_a_token_replaces_the_account(
     entry = await setup_entry(hass, credentials_entry(gateway, gateway.issue_token()))
     runtime = entry.runtime_data
     result = dict(await entry.start_reauth_flow(hass))
-    result = await _choose(hass, result, "token")
+    result = await flow_choose(hass, result, "token")
     assert suggested(result, CONF_SERIAL) == gateway.serial
 
-    result = await _step(
+    result = await flow_step(
         hass, result, {CONF_TOKEN: authority.issue(OTHER_SERIAL), CONF_SERIAL: gateway.serial}
     )
     assert _errors(result) == {CONF_TOKEN: "token_wrong_gateway"}
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
@@ -1014,7 +1006,7 @@ async def test_reauth_suggests_the_stored_account(
     """Signing in again suggests the stored e-mail address (never the password)."""
     entry = credentials_entry(gateway, gateway.issue_token())
     entry.add_to_hass(hass)
-    result = await _choose(hass, dict(await entry.start_reauth_flow(hass)), "credentials")
+    result = await flow_choose(hass, dict(await entry.start_reauth_flow(hass)), "credentials")
     assert suggested(result, CONF_USERNAME) == OWNER_EMAIL
     assert suggested(result, CONF_PASSWORD) is None
 
@@ -1039,14 +1031,14 @@ async def test_reconfigure_host_keeping_the_token(
     result = await _reconfigure(hass, entry)
     assert suggested(result, CONF_HOST) == gateway.address
 
-    result = await _step(hass, result, {CONF_HOST: f"127.0.0.1:{free_port()}"})
+    result = await flow_step(hass, result, {CONF_HOST: f"127.0.0.1:{free_port()}"})
     assert _errors(result) == {CONF_HOST: "cannot_connect"}
     moved = await start_gateway(RICH_CAPTURE)
-    result = await _step(hass, result, {CONF_HOST: moved.address})
+    result = await flow_step(hass, result, {CONF_HOST: moved.address})
     assert result["step_id"] == "reconfigure_auth"
     assert result["menu_options"] == ["keep_auth", "credentials", "token"]
     validations = sum(moved.stats.jwt_validations.values())
-    result = await _choose(hass, result, "keep_auth")
+    result = await flow_choose(hass, result, "keep_auth")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
     assert sum(moved.stats.jwt_validations.values()) > validations
@@ -1064,7 +1056,7 @@ async def test_reconfigure_refuses_another_gateway(
     entry.add_to_hass(hass)
     other = await start_gateway("8.1.41")
     assert other.serial != gateway.serial
-    result = await _step(hass, await _reconfigure(hass, entry), {CONF_HOST: other.address})
+    result = await flow_step(hass, await _reconfigure(hass, entry), {CONF_HOST: other.address})
     assert _errors(result) == {CONF_HOST: "wrong_gateway"}
     assert result["description_placeholders"] == {
         "found": other.serial,
@@ -1073,7 +1065,7 @@ async def test_reconfigure_refuses_another_gateway(
     assert suggested(result, CONF_HOST) == other.address
     assert entry.data[CONF_HOST] == gateway.address
 
-    result = await _step(hass, result, {CONF_HOST: gateway.address})  # corrected
+    result = await flow_step(hass, result, {CONF_HOST: gateway.address})  # corrected
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "reconfigure_auth"
 
@@ -1084,8 +1076,8 @@ async def test_reconfigure_keep_auth_refused(
     """Keeping a token the gateway refuses ends the flow with that reason, nothing stored."""
     entry = token_entry(gateway, TokenAuthority().issue(gateway.serial))
     entry.add_to_hass(hass)
-    result = await _step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
-    result = await _choose(hass, result, "keep_auth")
+    result = await flow_step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
+    result = await flow_choose(hass, result, "keep_auth")
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "current_auth_failed"
 
@@ -1097,12 +1089,12 @@ async def test_reconfigure_to_credentials(
     """From a pasted token to the account: errors, retry, and the entry set up again."""
     entry = token_entry(gateway, gateway.issue_token())
     entry.add_to_hass(hass)
-    result = await _step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
-    result = await _choose(hass, result, "credentials")
+    result = await flow_step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
+    result = await flow_choose(hass, result, "credentials")
     assert suggested(result, CONF_USERNAME) == ""  # a token entry has no account yet
-    result = await _step(hass, result, _credentials("nope", serial=gateway.serial))
+    result = await flow_step(hass, result, _credentials("nope", serial=gateway.serial))
     assert _errors(result) == {CONF_PASSWORD: "invalid_auth"}
-    result = await _step(hass, result, _credentials(serial=gateway.serial))
+    result = await flow_step(hass, result, _credentials(serial=gateway.serial))
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     assert entry.data[CONF_USERNAME] == OWNER_EMAIL
@@ -1113,12 +1105,12 @@ async def test_reconfigure_to_token(hass: HomeAssistant, gateway: GatewaySimulat
     """From the account to a pasted token: the account is forgotten."""
     entry = credentials_entry(gateway, gateway.issue_token())
     entry.add_to_hass(hass)
-    result = await _step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
-    result = await _choose(hass, result, "token")
-    result = await _step(hass, result, {CONF_TOKEN: "eyJnope", CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
+    result = await flow_choose(hass, result, "token")
+    result = await flow_step(hass, result, {CONF_TOKEN: "eyJnope", CONF_SERIAL: gateway.serial})
     assert _errors(result) == {CONF_TOKEN: "invalid_token"}
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["reason"] == "reconfigure_successful"
     assert entry.data == {
         CONF_HOST: gateway.address,
@@ -1139,7 +1131,7 @@ async def test_reconfigure_legacy_gateway(
         data={CONF_HOST: "127.0.0.1:1", CONF_SERIAL: legacy.serial},
     )
     entry.add_to_hass(hass)
-    result = await _step(hass, await _reconfigure(hass, entry), {CONF_HOST: legacy.address})
+    result = await flow_step(hass, await _reconfigure(hass, entry), {CONF_HOST: legacy.address})
     assert result["reason"] == "reconfigure_successful"
     assert entry.data == {CONF_HOST: legacy.address, CONF_SERIAL: legacy.serial}
     await hass.async_block_till_done()
@@ -1156,7 +1148,7 @@ async def test_reconfigure_after_a_firmware_update_to_tokens(
         data={CONF_HOST: gateway.address, CONF_SERIAL: gateway.serial},
     )
     entry.add_to_hass(hass)
-    result = await _step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
+    result = await flow_step(hass, await _reconfigure(hass, entry), {CONF_HOST: gateway.address})
     assert result["menu_options"] == ["credentials", "token"]
 
 

@@ -45,6 +45,8 @@ from .conftest import (
     assert_translated,
     credentials_entry,
     fire,
+    flow_choose,
+    flow_step,
     issued_at,
     reauth_flows,
     setup_entry,
@@ -87,29 +89,15 @@ def _credentials(gateway: GatewaySimulator, password: str = OWNER_PASSWORD) -> d
     return {CONF_USERNAME: OWNER_EMAIL, CONF_PASSWORD: password, CONF_SERIAL: gateway.serial}
 
 
-async def _step(
-    hass: HomeAssistant, result: Result, user_input: dict[str, Any] | None = None
-) -> Result:
-    result = dict(await hass.config_entries.flow.async_configure(result["flow_id"], user_input))
-    assert_translated(result)
-    return result
-
-
-async def _choose(hass: HomeAssistant, result: Result, option: str) -> Result:
-    assert result["type"] is FlowResultType.MENU, result
-    assert option in result["menu_options"]
-    return await _step(hass, result, {"next_step_id": option})
-
-
 async def _to_credentials(hass: HomeAssistant, gateway: GatewaySimulator) -> Result:
     result = dict(await hass.config_entries.flow.async_init(DOMAIN, context={"source": "user"}))
-    result = await _step(hass, result, {CONF_HOST: gateway.address})
-    return await _choose(hass, result, "credentials")
+    result = await flow_step(hass, result, {CONF_HOST: gateway.address})
+    return await flow_choose(hass, result, "credentials")
 
 
 async def _to_code(hass: HomeAssistant, gateway: GatewaySimulator) -> Result:
     """Sign in with the password: the code form."""
-    result = await _step(hass, await _to_credentials(hass, gateway), _credentials(gateway))
+    result = await flow_step(hass, await _to_credentials(hass, gateway), _credentials(gateway))
     assert result["type"] is FlowResultType.FORM, result
     assert result["step_id"] == "code"
     return result
@@ -147,7 +135,7 @@ async def test_two_step_account_signs_in_with_the_code(
     assert result["description_placeholders"]["serial"] == gateway.serial
     validations = sum(gateway.stats.jwt_validations.values())
 
-    result = await _step(hass, result, {CONF_CODE: f" {_code(cloud)[:3]} {_code(cloud)[3:]} "})
+    result = await flow_step(hass, result, {CONF_CODE: f" {_code(cloud)[:3]} {_code(cloud)[3:]} "})
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     _assert_two_step_entry(result["data"], gateway)
     assert cloud.stats["issued"] == 1
@@ -165,13 +153,13 @@ async def test_wrong_code_then_the_right_one(
 ) -> None:
     """A wrong code: the same form says so; the right code then signs in."""
     result = await _to_code(hass, gateway)
-    result = await _step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
+    result = await flow_step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
     assert result["step_id"] == "code"
     assert _errors(result) == {CONF_CODE: "invalid_code"}
     assert suggested(result, CONF_NEW_CODE) is False
-    result = await _step(hass, result, {})
+    result = await flow_step(hass, result, {})
     assert _errors(result) == {CONF_CODE: "code_missing"}
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert cloud.stats["codes_sent"] == 1
 
@@ -190,17 +178,17 @@ async def test_expired_code_then_a_new_one(
     result = await _to_code(hass, gateway)
     old = _code(cloud)
     cloud.clock.advance(cloud.otp_lifetime + 1)
-    result = await _step(hass, result, {CONF_CODE: old})
+    result = await flow_step(hass, result, {CONF_CODE: old})
     assert _errors(result) == {CONF_CODE: "code_expired" if hint else "invalid_code"}
     assert suggested(result, CONF_NEW_CODE) is hint
 
-    result = await _step(hass, result, {CONF_NEW_CODE: True})
+    result = await flow_step(hass, result, {CONF_NEW_CODE: True})
     assert result["step_id"] == "code_resent"
     assert _errors(result) == {}
     assert suggested(result, CONF_NEW_CODE) is False
     assert cloud.stats["codes_sent"] == 2
     assert cloud.stats["login"] == 1  # the same sign-in
-    result = await _step(hass, result, {CONF_CODE: _code(cloud), CONF_NEW_CODE: False})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud), CONF_NEW_CODE: False})
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
 
 
@@ -211,11 +199,11 @@ async def test_new_code_after_the_sign_in_expired_signs_in_again(
     """A sign-in the cloud has forgotten cannot send a new code: a fresh login does."""
     result = await _to_code(hass, gateway)
     cloud._pending.clear()  # the login's cookies are no longer known (401)
-    result = await _step(hass, result, {CONF_NEW_CODE: True})
+    result = await flow_step(hass, result, {CONF_NEW_CODE: True})
     assert result["step_id"] == "code_resent"
     assert cloud.stats["login"] == 2
     assert cloud.stats["codes_sent"] == 2
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -230,7 +218,7 @@ async def test_new_code_when_the_account_no_longer_asks_for_one(
     result = await _to_code(hass, gateway)
     cloud.accounts[OWNER_EMAIL].two_step = False
     cloud._pending.clear()
-    result = await _step(hass, result, {CONF_NEW_CODE: True})
+    result = await flow_step(hass, result, {CONF_NEW_CODE: True})
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     _assert_two_step_entry(result["data"], gateway)
 
@@ -242,16 +230,16 @@ async def test_blocked_account_offers_waiting_or_a_token(
     account = cloud.add_account(
         OWNER_EMAIL, OWNER_PASSWORD, {gateway.serial}, two_step=True, blocked=True
     )
-    result = await _step(hass, await _to_credentials(hass, gateway), _credentials(gateway))
+    result = await flow_step(hass, await _to_credentials(hass, gateway), _credentials(gateway))
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "account_blocked"
     assert cloud.stats["codes_sent"] == 0
 
     account.blocked = False
-    result = await _choose(hass, result, "credentials")
+    result = await flow_choose(hass, result, "credentials")
     assert suggested(result, CONF_USERNAME) == OWNER_EMAIL
-    result = await _step(hass, result, _credentials(gateway))
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, _credentials(gateway))
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -264,15 +252,15 @@ async def test_too_many_wrong_codes_block(
     cloud.otp_max_tries = 2
     cloud.otp_block_status = status
     result = await _to_code(hass, gateway)
-    result = await _step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
+    result = await flow_step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
     assert _errors(result) == {CONF_CODE: "invalid_code"}
-    result = await _step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
+    result = await flow_step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "account_blocked"
 
-    result = await _choose(hass, result, "token")
+    result = await flow_choose(hass, result, "token")
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"] == {
         CONF_HOST: gateway.address,
@@ -293,13 +281,13 @@ async def test_code_step_not_offered_leads_to_a_token(
     result = await _to_code(hass, gateway)
     cloud.otp_endpoints_status = 404
     user_input = {CONF_NEW_CODE: True} if new_code else {CONF_CODE: _code(cloud)}
-    result = await _step(hass, result, user_input)
+    result = await flow_step(hass, result, user_input)
     assert result["step_id"] == "token"
     assert _errors(result) == {"base": "code_step_unavailable"}
     assert suggested(result, CONF_SERIAL) == gateway.serial
 
     token = gateway.issue_token()
-    result = await _step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
+    result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert CONF_TWO_STEP not in result["data"]
 
@@ -331,16 +319,16 @@ async def test_cloud_failing_at_the_code_step(
     """
     result = await _to_code(hass, gateway)
     await breaks(cloud)
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == step_id
 
     cloud.otp_endpoints_status = None
     if breaks is _cloud_stops:
         await cloud.start()  # on the same port
-    result = await _choose(hass, result, "credentials")
-    result = await _step(hass, result, _credentials(gateway))
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_choose(hass, result, "credentials")
+    result = await flow_step(hass, result, _credentials(gateway))
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -350,15 +338,15 @@ async def test_serial_not_on_account_after_the_code(
     """Entrez refusing the serial once the code is in: the sign-in form says which field."""
     cloud.add_account(OWNER_EMAIL, OWNER_PASSWORD, {OTHER_SERIAL}, two_step=True)
     result = await _to_code(hass, gateway)
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["step_id"] == "credentials"
     assert _errors(result) == {CONF_SERIAL: "serial_not_on_account"}
     assert suggested(result, CONF_USERNAME) == OWNER_EMAIL
     assert suggested(result, CONF_PASSWORD) is None
 
     cloud.accounts[OWNER_EMAIL].serials.add(gateway.serial)
-    result = await _step(hass, result, _credentials(gateway))
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, _credentials(gateway))
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -369,7 +357,7 @@ async def test_gateway_refusing_the_token_after_the_code(
     """The token is proven before anything is stored, two-step or not."""
     result = await _to_code(hass, gateway)
     gateway.add_fault("unauthorized", count=1, path="/auth/check_jwt")
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert _errors(result) == {"base": "token_rejected"}
     assert result["step_id"] == "credentials"
 
@@ -381,10 +369,10 @@ async def test_unexpected_error_at_the_code_step(
     """Anything unexpected shows as unknown on the code form; the code then still works."""
     result = await _to_code(hass, gateway)
     with patch.object(EnlightenClient, "submit_code", side_effect=Exception("boom")):
-        result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+        result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["step_id"] == "code"
     assert _errors(result) == {"base": "unknown"}
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
@@ -404,11 +392,11 @@ async def test_reauth_of_a_two_step_entry(
     result = dict(await hass.config_entries.flow.async_configure(flow["flow_id"]))
     assert_translated(result)
     assert result["step_id"] == "reauth_expired"
-    result = await _choose(hass, result, "credentials")
+    result = await flow_choose(hass, result, "credentials")
     assert suggested(result, CONF_USERNAME) == OWNER_EMAIL
-    result = await _step(hass, result, _credentials(gateway))
+    result = await flow_step(hass, result, _credentials(gateway))
     assert result["step_id"] == "code"
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
@@ -439,9 +427,9 @@ async def test_account_that_turns_on_two_step_sign_in(
     assert cloud.stats["tokens"] == 0
 
     result = dict(await hass.config_entries.flow.async_configure(flow["flow_id"]))
-    result = await _choose(hass, result, "credentials")
-    result = await _step(hass, result, _credentials(gateway))
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_choose(hass, result, "credentials")
+    result = await flow_step(hass, result, _credentials(gateway))
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["reason"] == "reauth_successful"
     await hass.async_block_till_done()
     _assert_two_step_entry(dict(entry.data), gateway)
@@ -762,16 +750,16 @@ async def test_two_step_secrets_never_logged(
 
     cloud.on_code = remember
     result = await _to_code(hass, gateway)
-    result = await _step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
+    result = await flow_step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
     cloud.otp_endpoints_status = 500
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["step_id"] == "cloud_error"
     cloud.otp_endpoints_status = None
-    result = await _choose(hass, result, "credentials")
-    result = await _step(hass, result, _credentials(gateway))
+    result = await flow_choose(hass, result, "credentials")
+    result = await flow_step(hass, result, _credentials(gateway))
     cookies |= {p.session_cookie for p in cloud._pending.values()} | set(cloud._pending)
     cookies |= {p.xsrf for p in cloud._pending.values() if p.xsrf}
-    result = await _step(hass, result, {CONF_CODE: _code(cloud)})
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
     entry = result["result"]
