@@ -4,24 +4,35 @@
   ``session_id``; 401 for an unknown e-mail or a wrong password. Other kinds of account:
 
   - **two-step** (``two_step=True``, what Enlighten does today): 200
-    ``{"success": true, "isBlocked": false}`` without a session id, with the cookies
+    ``{"success": true, "isBlocked": false}`` (or ``{"requires_mfa": true}`` with
+    ``login_reply = "requires_mfa"``) without a session id, with the cookies
     ``login_otp_nonce``, ``_enlighten_4_session`` and ``XSRF-TOKEN`` (the last one unless
     ``xsrf_cookie`` is off); a six-digit one-time code is "sent": ``last_code(email)``,
     the ``on_code`` callback (the command line prints it), and ``GET /__simulator/codes``;
   - **older multi-factor reply** (``mfa=True``): 200 ``{"message": "success",
-    "is_consumer": true}`` without a session id;
+    "is_consumer": true}`` without a session id (and without the nonce cookie);
   - **blocked** (``blocked=True``): 200 ``{"success": false, "isBlocked": true}``, whatever
     the password (a locked account says so before it looks at the password; the status is
     200 like the two-step reply, whose ``isBlocked`` field this mirrors).
+
+  ``login_status`` (an HTTP status, e.g. 406): every login answers only that status.
 
 * ``POST /app-api/validate_login_otp``: form ``email`` and ``otp``, each base64-encoded,
   with the login's cookies, ``X-Requested-With: XMLHttpRequest`` and (when the login set
   ``XSRF-TOKEN``) ``X-CSRF-Token`` equal to that cookie. Answers, all JSON:
 
-  - right code: 200 ``{"isValid": true, "session_id": ..., "manager_token": ...,
-    "is_consumer": ...}``; the session id works at ``/tokens`` like a password login's,
-    and the login's cookies are used up;
-  - wrong code (or another e-mail): 200 ``{"isValid": false}``;
+  - right code: 200 with a new ``_enlighten_4_session`` cookie and, by ``otp_reply``:
+    ``"session"`` (the default, the reply on record today) ``{"message": "success",
+    "session_id": ..., "manager_token": ..., "is_consumer": ..., "system_id": ...,
+    "redirect_url": "", "isValidMobileNumber": true}``, no ``isValid``; ``"is_valid"``
+    (an older reply on record) ``{"isValid": true, "session_id": ..., ...}``;
+    ``"cookie_session"`` ``{"message": "success"}`` with the session id in a
+    ``session_id`` cookie; ``"no_session"`` ``{"message": "success"}`` and no session id
+    anywhere; ``"unknown"`` ``{"result": "ok"}`` (a shape on record nowhere). The session
+    id works at ``/tokens`` like a password login's, and the login's cookies are used up;
+  - wrong code (or another e-mail): 200 ``{"isValid": false, "isBlocked": false}``, or
+    only the HTTP status ``otp_wrong_status`` where one is set (400, 404, 409, 422 are on
+    record);
   - expired code (older than ``otp_lifetime`` seconds, default 300, on the simulator's
     clock): 200 ``{"isValid": false, "isExpired": true}``. Whether real Enlighten tells
     expiry apart is not on record (the one public client treats both alike), so
@@ -31,13 +42,16 @@
     (right code or not, new code or not) answer 200 ``{"isValid": false, "isBlocked":
     true}``, or HTTP 429 ``{"isBlocked": true}`` with ``otp_block_status = 429``. A new
     password login starts afresh;
-  - missing or unknown login cookies: 401 ``{"message": ...}``; no ``X-Requested-With``
-    or a wrong ``X-CSRF-Token``: 422 ``{"error": "InvalidAuthenticityToken"}`` (what a
-    Rails application answers); an ``email`` or ``otp`` that is not base64: 400.
+  - missing or unknown login cookies: ``otp_expired_status`` (401, or 403) ``{"message":
+    ...}``; no ``X-Requested-With`` or a wrong ``X-CSRF-Token``: 422 ``{"error":
+    "InvalidAuthenticityToken"}`` (what a Rails application answers); an ``email`` or
+    ``otp`` that is not base64: 400.
 
 * ``POST /app-api/generate_mfa_login_otp`` (form ``locale``, the login's cookies): a new
   code replaces the old one (which stops working) and gets a full lifetime; 200
-  ``{"success": true}``; 401 without the login's cookies; the blocked answer once blocked.
+  ``{"success": true, "isBlocked": false}`` with a new ``login_otp_nonce`` cookie (the old
+  nonce stops working, as Enlighten rotates it); ``otp_expired_status`` without the
+  login's cookies; the blocked answer once blocked.
 
 * ``otp_endpoints_status`` (an HTTP status, e.g. 404 or 500): the two code endpoints
   answer only that, while login keeps giving the two-step reply (a cloud that stopped
@@ -53,9 +67,10 @@
 
 Control API under ``/__simulator/`` (see ``server.py``): ``stats`` (``login``,
 ``sessions``, ``tokens``, ``issued``, ``codes_sent``, ``otp_validations``,
-``otp_requests``), ``settings`` (``outage``, ``outage_mode``, ``otp_lifetime``,
-``otp_max_tries``, ``otp_expiry_hint``, ``otp_block_status``, ``otp_endpoints_status``,
-``xsrf_cookie``), ``clock``, and ``GET codes`` -> ``{email: last code sent}``.
+``otp_requests``), ``settings`` (``outage``, ``outage_mode``, ``login_status``,
+``login_reply``, ``otp_lifetime``, ``otp_max_tries``, ``otp_expiry_hint``,
+``otp_block_status``, ``otp_endpoints_status``, ``otp_reply``, ``otp_wrong_status``,
+``otp_expired_status``, ``xsrf_cookie``), ``clock``, and ``GET codes`` -> ``{email: last code sent}``.
 
 Passwords are never logged or shown; the codes are meant to be (this is a test double).
 """
@@ -90,6 +105,7 @@ from .tokens import TokenAuthority
 __all__ = ["CONTROL_PREFIX", "Account", "CloudSimulator"]
 
 NONCE_COOKIE = "login_otp_nonce"
+SESSION_ID_COOKIE = "session_id"
 SESSION_COOKIE = "_enlighten_4_session"
 XSRF_COOKIE = "XSRF-TOKEN"
 DEFAULT_OTP_LIFETIME = 300.0
@@ -129,11 +145,16 @@ class CloudSimulator(SimulatorServer):
     SETTINGS = {  # noqa: RUF012 - a read-only table
         "outage": boolean,
         "outage_mode": one_of("503", "reset"),
+        "login_status": http_status_or_none,
+        "login_reply": one_of("success", "requires_mfa"),
         "otp_lifetime": number,
         "otp_max_tries": whole(1),
         "otp_expiry_hint": boolean,
         "otp_block_status": one_of(200, 429),
         "otp_endpoints_status": http_status_or_none,
+        "otp_reply": one_of("session", "is_valid", "cookie_session", "no_session", "unknown"),
+        "otp_wrong_status": http_status_or_none,
+        "otp_expired_status": one_of(401, 403),
         "xsrf_cookie": boolean,
     }
 
@@ -163,11 +184,16 @@ class CloudSimulator(SimulatorServer):
         self.accounts: dict[str, Account] = {}
         self.outage = False
         self.outage_mode = "503"
+        self.login_status: int | None = None
+        self.login_reply = "success"
         self.otp_lifetime = DEFAULT_OTP_LIFETIME
         self.otp_max_tries = DEFAULT_OTP_MAX_TRIES
         self.otp_expiry_hint = True
         self.otp_block_status = 200
         self.otp_endpoints_status: int | None = None
+        self.otp_reply = "session"
+        self.otp_wrong_status: int | None = None
+        self.otp_expired_status = 401
         self.xsrf_cookie = True
         self.token_body_override: str | None = None
         self.stats: Counter[str] = Counter()
@@ -218,6 +244,8 @@ class CloudSimulator(SimulatorServer):
         self.stats["login"] += 1
         if (down := self._down(request)) is not None:
             return down
+        if self.login_status is not None:
+            return web.json_response({"message": "Not acceptable"}, status=self.login_status)
         form = await request.post()
         email = str(form.get("user[email]", "")).strip().lower()
         password = str(form.get("user[password]", ""))
@@ -240,6 +268,8 @@ class CloudSimulator(SimulatorServer):
             "session_id": session_id,
             "manager_token": secrets.token_hex(8),
             "is_consumer": self.accounts[email].role == "owner",
+            "system_id": 1234567,
+            "redirect_url": "",
         }
 
     def _send_code(self, email: str) -> str:
@@ -260,7 +290,12 @@ class CloudSimulator(SimulatorServer):
             issued_at=self.clock.now(),
         )
         self._pending[nonce] = pending
-        response = web.json_response({"success": True, "isBlocked": False})
+        reply: JSONObject = (
+            {"requires_mfa": True}
+            if self.login_reply == "requires_mfa"
+            else {"success": True, "isBlocked": False}
+        )
+        response = web.json_response(reply)
         response.set_cookie(NONCE_COOKIE, nonce, path="/", secure=True, httponly=True)
         response.set_cookie(
             SESSION_COOKIE, pending.session_cookie, path="/", secure=True, httponly=True
@@ -286,7 +321,8 @@ class CloudSimulator(SimulatorServer):
             return web.json_response({"message": "Not available"}, status=self.otp_endpoints_status)
         if self._pending_login(request) is None:
             return web.json_response(
-                {"message": "Login session expired, please sign in again"}, status=401
+                {"message": "Login session expired, please sign in again"},
+                status=self.otp_expired_status,
             )
         return None
 
@@ -325,9 +361,33 @@ class CloudSimulator(SimulatorServer):
             pending.wrong_tries += 1
             if pending.wrong_tries >= self.otp_max_tries:
                 return self._blocked()
-            return web.json_response({"isValid": False})
+            if self.otp_wrong_status is not None:
+                return web.json_response({"message": "Invalid"}, status=self.otp_wrong_status)
+            return web.json_response({"isValid": False, "isBlocked": False})
         del self._pending[nonce]
-        return web.json_response({"isValid": True, **self._open_session(pending.email)})
+        return self._code_accepted(pending.email)
+
+    def _code_accepted(self, email: str) -> web.Response:
+        """A right code's reply, in the shape ``otp_reply`` names."""
+        session = self._open_session(email)
+        if self.otp_reply == "session":
+            response = web.json_response(
+                {"message": "success", **session, "isValidMobileNumber": True}
+            )
+        elif self.otp_reply == "is_valid":
+            response = web.json_response({"isValid": True, **session})
+        elif self.otp_reply == "unknown":
+            response = web.json_response({"result": "ok"})
+        else:
+            response = web.json_response({"message": "success"})
+            if self.otp_reply == "cookie_session":
+                response.set_cookie(
+                    SESSION_ID_COOKIE, str(session["session_id"]), path="/", secure=True
+                )
+        response.set_cookie(
+            SESSION_COOKIE, secrets.token_hex(16), path="/", secure=True, httponly=True
+        )
+        return response
 
     async def _generate_otp(self, request: web.Request) -> web.Response:
         self.stats["otp_requests"] += 1
@@ -335,13 +395,19 @@ class CloudSimulator(SimulatorServer):
             return refusal
         found = self._pending_login(request)
         assert found is not None
-        _, pending = found
+        nonce, pending = found
         await request.post()  # locale=en; any locale will do
         if pending.wrong_tries >= self.otp_max_tries:
             return self._blocked()
         pending.code = self._send_code(pending.email)
         pending.issued_at = self.clock.now()
-        return web.json_response({"success": True})
+        # Enlighten gives the sign-in a new nonce with each code: the old one stops working.
+        del self._pending[nonce]
+        nonce = secrets.token_hex(16)
+        self._pending[nonce] = pending
+        response = web.json_response({"success": True, "isBlocked": False})
+        response.set_cookie(NONCE_COOKIE, nonce, path="/", secure=True, httponly=True)
+        return response
 
     async def _tokens(self, request: web.Request) -> web.Response:
         self.stats["tokens"] += 1

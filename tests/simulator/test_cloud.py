@@ -128,11 +128,16 @@ async def test_control_api(cloud: CloudSimulator, https: aiohttp.ClientSession) 
         assert await response.json() == {
             "outage": True,
             "outage_mode": "reset",
+            "login_status": None,
+            "login_reply": "success",
             "otp_lifetime": 300.0,
             "otp_max_tries": 5,
             "otp_expiry_hint": True,
             "otp_block_status": 200,
             "otp_endpoints_status": None,
+            "otp_reply": "session",
+            "otp_wrong_status": None,
+            "otp_expired_status": 401,
             "xsrf_cookie": True,
         }
     status, _ = await post(https, cloud, "/__simulator/settings", json={"outage": False})

@@ -129,7 +129,9 @@ async def test_password_then_code_then_token(
 
     status, body = await browser.validate(code)
     assert status == 200
-    assert body["isValid"] is True
+    assert "isValid" not in body  # the reply on record today has none
+    assert body["message"] == "success"
+    assert set(body) >= {"session_id", "manager_token", "is_consumer", "system_id"}
     status, token = await browser.token(body["session_id"])
     assert status == 200
     assert authority.verify(token, SERIAL)["username"] == EMAIL
@@ -151,10 +153,11 @@ async def test_wrong_code_then_right_code(two_step: CloudSimulator, browser: Bro
     code = two_step.last_code(EMAIL)
     assert code is not None
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    assert await browser.validate(wrong) == (200, {"isValid": False})
-    assert await browser.validate(code, email="other@example.com") == (200, {"isValid": False})
+    refused = (200, {"isValid": False, "isBlocked": False})
+    assert await browser.validate(wrong) == refused
+    assert await browser.validate(code, email="other@example.com") == refused
     status, body = await browser.validate(code)
-    assert (status, body["isValid"]) == (200, True)
+    assert (status, body["message"]) == (200, "success")
 
 
 async def test_expired_code_then_a_new_one(two_step: CloudSimulator, browser: Browser) -> None:
@@ -167,15 +170,17 @@ async def test_expired_code_then_a_new_one(two_step: CloudSimulator, browser: Br
     assert await browser.validate(first) == (200, {"isValid": False, "isExpired": True})
     two_step.otp_expiry_hint = False
     assert await browser.validate(first) == (200, {"isValid": False})
-    assert await browser.new_code() == (200, {"success": True})
+    nonce = browser.cookie("login_otp_nonce")
+    assert await browser.new_code() == (200, {"success": True, "isBlocked": False})
+    assert browser.cookie("login_otp_nonce") not in (None, nonce)  # rotated
     second = two_step.last_code(EMAIL)
     while second == first:  # one chance in a million
         await browser.new_code()
         second = two_step.last_code(EMAIL)
     assert second is not None
-    assert await browser.validate(first) == (200, {"isValid": False})  # replaced
+    assert await browser.validate(first) == (200, {"isValid": False, "isBlocked": False})
     status, body = await browser.validate(second)
-    assert (status, body["isValid"]) == (200, True)
+    assert (status, body["message"]) == (200, "success")
     assert two_step.stats["codes_sent"] >= 2
     assert two_step.stats["otp_requests"] >= 1
 
@@ -194,7 +199,7 @@ async def test_expired_tries_are_not_wrong_tries(
     await browser.new_code()
     code = two_step.last_code(EMAIL)
     assert code is not None
-    assert (await browser.validate(code))[1]["isValid"] is True
+    assert "session_id" in (await browser.validate(code))[1]
 
 
 @pytest.mark.parametrize(
@@ -211,8 +216,9 @@ async def test_too_many_wrong_codes_block(
     code = two_step.last_code(EMAIL)
     assert code is not None
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
-    assert await browser.validate(wrong) == (200, {"isValid": False})
-    assert await browser.validate(wrong) == (200, {"isValid": False})
+    refused = (200, {"isValid": False, "isBlocked": False})
+    assert await browser.validate(wrong) == refused
+    assert await browser.validate(wrong) == refused
     assert await browser.validate(wrong) == (status, blocked)
     assert await browser.validate(code) == (status, blocked)
     assert await browser.new_code() == (status, blocked)
@@ -220,7 +226,7 @@ async def test_too_many_wrong_codes_block(
     await browser.login()
     fresh = two_step.last_code(EMAIL)
     assert fresh is not None
-    assert (await browser.validate(fresh))[1]["isValid"] is True
+    assert "session_id" in (await browser.validate(fresh))[1]
 
 
 async def test_headers_the_code_step_needs(two_step: CloudSimulator, browser: Browser) -> None:
@@ -236,7 +242,7 @@ async def test_headers_the_code_step_needs(two_step: CloudSimulator, browser: Br
     ):
         status, body = await browser.validate(code, headers=headers)
         assert (status, body) == (422, {"error": "InvalidAuthenticityToken"})
-    assert (await browser.validate(code))[1]["isValid"] is True
+    assert "session_id" in (await browser.validate(code))[1]
 
 
 async def test_without_an_xsrf_cookie(two_step: CloudSimulator, browser: Browser) -> None:
@@ -247,7 +253,7 @@ async def test_without_an_xsrf_cookie(two_step: CloudSimulator, browser: Browser
     code = two_step.last_code(EMAIL)
     assert code is not None
     status, body = await browser.validate(code, headers=XHR)
-    assert (status, body["isValid"]) == (200, True)
+    assert (status, "session_id" in body) == (200, True)
 
 
 async def test_the_login_cookies_are_needed(two_step: CloudSimulator, browser: Browser) -> None:
@@ -275,7 +281,7 @@ async def test_the_login_cookies_are_needed(two_step: CloudSimulator, browser: B
             ) as response,
         ):
             assert response.status == 401
-        assert (await other.validate(code))[1]["isValid"] is True
+        assert "session_id" in (await other.validate(code))[1]
     finally:
         await other.session.close()
 
@@ -299,7 +305,7 @@ async def test_fields_must_be_base64(
     assert status == 400
     code = two_step.last_code(EMAIL)
     assert code is not None
-    assert (await browser.validate(code))[1]["isValid"] is True
+    assert "session_id" in (await browser.validate(code))[1]
 
 
 @pytest.mark.parametrize("refusal", [404, 500])
@@ -364,3 +370,58 @@ def test_passwords_stay_out_of_reprs(two_step: CloudSimulator) -> None:
     account = two_step.accounts[EMAIL]
     assert PASSWORD not in repr(account)
     assert EMAIL in repr(account)
+
+
+@pytest.mark.parametrize(
+    ("reply", "fields", "cookie"),
+    [
+        ("session", {"message", "session_id", "manager_token", "is_consumer", "system_id"}, False),
+        ("is_valid", {"isValid", "session_id", "manager_token"}, False),
+        ("cookie_session", {"message"}, True),
+        ("no_session", {"message"}, False),
+        ("unknown", {"result"}, False),
+    ],
+)
+async def test_good_code_reply_shapes(
+    two_step: CloudSimulator, browser: Browser, reply: str, fields: set[str], cookie: bool
+) -> None:
+    """otp_reply: a right code answered in each shape on record (and one on record nowhere)."""
+    two_step.otp_reply = reply
+    await browser.login()
+    code = two_step.last_code(EMAIL)
+    assert code is not None
+    status, body = await browser.validate(code)
+    assert status == 200
+    assert fields <= set(body)
+    session_id = body.get("session_id") or browser.cookie("session_id")
+    assert (browser.cookie("session_id") is not None) is cookie
+    if reply in ("no_session", "unknown"):
+        assert session_id is None
+    else:
+        assert session_id is not None
+        assert (await browser.token(session_id))[0] == 200
+
+
+@pytest.mark.parametrize("status", [400, 404, 409, 422])
+async def test_wrong_code_as_a_status(
+    two_step: CloudSimulator, browser: Browser, status: int
+) -> None:
+    """otp_wrong_status: a wrong code answered with only an HTTP status."""
+    two_step.otp_wrong_status = status
+    await browser.login()
+    code = two_step.last_code(EMAIL)
+    assert code is not None
+    assert (await browser.validate(f"{(int(code) + 1) % 1_000_000:06d}"))[0] == status
+    assert "session_id" in (await browser.validate(code))[1]
+
+
+async def test_login_reply_and_status_settings(two_step: CloudSimulator, browser: Browser) -> None:
+    """login_reply: the requires_mfa challenge; login_status: only a status (406 on record)."""
+    two_step.login_reply = "requires_mfa"
+    assert await browser.login() == (200, {"requires_mfa": True})
+    assert browser.cookie("login_otp_nonce") is not None
+    two_step.login_status = 406
+    assert (await browser.login())[0] == 406
+    two_step.otp_expired_status = 403
+    browser.session.cookie_jar.clear()
+    assert (await browser.validate("123456"))[0] == 403
