@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from datetime import UTC, datetime, timedelta
 import ssl
 import time
@@ -26,6 +26,7 @@ from custom_components.enphase_iq_gateway.iqgateway import (
     EnlightenMFARequiredError,
     EnlightenSerialNotOnAccountError,
     EnlightenUnavailableError,
+    EnlightenUnknownReplyError,
     InvalidTokenError,
     IQGatewayError,
     parse_token,
@@ -34,7 +35,7 @@ from simulator import CloudSimulator, TokenAuthority
 from simulator.tls import shared_certificate
 
 from .common import FOREIGN_ERRORS
-from .conftest import Apps
+from .conftest import Apps, Handler
 
 SERIAL = "122302045041"
 EMAIL = "owner@example.com"
@@ -333,6 +334,19 @@ async def answer(status: int, text: str, content_type: str = "text/html") -> web
     return web.Response(status=status, text=text, content_type=content_type)
 
 
+async def client_for(
+    apps: Apps, cloud_session: aiohttp.ClientSession, routes: Mapping[str, Handler]
+) -> EnlightenClient:
+    """A cloud client of a small app serving ``routes`` over HTTPS (both cloud URLs)."""
+    url = await apps.start(routes, tls=True)
+    return EnlightenClient(
+        cloud_session,
+        enlighten_url=url,
+        entrez_url=url,
+        ssl_context=shared_certificate().client_context(),
+    )
+
+
 @pytest.mark.parametrize(
     ("status", "text", "kind"),
     [
@@ -343,6 +357,7 @@ async def answer(status: int, text: str, content_type: str = "text/html") -> web
         (200, '{"message": "failed"}', EnlightenInvalidCredentialsError),
         (200, '{"session_id": ""}', EnlightenInvalidCredentialsError),
         (200, '{"requires_mfa": true}', EnlightenMFARequiredError),
+        (406, '{"message": "Not acceptable"}', EnlightenUnknownReplyError),
     ],
 )
 async def test_odd_sign_in_answers(
@@ -355,16 +370,15 @@ async def test_odd_sign_in_answers(
     """What Enlighten might answer instead of a session id."""
 
     async def login(request: web.Request) -> web.Response:
+        assert "application/json" in request.headers["Accept"]
         return await answer(status, text)
 
-    url = await apps.start({"/login/login.json": login}, tls=True)
-    client = EnlightenClient(
-        cloud_session,
-        enlighten_url=url,
-        entrez_url=url,
-        ssl_context=shared_certificate().client_context(),
-    )
-    await cloud_error(kind, client)
+    client = await client_for(apps, cloud_session, {"/login/login.json": login})
+    error = await cloud_error(kind, client)
+    if status == 406:
+        assert str(error) == (
+            "Enlighten did not accept the sign-in (HTTP 406, fields: message, cookies set: none)"
+        )
 
 
 @pytest.mark.parametrize(
@@ -397,13 +411,7 @@ async def test_entrez_failures(
         seen.append(await request.json())
         return await answer(status, "no")
 
-    url = await apps.start({"/login/login.json": login, "/tokens": tokens}, tls=True)
-    client = EnlightenClient(
-        cloud_session,
-        enlighten_url=url,
-        entrez_url=url,
-        ssl_context=shared_certificate().client_context(),
-    )
+    client = await client_for(apps, cloud_session, {"/login/login.json": login, "/tokens": tokens})
     await cloud_error(kind, client)
     assert seen == [{"session_id": "abc", "serial_num": SERIAL, "username": EMAIL}]
 
@@ -557,12 +565,15 @@ async def test_expired_code_then_a_new_one(
     error = await sign_in_error(kind, enlighten.submit_code(sign_in, old))
     assert isinstance(error, EnlightenInvalidCodeError)
 
-    await enlighten.request_new_code(sign_in)
+    renewed = await enlighten.request_new_code(sign_in)
     assert two_step.stats["codes_sent"] == 2
+    assert renewed.needs_code
+    assert renewed.cookies != sign_in.cookies  # a new nonce: the old one stops working
+    await sign_in_error(EnlightenCodeExpiredError, enlighten.submit_code(sign_in, code(two_step)))
     new = code(two_step)
     if new != old:  # one chance in a million that the new code is the old one
-        await sign_in_error(EnlightenInvalidCodeError, enlighten.submit_code(sign_in, old))
-    assert not (await enlighten.submit_code(sign_in, new)).needs_code
+        await sign_in_error(EnlightenInvalidCodeError, enlighten.submit_code(renewed, old))
+    assert not (await enlighten.submit_code(renewed, new)).needs_code
 
 
 async def test_used_sign_in_has_expired(
@@ -602,12 +613,12 @@ async def test_too_many_wrong_codes_block(
 
 
 @pytest.mark.parametrize(
-    ("status", "kind"),
+    ("status", "kind", "new_code_kind"),
     [
-        (404, EnlightenMFARequiredError),
-        (410, EnlightenMFARequiredError),
-        (500, EnlightenUnavailableError),
-        (503, EnlightenUnavailableError),
+        (404, EnlightenInvalidCodeError, EnlightenUnknownReplyError),  # as a peer reads it
+        (410, EnlightenUnknownReplyError, EnlightenUnknownReplyError),
+        (500, EnlightenUnavailableError, EnlightenUnavailableError),
+        (503, EnlightenUnavailableError, EnlightenUnavailableError),
     ],
 )
 async def test_code_endpoints_not_offered(
@@ -615,15 +626,16 @@ async def test_code_endpoints_not_offered(
     enlighten: EnlightenClient,
     status: int,
     kind: type[EnlightenError],
+    new_code_kind: type[EnlightenError],
 ) -> None:
     """The real two-step reply, but no code step to be had.
 
-    Gone means paste a token, failing means try again later.
+    A status of no known meaning means paste a token, failing means try again later.
     """
     sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
     two_step.otp_endpoints_status = status
     await sign_in_error(kind, enlighten.submit_code(sign_in, code(two_step)))
-    await sign_in_error(kind, enlighten.request_new_code(sign_in))
+    await sign_in_error(new_code_kind, enlighten.request_new_code(sign_in))
 
 
 async def test_code_step_outage(two_step: CloudSimulator, enlighten: EnlightenClient) -> None:
@@ -644,7 +656,7 @@ async def test_two_step_without_an_xsrf_cookie(
     two_step.xsrf_cookie = False
     sign_in = await enlighten.sign_in(EMAIL, PASSWORD)
     assert "XSRF-TOKEN" not in dict(sign_in.cookies)
-    await enlighten.request_new_code(sign_in)
+    sign_in = await enlighten.request_new_code(sign_in)
     assert not (await enlighten.submit_code(sign_in, code(two_step))).needs_code
 
 
@@ -696,20 +708,16 @@ async def test_code_requests_as_the_sign_in_page_makes_them(
         form = await request.post()
         seen.append((request.path, dict(request.headers), {k: str(v) for k, v in form.items()}))
         if request.path.endswith("validate_login_otp"):
-            return web.json_response({"isValid": True, "session_id": "abc"})
-        return web.json_response({"success": True})
+            return web.json_response({"message": "success", "session_id": "abc"})
+        response = web.json_response({"success": True, "isBlocked": False})
+        response.set_cookie("login_otp_nonce", "n3w", path="/")  # rotated with the code
+        return response
 
-    url = await apps.start(
-        {"/login/login.json": login, "/app-api/{endpoint}": code_endpoint}, tls=True
-    )
-    client = EnlightenClient(
-        cloud_session,
-        enlighten_url=url,
-        entrez_url=url,
-        ssl_context=shared_certificate().client_context(),
+    client = await client_for(
+        apps, cloud_session, {"/login/login.json": login, "/app-api/{endpoint}": code_endpoint}
     )
     sign_in = await client.sign_in(EMAIL, PASSWORD)
-    await client.request_new_code(sign_in)
+    sign_in = await client.request_new_code(sign_in)
     assert (await client.submit_code(sign_in, "012345")).session_id == "abc"
 
     [(new_path, new_headers, new_form), (path, headers, form)] = seen
@@ -720,12 +728,12 @@ async def test_code_requests_as_the_sign_in_page_makes_them(
         "email": base64.b64encode(EMAIL.encode()).decode(),
         "otp": base64.b64encode(b"012345").decode(),
     }
-    for sent in (new_headers, headers):
+    for sent, nonce in ((new_headers, "n0nce"), (headers, "n3w")):
         assert sent["X-Requested-With"] == "XMLHttpRequest"
         assert sent["X-CSRF-Token"] == "abc+def=="
         cookies = dict(part.split("=", 1) for part in sent["Cookie"].split("; "))
         assert cookies == {
-            "login_otp_nonce": "n0nce",
+            "login_otp_nonce": nonce,
             "_enlighten_4_session": "s3ss10n",
             "XSRF-TOKEN": "abc%2Bdef%3D%3D",
         }
@@ -738,7 +746,8 @@ LOGIN_TWO_STEP = '{"success": true, "isBlocked": false}'
     ("body", "nonce", "kind"),
     [
         (LOGIN_TWO_STEP, False, EnlightenMFARequiredError),  # no code step without it
-        ('{"requires_mfa": true}', True, None),  # the older flag, with the code step's cookie
+        ('{"requires_mfa": true}', True, None),  # the other flag on record, with the cookie
+        ('{"requires_mfa": true}', False, EnlightenMFARequiredError),
         ('{"success": false, "isBlocked": true}', True, EnlightenAccountBlockedError),
         ('{"success": false}', False, EnlightenInvalidCredentialsError),
     ],
@@ -758,13 +767,7 @@ async def test_odd_two_step_logins(
             response.set_cookie("login_otp_nonce", "n0nce", path="/")
         return response
 
-    url = await apps.start({"/login/login.json": login}, tls=True)
-    client = EnlightenClient(
-        cloud_session,
-        enlighten_url=url,
-        entrez_url=url,
-        ssl_context=shared_certificate().client_context(),
-    )
+    client = await client_for(apps, cloud_session, {"/login/login.json": login})
     if kind is None:
         assert (await client.sign_in(EMAIL, PASSWORD)).needs_code
     else:
@@ -774,20 +777,25 @@ async def test_odd_two_step_logins(
 @pytest.mark.parametrize(
     ("status", "text", "kind"),
     [
-        (422, '{"error": "InvalidAuthenticityToken"}', EnlightenMFARequiredError),
-        (403, "{}", EnlightenMFARequiredError),
-        (302, "", EnlightenMFARequiredError),
+        (400, '{"error": "bad"}', EnlightenInvalidCodeError),
+        (404, "{}", EnlightenInvalidCodeError),
+        (409, "{}", EnlightenInvalidCodeError),
+        (422, '{"error": "InvalidAuthenticityToken"}', EnlightenInvalidCodeError),
+        (403, "{}", EnlightenCodeExpiredError),
         (401, '{"message": "Login session expired"}', EnlightenCodeExpiredError),
+        (302, "", EnlightenUnknownReplyError),
         (429, '{"isBlocked": true}', EnlightenAccountBlockedError),
         (502, "bad gateway", EnlightenUnavailableError),
         (200, "<html>maintenance</html>", EnlightenUnavailableError),
         (200, "[]", EnlightenUnavailableError),
-        (200, '{"isValid": true}', EnlightenInvalidResponseError),
-        (200, '{"isValid": true, "session_id": 5}', EnlightenInvalidResponseError),
-        (200, '{"status": "ok"}', EnlightenInvalidResponseError),
+        (200, '{"isValid": true}', EnlightenUnknownReplyError),
+        (200, '{"message": "success"}', EnlightenUnknownReplyError),
+        (200, '{"isValid": true, "session_id": 5}', EnlightenUnknownReplyError),
+        (200, '{"status": "ok"}', EnlightenUnknownReplyError),
+        (200, '{"isValid": false, "isBlocked": false}', EnlightenInvalidCodeError),
         (200, '{"isValid": false, "isBlocked": true}', EnlightenAccountBlockedError),
         (200, '{"isValid": false, "isExpired": true}', EnlightenCodeExpiredError),
-        (200, '{"isValid": "no"}', EnlightenInvalidResponseError),
+        (200, '{"isValid": "no"}', EnlightenUnknownReplyError),
     ],
 )
 async def test_odd_code_answers(
@@ -810,22 +818,85 @@ async def test_odd_code_answers(
             status=status, text=text, content_type="application/json", headers=headers
         )
 
-    url = await apps.start(
-        {"/login/login.json": login, "/app-api/validate_login_otp": validate}, tls=True
-    )
-    client = EnlightenClient(
-        cloud_session,
-        enlighten_url=url,
-        entrez_url=url,
-        ssl_context=shared_certificate().client_context(),
+    client = await client_for(
+        apps, cloud_session, {"/login/login.json": login, "/app-api/validate_login_otp": validate}
     )
     sign_in = await client.sign_in(EMAIL, PASSWORD)
     error = await sign_in_error(kind, client.submit_code(sign_in, "012345"))
-    no_secrets(error, "n0nce", "012345")
+    no_secrets(error, "n0nce", "012345", "InvalidAuthenticityToken", "Login session expired")
+    if kind is EnlightenUnknownReplyError:
+        assert f"HTTP {status}, " in str(error)  # its shape, for the log
 
 
-async def test_new_code_refused(apps: Apps, cloud_session: aiohttp.ClientSession) -> None:
-    """A cloud that says it sent no new code: an invalid response, not silence."""
+@pytest.mark.parametrize(
+    ("body", "cookie", "session_id"),
+    [
+        # The reply on record today: no isValid at all.
+        (
+            (
+                '{"message": "success", "session_id": "s1d", "manager_token": "m", '
+                '"is_consumer": true, "system_id": 42, "redirect_url": ""}'
+            ),
+            None,
+            "s1d",
+        ),
+        ('{"isValid": true, "session_id": "s1d"}', None, "s1d"),  # the older one
+        ('{"success": true, "session_id": "s1d"}', None, "s1d"),
+        ('{"session_id": "s1d"}', None, "s1d"),  # a session id is a session, whatever else
+        ('{"message": "success"}', "c00k1e", "c00k1e"),  # the session in a cookie only
+        ('{"isValid": true}', "c00k1e", "c00k1e"),
+    ],
+)
+async def test_good_code_in_every_shape_on_record(
+    apps: Apps,
+    cloud_session: aiohttp.ClientSession,
+    body: str,
+    cookie: str | None,
+    session_id: str,
+) -> None:
+    """A good code's reply is judged by what it carries: a session id completes it."""
+
+    async def login(request: web.Request) -> web.Response:
+        response = web.json_response({"success": True, "isBlocked": False})
+        response.set_cookie("login_otp_nonce", "n0nce", path="/")
+        return response
+
+    async def validate(request: web.Request) -> web.Response:
+        response = web.Response(text=body, content_type="application/json")
+        if cookie is not None:
+            response.set_cookie("session_id", cookie, path="/")
+        return response
+
+    client = await client_for(
+        apps, cloud_session, {"/login/login.json": login, "/app-api/validate_login_otp": validate}
+    )
+    sign_in = await client.sign_in(EMAIL, PASSWORD)
+    done = await client.submit_code(sign_in, "012345")
+    assert not done.needs_code
+    assert done.session_id == session_id
+    assert session_id not in repr(done)
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "kind"),
+    [
+        (200, '{"success": false}', EnlightenInvalidResponseError),
+        (200, '{"message": "sent"}', EnlightenUnknownReplyError),
+        (401, "{}", EnlightenCodeExpiredError),
+        (403, "{}", EnlightenCodeExpiredError),
+        (429, "{}", EnlightenAccountBlockedError),
+        (200, '{"success": true, "isBlocked": true}', EnlightenAccountBlockedError),
+        (404, "{}", EnlightenUnknownReplyError),
+    ],
+)
+async def test_odd_new_code_answers(
+    apps: Apps,
+    cloud_session: aiohttp.ClientSession,
+    status: int,
+    text: str,
+    kind: type[EnlightenError],
+) -> None:
+    """What the new-code endpoint might answer instead of having sent one."""
 
     async def login(request: web.Request) -> web.Response:
         response = web.json_response({"success": True, "isBlocked": False})
@@ -833,16 +904,13 @@ async def test_new_code_refused(apps: Apps, cloud_session: aiohttp.ClientSession
         return response
 
     async def generate(request: web.Request) -> web.Response:
-        return web.json_response({"success": False})
+        return web.Response(status=status, text=text, content_type="application/json")
 
-    url = await apps.start(
-        {"/login/login.json": login, "/app-api/generate_mfa_login_otp": generate}, tls=True
-    )
-    client = EnlightenClient(
+    client = await client_for(
+        apps,
         cloud_session,
-        enlighten_url=url,
-        entrez_url=url,
-        ssl_context=shared_certificate().client_context(),
+        {"/login/login.json": login, "/app-api/generate_mfa_login_otp": generate},
     )
     sign_in = await client.sign_in(EMAIL, PASSWORD)
-    await sign_in_error(EnlightenInvalidResponseError, client.request_new_code(sign_in))
+    error = await sign_in_error(kind, client.request_new_code(sign_in))
+    no_secrets(error, "n0nce")

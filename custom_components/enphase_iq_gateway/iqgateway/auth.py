@@ -9,18 +9,25 @@ Getting a token, over HTTPS with certificate verification always on:
 
 1. ``POST {enlighten}/login/login.json`` with the form fields ``user[email]`` and
    ``user[password]``. The answer is JSON with a ``session_id``; or, for an account with
-   two-step sign-in, ``{"success": true, "isBlocked": false}`` without one, with a
-   ``login_otp_nonce`` cookie (among others): Enphase has sent the owner a one-time code.
-   A blocked account answers ``"isBlocked": true``; older multi-factor replies
-   (``requires_mfa``, or ``"message": "success"`` without a session id) have no code step
-   this client knows, so such accounts paste tokens.
+   two-step sign-in, ``{"success": true, "isBlocked": false}`` or ``{"requires_mfa":
+   true}`` without one, with a ``login_otp_nonce`` cookie (among others): Enphase has sent
+   the owner a one-time code. A blocked account answers ``"isBlocked": true``. A
+   multi-factor reply without the nonce cookie has no code step this client knows, so
+   such accounts paste tokens, and so do those whose sign-in is answered HTTP 406 (on
+   record, but not what the cloud then wants instead).
 2. Two-step accounts only: ``POST {enlighten}/app-api/validate_login_otp`` with the form
    fields ``email`` and ``otp``, each base64-encoded, the login's cookies,
    ``X-Requested-With: XMLHttpRequest`` and ``X-CSRF-Token`` from the ``XSRF-TOKEN``
-   cookie -> ``{"isValid": true, "session_id": ...}``; a wrong (or expired) code
-   ``{"isValid": false}``, sometimes with ``"isExpired": true``; too many tries
-   ``"isBlocked": true`` or HTTP 429. ``POST {enlighten}/app-api/generate_mfa_login_otp``
-   (``locale=en``, the same cookies and headers) sends a new code.
+   cookie. A good code is answered with the session: ``{"message": "success",
+   "session_id": ..., "manager_token": ..., ...}`` (an older reply on record had
+   ``"isValid": true`` beside the session id; a reply that says success without one may
+   carry it in a ``session_id`` cookie). A wrong (or expired) code is ``{"isValid":
+   false}``, sometimes with ``"isExpired": true``, or HTTP 400/404/409/422; too many
+   tries ``"isBlocked": true`` or HTTP 429; HTTP 401/403 says the sign-in itself has
+   expired. ``POST {enlighten}/app-api/generate_mfa_login_otp`` (``locale=en``, the same
+   cookies and headers) sends a new code, answering ``{"success": true}`` and a new
+   ``login_otp_nonce`` cookie, which the code is then sent with. A reply of any other
+   shape is named by its shape (field and cookie names, never values) in the error.
 3. ``POST {entrez}/tokens`` with JSON ``{session_id, serial_num, username}`` -> the token.
 
 The cookies of step 1 belong to that one sign-in: ``SignIn`` carries them, and they are
@@ -52,6 +59,7 @@ from .exceptions import (
     EnlightenMFARequiredError,
     EnlightenSerialNotOnAccountError,
     EnlightenUnavailableError,
+    EnlightenUnknownReplyError,
     InvalidTokenError,
 )
 
@@ -63,6 +71,12 @@ CLOUD_TIMEOUT = 30.0
 # into the X-CSRF-Token header of the code requests.
 OTP_NONCE_COOKIE = "login_otp_nonce"
 XSRF_COOKIE = "XSRF-TOKEN"
+# Where a code's reply says success without a session id, the session id may be here.
+SESSION_ID_COOKIE = "session_id"
+# What the code endpoint answers a wrong code with, besides ``{"isValid": false}``.
+WRONG_CODE_STATUSES = frozenset({400, 404, 409, 422})
+# What the login page's own requests accept (an Accept it does not serve is answered 406).
+_ACCEPT = "application/json, text/plain, */*"
 
 ROLE_OWNER = "owner"
 ROLE_INSTALLER = "installer"
@@ -180,6 +194,19 @@ class _Answer(NamedTuple):
     text: str
     cookies: dict[str, str]
 
+    @property
+    def shape(self) -> str:
+        """The reply's shape, for logs: status, field names and cookie names, no value."""
+        try:
+            body = json.loads(self.text)
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            fields = f"fields: {', '.join(sorted(map(str, body))) or 'none'}"
+        else:
+            fields = "no JSON object"
+        return f"HTTP {self.status}, {fields}, cookies set: {', '.join(sorted(self.cookies)) or 'none'}"
+
 
 class EnlightenClient:
     """Gets gateway tokens from the Enphase cloud.
@@ -240,9 +267,15 @@ class EnlightenClient:
         answer = await self._post(
             f"{self._enlighten_url}/login/login.json",
             data={"user[email]": username, "user[password]": password},
+            headers={"Accept": _ACCEPT},
         )
         if answer.status in (401, 403):
             raise EnlightenInvalidCredentialsError("Enlighten refused the e-mail or password")
+        if answer.status == 406:
+            # On record: Enlighten refusing a sign-in this way, but not what it then wants.
+            raise EnlightenUnknownReplyError(
+                f"Enlighten did not accept the sign-in ({answer.shape})"
+            )
         if answer.status != 200:
             raise EnlightenUnavailableError(f"Enlighten answered HTTP {answer.status}")
         body = _json_object(answer.text)
@@ -251,11 +284,7 @@ class EnlightenClient:
             return SignIn(username, session_id)
         if body.get("isBlocked") is True:
             raise EnlightenAccountBlockedError("Enphase blocks sign-ins to the account")
-        if (
-            body.get("success") is True
-            or body.get("requires_mfa")
-            or str(body.get("message", "")).lower() == "success"
-        ):
+        if body.get("success") is True or body.get("requires_mfa") or _says_success(body):
             if OTP_NONCE_COOKIE in answer.cookies:
                 return SignIn(username, cookies=tuple(answer.cookies.items()))
             raise EnlightenMFARequiredError(
@@ -266,41 +295,58 @@ class EnlightenClient:
     async def submit_code(self, sign_in: SignIn, code: str) -> SignIn:
         """Complete a two-step sign-in with the one-time code Enphase sent; a new SignIn.
 
-        Raises EnlightenInvalidCodeError (a wrong code: try again),
-        EnlightenCodeExpiredError (ask for a new code; when the sign-in itself has
+        The reply is judged by what it carries: a session id is a completed sign-in,
+        whatever else the reply holds. Raises EnlightenInvalidCodeError (a wrong code: try
+        again), EnlightenCodeExpiredError (ask for a new code; when the sign-in itself has
         expired, sign in again), EnlightenAccountBlockedError (too many tries),
-        EnlightenMFARequiredError (the cloud does not take a code from this client), or
-        EnlightenUnavailableError / EnlightenInvalidResponseError.
+        EnlightenUnknownReplyError (a reply of no shape on record), or
+        EnlightenUnavailableError.
         """
         if not sign_in.needs_code:
             raise ValueError("this sign-in is complete: it takes no code")
-        body = await self._code_request(
+        answer = await self._code_request(
             sign_in,
             "validate_login_otp",
             {"email": _base64(sign_in.username), "otp": _base64(code.strip())},
         )
-        if body.get("isValid") is True:
-            session_id = body.get("session_id")
-            if isinstance(session_id, str) and session_id:
-                return SignIn(sign_in.username, session_id)
-            raise EnlightenInvalidResponseError("Enlighten accepted the code but sent no session")
+        if answer.status in WRONG_CODE_STATUSES:
+            raise EnlightenInvalidCodeError(
+                f"Enlighten did not accept the one-time code (HTTP {answer.status})"
+            )
+        body = _code_answer(answer)
+        session_id = body.get("session_id")
+        if isinstance(session_id, str) and session_id:
+            return SignIn(sign_in.username, session_id)
         if body.get("isValid") is False:
             if body.get("isExpired") is True:
                 raise EnlightenCodeExpiredError("the one-time code has expired")
             raise EnlightenInvalidCodeError("Enlighten did not accept the one-time code")
-        raise EnlightenInvalidResponseError("Enlighten answered the code with unexpected JSON")
+        if "session_id" not in body and (_says_success(body) or body.get("isValid") is True):
+            if cookie_session := answer.cookies.get(SESSION_ID_COOKIE):
+                return SignIn(sign_in.username, cookie_session)
+            raise _unknown_reply("accepted the code but sent no session id", answer)
+        raise _unknown_reply("answered the code with a reply this client does not know", answer)
 
-    async def request_new_code(self, sign_in: SignIn) -> None:
-        """Have Enphase send a new one-time code for this sign-in (the old one stops working).
+    async def request_new_code(self, sign_in: SignIn) -> SignIn:
+        """Have Enphase send a new one-time code (the old one stops working); a new SignIn.
 
-        Raises EnlightenCodeExpiredError when the sign-in itself has expired (sign in
-        again: that sends a code too), and otherwise what ``submit_code`` raises.
+        The new SignIn carries the cookies the reply set (Enlighten gives the sign-in a
+        new nonce with each code): the code is submitted with it. Raises
+        EnlightenCodeExpiredError when the sign-in itself has expired (sign in again:
+        that sends a code too), EnlightenAccountBlockedError,
+        EnlightenInvalidResponseError when the cloud says it sent none, and otherwise
+        what ``submit_code`` raises.
         """
         if not sign_in.needs_code:
             raise ValueError("this sign-in is complete: it takes no code")
-        body = await self._code_request(sign_in, "generate_mfa_login_otp", {"locale": "en"})
+        answer = await self._code_request(sign_in, "generate_mfa_login_otp", {"locale": "en"})
+        body = _code_answer(answer)
         if body.get("success") is False:
             raise EnlightenInvalidResponseError("Enlighten did not send a new code")
+        if body.get("success") is not True:
+            raise _unknown_reply("answered the request for a new code unexpectedly", answer)
+        cookies = {**dict(sign_in.cookies), **answer.cookies}
+        return SignIn(sign_in.username, cookies=tuple(cookies.items()))
 
     async def fetch_token_for(self, sign_in: SignIn, serial: str) -> TokenInfo:
         """Ask Entrez for a token for gateway ``serial`` with a complete sign-in."""
@@ -328,38 +374,20 @@ class EnlightenClient:
             raise EnlightenInvalidResponseError("Entrez issued a token for another gateway")
         return info
 
-    async def _code_request(
-        self, sign_in: SignIn, endpoint: str, form: dict[str, str]
-    ) -> dict[str, Any]:
-        """POST to a one-time-code endpoint as Enlighten's sign-in page does; the JSON."""
+    async def _code_request(self, sign_in: SignIn, endpoint: str, form: dict[str, str]) -> _Answer:
+        """POST to a one-time-code endpoint as Enlighten's sign-in page does."""
         cookies = dict(sign_in.cookies)
         headers = {
-            "Accept": "application/json",
+            "Accept": _ACCEPT,
             "X-Requested-With": "XMLHttpRequest",
             "Cookie": "; ".join(f"{name}={value}" for name, value in sign_in.cookies),
         }
         if xsrf := cookies.get(XSRF_COOKIE):
             # The page's script sends the cookie's value URL-decoded, as browsers read it.
             headers["X-CSRF-Token"] = unquote(xsrf)
-        answer = await self._post(
+        return await self._post(
             f"{self._enlighten_url}/app-api/{endpoint}", data=form, headers=headers
         )
-        if answer.status == 429:
-            raise EnlightenAccountBlockedError("too many one-time code attempts")
-        if answer.status == 401:
-            raise EnlightenCodeExpiredError("the sign-in the code belongs to has expired")
-        if answer.status >= 500:
-            raise EnlightenUnavailableError(f"Enlighten answered HTTP {answer.status}")
-        if answer.status != 200:
-            # 404 (no such endpoint), 422 (the request is refused as forged), ...: the
-            # cloud does not take codes from this client, and retrying will not change it.
-            raise EnlightenMFARequiredError(
-                f"Enlighten does not take a one-time code from this client (HTTP {answer.status})"
-            )
-        body = _json_object(answer.text)
-        if body.get("isBlocked") is True:
-            raise EnlightenAccountBlockedError("too many one-time code attempts")
-        return body
 
     async def _post(self, url: str, **kwargs: Any) -> _Answer:
         """POST, raising outside aiohttp's handler: no error holds the request's headers.
@@ -400,3 +428,34 @@ def _json_object(text: str) -> dict[str, Any]:
 
 def _base64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
+
+
+def _code_answer(answer: _Answer) -> dict[str, Any]:
+    """A code endpoint's reply as JSON, once the statuses every code reply shares are judged.
+
+    HTTP 429 or ``"isBlocked": true``: too many tries; 401/403: the sign-in itself has
+    expired; 5xx or a page: the cloud is not itself; any other status: a reply this client
+    does not know.
+    """
+    if answer.status == 429:
+        raise EnlightenAccountBlockedError("too many one-time code attempts")
+    if answer.status in (401, 403):
+        raise EnlightenCodeExpiredError("the sign-in the code belongs to has expired")
+    if answer.status >= 500:
+        raise EnlightenUnavailableError(f"Enlighten answered HTTP {answer.status}")
+    if answer.status != 200:
+        raise _unknown_reply("answered the one-time code step unexpectedly", answer)
+    body = _json_object(answer.text)
+    if body.get("isBlocked") is True:
+        raise EnlightenAccountBlockedError("too many one-time code attempts")
+    return body
+
+
+def _says_success(body: dict[str, Any]) -> bool:
+    """Whether a reply says it succeeded in one of the ways on record."""
+    return body.get("success") is True or str(body.get("message", "")).lower() == "success"
+
+
+def _unknown_reply(what: str, answer: _Answer) -> EnlightenUnknownReplyError:
+    """The error for a reply of no known shape, naming that shape (for the log)."""
+    return EnlightenUnknownReplyError(f"Enlighten {what} ({answer.shape})")

@@ -135,3 +135,12 @@ class EnlightenSerialNotOnAccountError(EnlightenError):
 
 class EnlightenInvalidResponseError(EnlightenError):
     """The cloud answered, but not with a token for this gateway."""
+
+
+class EnlightenUnknownReplyError(EnlightenInvalidResponseError):
+    """The cloud answered in a way this client does not know: paste a token instead.
+
+    A sign-in refused as not acceptable (HTTP 406), or a one-time code answered with a
+    reply of a shape on record nowhere. The message names the reply's shape (status, field
+    and cookie names), never a value.
+    """
