@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime
 import ipaddress
+import logging
 from typing import Any
 
 from homeassistant.config_entries import (
@@ -56,6 +57,7 @@ from .const import (
 from .coordinator import IQGatewayConfigEntry
 from .iqgateway import (
     EnlightenError,
+    EnlightenUnknownReplyError,
     GatewayInfo,
     InvalidTokenError,
     IQGateway,
@@ -69,7 +71,7 @@ from .iqgateway import (
 )
 from .iqgateway.client import gateway_url, is_ip_address
 from .iqgateway.endpoints import PRODUCTION
-from .sign_in import CloudSignIn
+from .sign_in import CODE_FORM_FIELDS, CloudSignIn
 
 try:  # Home Assistant 2025.8+ reloads an entry for new options by itself
     from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlow
@@ -89,7 +91,7 @@ RECONFIGURE_AUTH_MENU = ["keep_auth", "credentials", "token"]
 CLOUD_FAILED_MENU = ["credentials", "token"]
 # A sign-in that failed this way (unless a menu offers to try again or paste a token)
 # leads to the token form, saying why ...
-SIGN_IN_TOKEN_INSTEAD = {"mfa_enabled", "code_step_unavailable"}
+SIGN_IN_TOKEN_INSTEAD = {"mfa_enabled", "code_step_unavailable", "cloud_reply_unknown"}
 # ... or shows on a field of the form the user typed it in.
 SIGN_IN_FIELDS = {
     "invalid_auth": CONF_PASSWORD,
@@ -382,18 +384,19 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         if shown == "code_resent":
             return self._show_code_form(shown)
         if shown is not None:
-            return self._show_code_form(step_id, {CONF_CODE: shown})
+            return self._show_code_form(step_id, {CODE_FORM_FIELDS[shown]: shown})
         return await self._async_signed_in()
 
     def _show_code_form(
         self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
     ) -> ConfigFlowResult:
         """Ask for the one-time code; ``new_code`` ticks "send me a new code" (expired)."""
+        assert self._sign_in is not None
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
             errors=errors or {},
-            description_placeholders=self._found(),
+            description_placeholders={**self._found(), **self._sign_in.placeholders()},
         )
 
     async def _async_signed_in(self, password: str | None = None) -> ConfigFlowResult:
@@ -439,7 +442,11 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             return await menus[key]()
         if key in SIGN_IN_TOKEN_INSTEAD:
             # The account cannot sign in here: offer the way that works, a token.
-            LOGGER.info("Enphase's cloud asks for a sign-in step that cannot be taken: %s", err)
+            LOGGER.log(
+                logging.WARNING if isinstance(err, EnlightenUnknownReplyError) else logging.INFO,
+                "Enphase's cloud asks for a sign-in step that cannot be taken: %s",
+                err,
+            )
             return await self.async_step_token(errors={"base": key})
         field = SIGN_IN_FIELDS[key]
         if field == CONF_CODE:

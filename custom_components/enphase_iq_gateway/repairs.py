@@ -18,8 +18,8 @@ from homeassistant.core import HomeAssistant
 
 from .config_flow import ACCOUNT_SCHEMA, CODE_SCHEMA, async_prove_token, local_time
 from .const import CONF_CODE, CONF_NEW_CODE, CONF_SERIAL, CONF_TWO_STEP, LOGGER
-from .iqgateway import EnlightenError, InvalidTokenError, parse_token
-from .sign_in import CloudSignIn
+from .iqgateway import ENTREZ_URL, EnlightenError, InvalidTokenError, parse_token
+from .sign_in import CODE_FORM_FIELDS, CloudSignIn
 
 if TYPE_CHECKING:  # Home Assistant 2025.4 has no such name (nor type checks here)
     from homeassistant.components.repairs import RepairsFlowResult as FlowResult
@@ -30,6 +30,7 @@ ABORTS = {
     "account_blocked": "account_blocked",
     "mfa_enabled": "code_step_unavailable",
     "code_step_unavailable": "code_step_unavailable",
+    "cloud_reply_unknown": "cloud_reply_unknown",
     "serial_not_on_account": "serial_not_on_account",
 }
 CODE_ERRORS = {"invalid_code", "code_expired"}
@@ -88,7 +89,7 @@ class TokenRenewalFlow(RepairsFlow):
         if shown == "code_resent":
             return self._show_code_form(shown)
         if shown is not None:
-            return self._show_code_form(step_id, {CONF_CODE: shown})
+            return self._show_code_form(step_id, {CODE_FORM_FIELDS[shown]: shown})
         return await self._async_store_token()
 
     async def _async_store_token(self) -> FlowResult:
@@ -132,7 +133,9 @@ class TokenRenewalFlow(RepairsFlow):
             key = self._sign_in.error_key(err)
             LOGGER.warning("Could not renew the IQ Gateway token by signing in: %s", err)
         if key in ABORTS:
-            return self.async_abort(reason=ABORTS[key])
+            return self.async_abort(
+                reason=ABORTS[key], description_placeholders={"token_url": ENTREZ_URL}
+            )
         if step_id == "sign_in":
             return self._show_account_form(
                 {CONF_PASSWORD if key == "invalid_auth" else "base": key}
@@ -157,10 +160,12 @@ class TokenRenewalFlow(RepairsFlow):
     def _show_code_form(
         self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
     ) -> FlowResult:
+        assert self._sign_in is not None
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
             errors=errors or {},
+            description_placeholders=self._sign_in.placeholders(),
         )
 
     def _entry(self) -> ConfigEntry | None:

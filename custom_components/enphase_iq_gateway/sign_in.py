@@ -11,9 +11,12 @@ before a new code could be sent. Nothing of it is stored, logged or shown.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+import math
 from typing import Any
 
 from homeassistant.core import HomeAssistant
+from homeassistant.util import dt as dt_util
 
 from . import connections
 from .const import CONF_CODE, CONF_NEW_CODE
@@ -27,6 +30,7 @@ from .iqgateway import (
     EnlightenInvalidCredentialsError,
     EnlightenMFARequiredError,
     EnlightenSerialNotOnAccountError,
+    EnlightenUnknownReplyError,
     SignIn,
     TokenInfo,
 )
@@ -40,8 +44,17 @@ SIGN_IN_ERRORS: tuple[tuple[type[EnlightenError], str], ...] = (
     (EnlightenMFARequiredError, "mfa_enabled"),  # "code_step_unavailable" after a code
     (EnlightenInvalidCredentialsError, "invalid_auth"),
     (EnlightenSerialNotOnAccountError, "serial_not_on_account"),
+    (EnlightenUnknownReplyError, "cloud_reply_unknown"),  # likewise after a code
     (EnlightenError, "cloud_error"),
 )
+# Keys that mean "the cloud cannot complete this sign-in with Home Assistant": once Enphase
+# has sent a code (``two_step``), they say so as "code_step_unavailable".
+_NO_WAY_ON = {"mfa_enabled", "cloud_reply_unknown"}
+
+RESEND_INTERVAL = timedelta(seconds=30)
+"""Enphase sends at most one code this often: a new one is asked for no sooner."""
+# What a code form shows, on which of its fields (``CloudSignIn.answer``'s keys).
+CODE_FORM_FIELDS = {"code_missing": CONF_CODE, "code_resend_wait": CONF_NEW_CODE}
 
 
 class CloudSignIn:
@@ -54,6 +67,7 @@ class CloudSignIn:
         self._password = password
         self._sign_in: SignIn | None = None
         self.two_step = False  # the account asked for a one-time code
+        self._code_sent_at: datetime | None = None
 
     def __repr__(self) -> str:
         """No e-mail address, password or cookie."""
@@ -67,7 +81,9 @@ class CloudSignIn:
     async def start(self) -> None:
         """Sign in with the password; for a two-step account Enphase sends a code."""
         self._sign_in = await self._call(lambda cloud: cloud.sign_in(self.username, self._password))
-        self.two_step = self.two_step or self._sign_in.needs_code
+        if self._sign_in.needs_code:
+            self.two_step = True
+            self._code_sent_at = dt_util.utcnow()
 
     async def submit_code(self, code: str) -> None:
         """Complete the sign-in with the code (spaces typed or pasted with it are dropped)."""
@@ -79,18 +95,34 @@ class CloudSignIn:
         """Have Enphase send a new code; a sign-in that has expired is started afresh."""
         sign_in = self._started()
         try:
-            await self._call(lambda cloud: cloud.request_new_code(sign_in))
+            self._sign_in = await self._call(lambda cloud: cloud.request_new_code(sign_in))
         except EnlightenCodeExpiredError:
             await self.start()  # a new login sends a new code
+        else:
+            self._code_sent_at = dt_util.utcnow()
+
+    def resend_wait(self) -> int:
+        """Whole seconds until a new code may be asked for (0: now)."""
+        if self._code_sent_at is None:
+            return 0
+        left = self._code_sent_at + RESEND_INTERVAL - dt_util.utcnow()
+        return max(0, math.ceil(left.total_seconds()))
+
+    def placeholders(self) -> dict[str, str]:
+        """What a code form's texts name: the seconds until a new code may be asked for."""
+        return {"resend_wait": str(self.resend_wait() or RESEND_INTERVAL.seconds)}
 
     async def answer(self, form: Mapping[str, Any]) -> str | None:
         """Act on a code form: send a new code, or submit the one typed.
 
         Returns what the form shows next: ``"code_resent"`` (a new code is on its way),
-        ``"code_missing"`` (neither was asked), or None (signed in, or signed in afresh
-        by an account that no longer asks for a code). Errors are raised.
+        ``"code_resend_wait"`` (a new code was asked for too soon after the last one:
+        nothing is sent), ``"code_missing"`` (neither was asked), or None (signed in, or
+        signed in afresh by an account that no longer asks for a code). Errors are raised.
         """
         if form.get(CONF_NEW_CODE):
+            if self.resend_wait():
+                return "code_resend_wait"
             await self.send_new_code()
             return "code_resent" if self.needs_code else None
         if not str(form.get(CONF_CODE, "")).strip():
@@ -106,7 +138,7 @@ class CloudSignIn:
     def error_key(self, err: EnlightenError) -> str:
         """What the flows call ``err`` (see SIGN_IN_ERRORS)."""
         key = next(key for kind, key in SIGN_IN_ERRORS if isinstance(err, kind))
-        if key == "mfa_enabled" and self.two_step:
+        if key in _NO_WAY_ON and self.two_step:
             return "code_step_unavailable"  # the code was sent, but cannot be given back
         return key
 

@@ -33,8 +33,12 @@ from custom_components.enphase_iq_gateway.const import (
     CONF_TWO_STEP,
     DOMAIN,
 )
-from custom_components.enphase_iq_gateway.iqgateway import EnlightenClient, parse_token
-from custom_components.enphase_iq_gateway.sign_in import CloudSignIn
+from custom_components.enphase_iq_gateway.iqgateway import (
+    ENTREZ_URL,
+    EnlightenClient,
+    parse_token,
+)
+from custom_components.enphase_iq_gateway.sign_in import RESEND_INTERVAL, CloudSignIn
 from custom_components.enphase_iq_gateway.token_manager import expiry_issue_id
 from simulator import CloudSimulator, GatewaySimulator
 
@@ -103,6 +107,12 @@ async def _to_code(hass: HomeAssistant, gateway: GatewaySimulator) -> Result:
     return result
 
 
+def _time_passes(freezer: FrozenDateTimeFactory, cloud: CloudSimulator, seconds: float) -> None:
+    """Time passes for Home Assistant and the cloud alike."""
+    freezer.tick(timedelta(seconds=seconds))
+    cloud.clock.advance(seconds)
+
+
 def _errors(result: Result) -> dict[str, str]:
     assert result["type"] is FlowResultType.FORM, result
     return dict(result["errors"] or {})
@@ -167,7 +177,11 @@ async def test_wrong_code_then_the_right_one(
 @pytest.mark.usefixtures("two_step_account")
 @pytest.mark.parametrize("hint", [True, False], ids=["expiry-said", "expiry-unsaid"])
 async def test_expired_code_then_a_new_one(
-    hass: HomeAssistant, gateway: GatewaySimulator, cloud: CloudSimulator, hint: bool
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
+    hint: bool,
 ) -> None:
     """An expired code: a new one is offered, and the new code signs in.
 
@@ -177,7 +191,7 @@ async def test_expired_code_then_a_new_one(
     cloud.otp_expiry_hint = hint
     result = await _to_code(hass, gateway)
     old = _code(cloud)
-    cloud.clock.advance(cloud.otp_lifetime + 1)
+    _time_passes(freezer, cloud, cloud.otp_lifetime + 1)
     result = await flow_step(hass, result, {CONF_CODE: old})
     assert _errors(result) == {CONF_CODE: "code_expired" if hint else "invalid_code"}
     assert suggested(result, CONF_NEW_CODE) is hint
@@ -194,10 +208,14 @@ async def test_expired_code_then_a_new_one(
 
 @pytest.mark.usefixtures("two_step_account")
 async def test_new_code_after_the_sign_in_expired_signs_in_again(
-    hass: HomeAssistant, gateway: GatewaySimulator, cloud: CloudSimulator
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
 ) -> None:
     """A sign-in the cloud has forgotten cannot send a new code: a fresh login does."""
     result = await _to_code(hass, gateway)
+    _time_passes(freezer, cloud, RESEND_INTERVAL.total_seconds())
     cloud._pending.clear()  # the login's cookies are no longer known (401)
     result = await flow_step(hass, result, {CONF_NEW_CODE: True})
     assert result["step_id"] == "code_resent"
@@ -208,7 +226,10 @@ async def test_new_code_after_the_sign_in_expired_signs_in_again(
 
 
 async def test_new_code_when_the_account_no_longer_asks_for_one(
-    hass: HomeAssistant, gateway: GatewaySimulator, cloud: CloudSimulator
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
 ) -> None:
     """Two-step sign-in turned off meanwhile: signing in afresh needs no code.
 
@@ -216,11 +237,98 @@ async def test_new_code_when_the_account_no_longer_asks_for_one(
     """
     cloud.add_account(OWNER_EMAIL, OWNER_PASSWORD, {gateway.serial}, two_step=True)
     result = await _to_code(hass, gateway)
+    _time_passes(freezer, cloud, RESEND_INTERVAL.total_seconds())
     cloud.accounts[OWNER_EMAIL].two_step = False
     cloud._pending.clear()
     result = await flow_step(hass, result, {CONF_NEW_CODE: True})
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
     _assert_two_step_entry(result["data"], gateway)
+
+
+@pytest.mark.usefixtures("two_step_account")
+async def test_new_code_at_most_every_30_seconds(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
+) -> None:
+    """Enphase sends at most one code every 30 s: the form says when the next one can be.
+
+    Nothing is asked of the cloud before then; the code in hand still works meanwhile.
+    """
+    result = await _to_code(hass, gateway)
+    assert result["description_placeholders"]["resend_wait"] == "30"
+    _time_passes(freezer, cloud, 12)
+    result = await flow_step(hass, result, {CONF_NEW_CODE: True})
+    assert result["step_id"] == "code"
+    assert _errors(result) == {CONF_NEW_CODE: "code_resend_wait"}
+    assert result["description_placeholders"]["resend_wait"] == "18"
+    assert cloud.stats["codes_sent"] == 1
+    assert cloud.stats["otp_requests"] == 0
+
+    _time_passes(freezer, cloud, 18)
+    result = await flow_step(hass, result, {CONF_NEW_CODE: True})
+    assert result["step_id"] == "code_resent"
+    assert cloud.stats["codes_sent"] == 2
+    result = await flow_step(hass, result, {CONF_NEW_CODE: True})  # at once again
+    assert _errors(result) == {CONF_NEW_CODE: "code_resend_wait"}
+    assert result["description_placeholders"]["resend_wait"] == "30"
+    assert cloud.stats["codes_sent"] == 2
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+
+
+@pytest.mark.usefixtures("two_step_account")
+@pytest.mark.parametrize("reply", ["session", "is_valid", "cookie_session"])
+@pytest.mark.parametrize("login_reply", ["success", "requires_mfa"])
+async def test_every_good_reply_on_record_signs_in(
+    hass: HomeAssistant,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
+    reply: str,
+    login_reply: str,
+) -> None:
+    """Either two-step challenge, then a good code in any reply shape on record: signed in."""
+    cloud.login_reply = login_reply
+    cloud.otp_reply = reply
+    result = await _to_code(hass, gateway)
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+    _assert_two_step_entry(result["data"], gateway)
+
+
+@pytest.mark.usefixtures("two_step_account")
+@pytest.mark.parametrize("status", [400, 404, 409, 422])
+async def test_wrong_code_answered_with_a_status(
+    hass: HomeAssistant, gateway: GatewaySimulator, cloud: CloudSimulator, status: int
+) -> None:
+    """A wrong code answered with only a status is a wrong code: the right one then works."""
+    cloud.otp_wrong_status = status
+    result = await _to_code(hass, gateway)
+    result = await flow_step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
+    assert result["step_id"] == "code"
+    assert _errors(result) == {CONF_CODE: "invalid_code"}
+    result = await flow_step(hass, result, {CONF_CODE: _code(cloud)})
+    assert result["type"] is FlowResultType.CREATE_ENTRY, result
+
+
+@pytest.mark.usefixtures("two_step_account")
+async def test_sign_in_not_acceptable_leads_to_a_token(
+    hass: HomeAssistant,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Enlighten answering the sign-in with HTTP 406: the token form says why."""
+    cloud.login_status = 406
+    with caplog.at_level(logging.WARNING):
+        result = await flow_step(hass, await _to_credentials(hass, gateway), _credentials(gateway))
+    assert result["step_id"] == "token"
+    assert _errors(result) == {"base": "cloud_reply_unknown"}
+    assert_translated(result)
+    assert "HTTP 406, fields: message" in caplog.text
+    assert OWNER_PASSWORD not in caplog.text
+    assert cloud.stats["codes_sent"] == 0
 
 
 async def test_blocked_account_offers_waiting_or_a_token(
@@ -269,19 +377,54 @@ async def test_too_many_wrong_codes_block(
     }
 
 
-@pytest.mark.usefixtures("two_step_account")
-@pytest.mark.parametrize("new_code", [False, True], ids=["code", "new-code"])
-async def test_code_step_not_offered_leads_to_a_token(
-    hass: HomeAssistant, gateway: GatewaySimulator, cloud: CloudSimulator, new_code: bool
-) -> None:
-    """The real two-step reply, but the cloud stops offering codes (404).
+async def _codes_gone(cloud: CloudSimulator) -> None:
+    cloud.otp_endpoints_status = 410  # a status of no meaning on record
 
-    The token form says why, and a pasted token sets the gateway up.
+
+async def _reply_unknown(cloud: CloudSimulator) -> None:
+    cloud.otp_reply = "unknown"
+
+
+async def _no_session(cloud: CloudSimulator) -> None:
+    cloud.otp_reply = "no_session"
+
+
+@pytest.mark.usefixtures("two_step_account")
+@pytest.mark.parametrize(
+    ("breaks", "new_code"),
+    [
+        (_codes_gone, False),
+        (_codes_gone, True),
+        (_reply_unknown, False),
+        (_no_session, False),
+    ],
+    ids=["gone-code", "gone-new-code", "unknown-reply", "no-session"],
+)
+async def test_code_step_not_offered_leads_to_a_token(
+    *,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
+    caplog: pytest.LogCaptureFixture,
+    breaks: Any,
+    new_code: bool,
+) -> None:
+    """The real two-step reply, but no code step that Home Assistant can complete.
+
+    The cloud answers a status of no known meaning, or a good code with a reply of no
+    shape on record: the token form says why, the log names the reply's shape (never a
+    value), and a pasted token sets the gateway up.
     """
     result = await _to_code(hass, gateway)
-    cloud.otp_endpoints_status = 404
-    user_input = {CONF_NEW_CODE: True} if new_code else {CONF_CODE: _code(cloud)}
+    await breaks(cloud)
+    _time_passes(freezer, cloud, RESEND_INTERVAL.total_seconds())
+    code = _code(cloud)
+    user_input = {CONF_NEW_CODE: True} if new_code else {CONF_CODE: code}
     result = await flow_step(hass, result, user_input)
+    assert "HTTP " in caplog.text
+    assert code not in caplog.text
+    assert OWNER_EMAIL not in caplog.text
     assert result["step_id"] == "token"
     assert _errors(result) == {"base": "code_step_unavailable"}
     assert suggested(result, CONF_SERIAL) == gateway.serial
@@ -541,6 +684,9 @@ async def test_renewal_repair_signs_in_with_password_and_code(
     result = await _fix_step(hass, result, {CONF_CODE: _wrong(_code(cloud))})
     assert _errors(result) == {CONF_CODE: "invalid_code"}
     result = await _fix_step(hass, result, {CONF_NEW_CODE: True})
+    assert _errors(result) == {CONF_NEW_CODE: "code_resend_wait"}  # too soon
+    _time_passes(freezer, cloud, RESEND_INTERVAL.total_seconds())
+    result = await _fix_step(hass, result, {CONF_NEW_CODE: True})
     assert result["step_id"] == "code_resent"
     result = await _fix_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.CREATE_ENTRY, result
@@ -569,7 +715,11 @@ async def _older_mfa(cloud: CloudSimulator, gateway: GatewaySimulator) -> None:
 
 
 async def _no_codes(cloud: CloudSimulator, gateway: GatewaySimulator) -> None:
-    cloud.otp_endpoints_status = 404
+    cloud.otp_endpoints_status = 410
+
+
+async def _sign_in_not_acceptable(cloud: CloudSimulator, gateway: GatewaySimulator) -> None:
+    cloud.login_status = 406
 
 
 async def _serial_gone(cloud: CloudSimulator, gateway: GatewaySimulator) -> None:
@@ -583,9 +733,10 @@ async def _serial_gone(cloud: CloudSimulator, gateway: GatewaySimulator) -> None
         (_blocked, "account_blocked"),
         (_older_mfa, "code_step_unavailable"),
         (_no_codes, "code_step_unavailable"),
+        (_sign_in_not_acceptable, "cloud_reply_unknown"),
         (_serial_gone, "serial_not_on_account"),
     ],
-    ids=["blocked", "older-mfa", "no-code-step", "serial-gone"],
+    ids=["blocked", "older-mfa", "no-code-step", "not-acceptable", "serial-gone"],
 )
 async def test_renewal_repair_ends_where_only_waiting_or_a_token_help(
     *,
@@ -606,6 +757,7 @@ async def test_renewal_repair_ends_where_only_waiting_or_a_token_help(
         result = await _fix_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.ABORT, result
     assert result["reason"] == reason
+    assert result["description_placeholders"] == {"token_url": ENTREZ_URL}
     assert _issue(hass, entry) is not None
     assert entry.data[CONF_TOKEN] == token
 
@@ -634,7 +786,7 @@ async def test_renewal_repair_errors_then_retry(
 
     result = await _fix_step(hass, result, {})
     assert _errors(result) == {CONF_CODE: "code_missing"}
-    cloud.clock.advance(cloud.otp_lifetime + 1)
+    _time_passes(freezer, cloud, cloud.otp_lifetime + 1)
     result = await _fix_step(hass, result, {CONF_CODE: _code(cloud)})
     assert _errors(result) == {CONF_CODE: "code_expired"}
     assert suggested(result, CONF_NEW_CODE) is True
@@ -712,6 +864,7 @@ async def test_renewal_repair_when_the_account_no_longer_asks_for_a_code(
         assert result["step_id"] == "code"
         account.two_step = False
         cloud._pending.clear()  # the sign-in expired: a new code means a fresh login
+        _time_passes(freezer, cloud, RESEND_INTERVAL.total_seconds())
         result = await _fix_step(hass, result, {CONF_NEW_CODE: True})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     await hass.async_block_till_done()
