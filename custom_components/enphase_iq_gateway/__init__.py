@@ -30,11 +30,13 @@ async def async_setup_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) ->
     if coordinator.power is not None:
         entry.async_on_unload(coordinator.power.async_follow_main())
     if not entry.options.get(CONF_INVERTER_ENTITIES, True):
-        # The option is off: the microinverters' devices (and their entities) go.
+        # The option is off: the microinverters' devices (and their entities) go. They
+        # are this entry's alone, so removing them (the one call both releases keep)
+        # is what detaching them from the entry did.
         registry = dr.async_get(hass)
         for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
             if device.model == INVERTER_MODEL:
-                registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+                registry.async_remove_device(device.id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     if not RELOADS_FOR_OPTIONS:
         # Home Assistant 2025.4 to 2025.7: new options need a reload of our own. Flows

@@ -193,10 +193,15 @@ async def test_a_poll_writes_only_what_changed(
     assert "sensor.production_ct_voltage" not in writes  # unchanged
 
 
+@pytest.mark.usefixtures("no_usage_reports")
 async def test_inverter_devices_follow_the_option(
     hass: HomeAssistant, start_gateway: GatewayFactory
 ) -> None:
-    """Turned off, the microinverter devices go; turned on again, they come back."""
+    """Turned off, the microinverter devices go; turned on again, they come back.
+
+    Through the device registry's current API: Home Assistant reports no deprecated call
+    (2026.x reports ``remove_config_entry_id``, which stops working in 2027.8).
+    """
     entry, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
     registry = dr.async_get(hass)
 
@@ -214,6 +219,11 @@ async def test_inverter_devices_follow_the_option(
     await hass.async_block_till_done()
     assert inverters() == []
     assert not [e for e in hass.states.async_entity_ids("sensor") if "microinverter" in e]
+    assert not [
+        e
+        for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if "microinverter" in e.entity_id
+    ]
 
     hass.config_entries.async_update_entry(entry, options={CONF_INVERTER_ENTITIES: True})
     await hass.config_entries.async_reload(entry.entry_id)
