@@ -118,12 +118,15 @@ class IQSensorDescription[S](SensorEntityDescription):
     ``none_is_unknown``: no value is unknown rather than unavailable (a value the gateway
     reports but that cannot be true).
     ``power_lane``: a power that the fast power lane refreshes, where it is on.
+    ``phase_value_fn``: for descriptions repeated per phase, how a phase's value is read
+    where that differs from the totals' (None: as the totals').
     A ``total_increasing`` sensor is a lifetime counter, guarded (``counters.py``).
     """
 
     value_fn: Callable[[S], Value]
     exists_fn: Callable[[S], bool] | None = None
     phase_enabled: bool = False
+    phase_value_fn: Callable[[S], Value] | None = None
     attributes_fn: Callable[[S], dict[str, Any]] | None = None
     none_is_unknown: bool = False
     power_lane: bool = False
@@ -343,9 +346,12 @@ ELECTRICAL_SENSORS: tuple[IQSensorDescription[MeterValues], ...] = (
     _measurement("voltage", lambda v: v.voltage),
     _measurement("current", lambda v: v.current),
     _measurement("frequency", lambda v: v.frequency, enabled=False),
+    # Totals: active over apparent power (the gateway sums or averages its phases'
+    # factors); a phase: its own factor as the gateway measures it.
     replace(
-        _measurement("power_factor", lambda v: v.power_factor),
+        _measurement("power_factor", lambda v: v.power_factor_of_powers),
         phase_enabled=False,
+        phase_value_fn=lambda v: v.power_factor,
     ),
 )
 """What a CT meter measures, and what a consumption report states, each for its totals
@@ -592,6 +598,7 @@ def _per_phase[S](description: IQSensorDescription[S], phase: int) -> IQSensorDe
         key=f"{description.key}_{PHASES[phase]}",
         translation_key=f"{description.translation_key}_phase",
         entity_registry_enabled_default=description.phase_enabled,
+        value_fn=description.phase_value_fn or description.value_fn,
     )
 
 
@@ -857,12 +864,21 @@ async def async_setup_entry(
 # --------------------------------------------------------------------------- the entity
 
 
+# What a value of these device classes cannot be outside of (a power factor is a ratio:
+# unitless, -1 to 1).
+BOUNDS: dict[SensorDeviceClass, tuple[float, float]] = {
+    SensorDeviceClass.POWER_FACTOR: (-1.0, 1.0),
+}
+
+
 def showable(description: SensorEntityDescription, value: Value) -> Value:
     """``value``, or None where Home Assistant must not be handed it as a number.
 
     A non-finite number (Home Assistant refuses it with an exception that stops the
-    other listeners of the update), a percentage outside 0-100 and a negative lifetime
-    counter are unknown.
+    other listeners of the update), a percentage outside 0-100, a power factor outside
+    -1 to 1 and a negative lifetime counter are unknown. A value that shows as zero at
+    the sensor's display precision is zero, without a sign: a reading of -0.0 or -0.03 W
+    is rounding noise, not "-0 W".
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
@@ -870,9 +886,27 @@ def showable(description: SensorEntityDescription, value: Value) -> Value:
         return None
     if description.native_unit_of_measurement == PERCENTAGE and not 0 <= value <= 100:
         return None
-    if description.state_class is SensorStateClass.TOTAL_INCREASING and value < 0:
+    low, high = BOUNDS.get(description.device_class, (-math.inf, math.inf))  # type: ignore[arg-type]
+    if not low <= value <= high:
         return None
+    if description.state_class is SensorStateClass.TOTAL_INCREASING:
+        return value if value >= 0 else None
+    if value <= 0 and _shows_as_zero(description, value):
+        return 0.0 if isinstance(value, float) else 0
     return value
+
+
+def _shows_as_zero(description: SensorEntityDescription, value: float) -> bool:
+    """Whether ``value`` rounds to zero at the precision and in the unit it is shown in."""
+    precision = description.suggested_display_precision
+    if precision is None:
+        return value == 0
+    native = description.native_unit_of_measurement
+    shown = description.suggested_unit_of_measurement
+    converter = UNIT_CONVERTERS.get(description.device_class)
+    if shown is not None and shown != native and converter is not None:
+        value = float(converter.convert(value, native, shown))
+    return abs(value) < 0.5 * 10.0**-precision
 
 
 class IQGatewaySensor[S](IQGatewayEntity[S], RestoreSensor):

@@ -11,11 +11,12 @@ from typing import Any
 
 from homeassistant.const import CONF_HOST, CONF_TOKEN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.enphase_iq_gateway.const import CONF_SERIAL, DOMAIN
-from tests.conftest import FIXTURES, GatewayFactory
+from tests.conftest import CAPTURES, FIXTURES, GatewayFactory
 
 from .conftest import setup_capture
 
@@ -106,8 +107,10 @@ async def test_per_phase_values(
         phases = reading["phaseCount"] if reading["phaseCount"] > 1 else 0
         for index, channel in enumerate(reading["channels"][:phases]):
             phase = f"l{index + 1}"
+            watts = channel["activePower"]
+            # Below half a watt shows as 0 W (shown in whole watts): not as "-0 W".
             assert _state(hass, f"{prefix}_active_power_{phase}") == pytest.approx(
-                channel["activePower"]
+                watts if abs(watts) >= 0.5 else 0
             )
             assert _state(hass, f"{prefix}_voltage_{phase}") == pytest.approx(channel["voltage"])
             assert _state(hass, f"{prefix}_energy_delivered_{phase}") in (
@@ -396,3 +399,81 @@ async def test_ct_status_flags(
         assert state is not None
         assert state.state == str(len(flags))
         assert state.attributes["flags"] == flags
+
+
+def _by_unique_id(hass: HomeAssistant, unique_id: str) -> str | None:
+    """The state of the sensor with this unique id (None: no such sensor)."""
+    entity_id = er.async_get(hass).async_get_entity_id("sensor", DOMAIN, unique_id)
+    if entity_id is None:
+        return None
+    state = hass.states.get(entity_id)
+    assert state is not None, entity_id
+    return state.state
+
+
+def _factor(value: float | None) -> float | str:
+    """What a power factor shows: the value within -1 to 1, else unavailable."""
+    if value is None or not -1 <= value <= 1:
+        return "unavailable"
+    return pytest.approx(value)
+
+
+READINGS_SITES = [c for c in CAPTURES if (FIXTURES / c / "ivp_meters_readings").is_file()]
+
+
+@pytest.mark.parametrize("capture", READINGS_SITES)
+async def test_power_factors_are_possible(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """A CT's power factor is within -1 and 1, or unavailable: never the gateway's 1.94.
+
+    The totals' is the active over the apparent power (the gateway adds or averages its
+    phases' factors); each phase's is the gateway's own.
+    """
+    entry, _ = await setup_capture(hass, start_gateway, capture)
+    for kind, meter in _meters(capture).items():
+        prefix = f"{entry.unique_id}_{kind}_power_factor"
+        total = _by_unique_id(hass, prefix)
+        active, apparent = meter["activePower"], meter["apparentPower"]
+        expected = active / abs(apparent) if apparent else None
+        assert (float(total) if total != "unavailable" else total) == _factor(expected), (
+            kind,
+            meter["pwrFactor"],
+        )
+        phases = meter["phaseCount"] if meter["phaseCount"] > 1 else 0
+        for index, channel in enumerate(meter["channels"][:phases]):
+            shown = _by_unique_id(hass, f"{prefix}_l{index + 1}")
+            assert shown is not None
+            assert (float(shown) if shown != "unavailable" else shown) == _factor(
+                channel["pwrFactor"]
+            )
+
+
+async def test_split_phase_power_factor_is_not_the_sum_of_its_phases(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """The Meter Collar site's net CT: the gateway says 1.94 (0.979 + 0.96)."""
+    capture = "8.3.1598_collar"
+    net = _meters(capture)["net-consumption"]
+    assert net["pwrFactor"] > 1
+    await setup_capture(hass, start_gateway, capture)
+    shown = float(hass.states.get("sensor.net_consumption_ct_power_factor").state)
+    assert shown == pytest.approx(net["activePower"] / net["apparentPower"])
+    assert 0 < shown <= 1
+
+
+async def test_no_negative_zero(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
+    """A reading that shows as zero is zero: no "-0 W" from -0.0 or noise below a watt."""
+    capture = "8.3.1598_collar"
+    readings = _body(capture, "ivp_meters_readings")
+    production = next(
+        m["eid"] for m in _body(capture, "ivp_meters") if m["measurementType"] == "production"
+    )
+    [meter] = [r for r in readings if r["eid"] == production]
+    assert str(meter["channels"][1]["activePower"]) == "-0.0"
+    meter["channels"][0]["activePower"] = -0.03  # noise below the watt shown
+    await setup_capture(hass, start_gateway, capture, bodies={"/ivp/meters/readings": readings})
+    assert hass.states.get("sensor.production_ct_active_power_l1").state == "0.0"
+    assert hass.states.get("sensor.production_ct_active_power_l2").state == "0.0"
+    # A reading that shows as a number keeps its sign.
+    assert float(hass.states.get("sensor.storage_ct_active_power_l1").state) < 0
