@@ -425,17 +425,47 @@ def _temperature[S](
 
 
 def _enum[S](
-    key: str, value_fn: Callable[[S], str | None], states: dict[str, str]
+    key: str,
+    value_fn: Callable[[S], str | None],
+    states: dict[str, str],
+    *,
+    translation_key: str | None = None,
 ) -> IQSensorDescription[S]:
-    """A state out of a known few: the gateway's spelling mapped to ours (else unknown)."""
+    """A state out of a known few: the gateway's spelling mapped to ours.
+
+    ``states`` maps the gateway's spellings (any case) to ours. One it does not list is
+    unknown, and logged once: a state a newer firmware may report, whose meaning nobody
+    knows here.
+    """
+    spellings = {spelling.strip().lower(): state for spelling, state in states.items()}
+
+    def state_of(source: S) -> str | None:
+        reported = value_fn(source)
+        if reported is None:
+            return None
+        state = spellings.get(reported.strip().lower())
+        if state is None:
+            _unknown_state(key, reported)
+        return state
+
     return IQSensorDescription(
         key=key,
-        translation_key=key,
+        translation_key=translation_key or key,
         device_class=SensorDeviceClass.ENUM,
         options=sorted(set(states.values())),
-        value_fn=lambda source: states.get((value_fn(source) or "").strip().lower()),
+        value_fn=state_of,
         exists_fn=lambda source: value_fn(source) is not None,
         none_is_unknown=True,
+    )
+
+
+@cache
+def _unknown_state(key: str, reported: str) -> None:
+    """Say once (per process) that a sensor's state is one nobody knows the meaning of."""
+    LOGGER.info(
+        "The gateway reports %r as a %s, a state this integration does not know: shown as unknown",
+        reported,
+        key.replace("_", " "),
     )
 
 
@@ -443,9 +473,14 @@ def _last_report[S](value_fn: Callable[[S], datetime | None]) -> IQSensorDescrip
     return _diagnostic("last_report", value_fn, device_class=SensorDeviceClass.TIMESTAMP)
 
 
-def _status[S](value_fn: Callable[[S], str | None]) -> IQSensorDescription[S]:
-    """The device's state as the gateway names it (ENCMN_MDE_ENCHARGE_READY, ...)."""
-    return replace(_diagnostic("status", value_fn), translation_key="device_status")
+def _status[S](
+    value_fn: Callable[[S], str | None], states: dict[str, str], translation_key: str
+) -> IQSensorDescription[S]:
+    """The device's state, from the code the gateway names it by (ENCHG_STATE_READY, ...)."""
+    return replace(
+        _enum("status", value_fn, states, translation_key=translation_key),
+        entity_category=EntityCategory.DIAGNOSTIC,
+    )
 
 
 GRID_STATES = {"on_grid": "on_grid", "off_grid": "off_grid", "synchronizing": "synchronizing"}
@@ -456,6 +491,31 @@ STORAGE_MODES = {
     "savings-mode": "savings",
     "backup": "backup",
 }
+# The grid mode of a System Controller (Enpwr_grid_mode) and of an IQ Battery
+# (reported_enc_grid_state): multimode (able to run without the grid) on or off grid, or
+# grid-tied (never without the grid).
+GRID_MODES = {
+    "multimode-ongrid": "on_grid",
+    "multimode-offgrid": "off_grid",
+    "on-grid": "on_grid",
+    "off-grid": "off_grid",
+    "grid-tied": "grid_tied",
+}
+# The devices' states (admin_state_str), each kind's codes as the gateway spells them.
+IQ_BATTERY_STATUSES = {
+    "ENCHG_STATE_READY": "ready",
+    "ENCMN_MDE_ENCHARGE_READY": "ready",
+    "ENCHG_STATE_IDLE": "idle",
+    "ENCHG_STATE_CHARGING": "charging",
+    "ENCHG_STATE_DISCHARGING": "discharging",
+}
+SYSTEM_CONTROLLER_STATUSES = {
+    "ENPWR_STATE_OPER_CLOSED": "relay_closed",
+    "ENPWR_STATE_OPER_OPEN": "relay_open",
+    "ENPWR_STATE_OPER_NO_GRID": "no_grid",
+}
+METER_COLLAR_STATUSES = {"ENCMN_MDE_ON_GRID": "on_grid", "ENCMN_MDE_OFF_GRID": "off_grid"}
+COMBINER_STATUSES = {"ENCMN_C6_CC_READY": "ready"}
 
 IQ_BATTERY_SENSORS: tuple[IQSensorDescription[IQBattery], ...] = (
     replace(
@@ -468,8 +528,11 @@ IQ_BATTERY_SENSORS: tuple[IQSensorDescription[IQBattery], ...] = (
         _stored_energy("capacity", lambda b: b.capacity, diagnostic=True),
         translation_key="battery_capacity",
     ),
-    _diagnostic("reported_grid_state", lambda b: b.grid_state),
-    _status(lambda b: b.status),
+    replace(
+        _enum("reported_grid_state", lambda b: b.grid_state, GRID_MODES),
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    _status(lambda b: b.status, IQ_BATTERY_STATUSES, "battery_status"),
     _last_report(lambda b: b.last_report),
 )
 
@@ -486,10 +549,12 @@ AC_BATTERY_SENSORS: tuple[IQSensorDescription[AcBattery], ...] = (
 SYSTEM_CONTROLLER_SENSORS: tuple[IQSensorDescription[SystemController], ...] = (
     # The only device that reports in °F (Home Assistant shows it in the user's unit).
     _temperature(lambda c: c.temperature_f, unit=UnitOfTemperature.FAHRENHEIT),
-    IQSensorDescription(
-        key="grid_mode", translation_key="grid_mode", value_fn=lambda c: c.grid_mode
+    # What the grid status and relay say again, in the controller's words.
+    replace(
+        _enum("grid_mode", lambda c: c.grid_mode, GRID_MODES),
+        entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    _status(lambda c: c.status),
+    _status(lambda c: c.status, SYSTEM_CONTROLLER_STATUSES, "system_controller_status"),
     _last_report(lambda c: c.last_report),
 )
 
@@ -498,15 +563,16 @@ METER_COLLAR_SENSORS: tuple[IQSensorDescription[MeterCollar], ...] = (
     _enum("collar_grid_state", lambda c: c.grid_state, GRID_STATES),
     _diagnostic("collar_state", lambda c: c.collar_state),
     _diagnostic("control_error", lambda c: c.control_error),
-    _status(lambda c: c.status),
+    _status(lambda c: c.status, METER_COLLAR_STATUSES, "collar_status"),
     _last_report(lambda c: c.last_report),
 )
 
 COMBINER_SENSORS: tuple[IQSensorDescription[Combiner], ...] = (
-    _status(lambda c: c.status),
+    _status(lambda c: c.status, COMBINER_STATUSES, "combiner_status"),
     _last_report(lambda c: c.last_report),
     _diagnostic("meter_firmware", lambda c: c.meter_firmware),
-    _diagnostic("meter_state", lambda c: c.meter_state),
+    # A number whose meaning Enphase does not document: for diagnosis only.
+    _diagnostic("meter_state", lambda c: c.meter_state, enabled=False),
 )
 
 UNIT_SENSORS: dict[UnitKind, tuple[IQSensorDescription[Any], ...]] = {

@@ -110,6 +110,10 @@ async def test_entity_and_device_texts_complete_and_used(
         for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
             if e.translation_key:
                 used[e.domain].add(e.translation_key)
+            if options := (e.capabilities or {}).get("options"):
+                # An enum sensor: every state it can show has a text of its own.
+                text = TRANSLATIONS["entity"][e.domain][e.translation_key]
+                assert set(text.get("state", {})) == set(options), e.entity_id
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
             assert device.name, device
             devices.add(device.name)
