@@ -307,6 +307,9 @@ SITE_SENSORS: tuple[IQSensorDescription[GatewayData], ...] = (
     ),
     _energy("production_energy_lifetime", site.production_energy_lifetime),
     _power("consumption_power", site.consumption_power),
+    # Battery sites: what the house uses, batteries apart (meters that do not add up make
+    # it unavailable, not absent).
+    replace(_power("house_load_power", site.house_load_power), exists_fn=site.has_house_load),
     _power("net_consumption_power", site.net_consumption_power),
     _energy("consumption_energy_lifetime", site.consumption_energy_lifetime),
     _energy("grid_import_energy", site.grid_import_energy),

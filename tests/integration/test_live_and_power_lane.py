@@ -50,7 +50,7 @@ LIVE_UPDATED = "sensor.live_data_updated"
 POWERS = (
     "sensor.iq_gateway_production_power",
     "sensor.iq_gateway_grid_power",
-    "sensor.iq_gateway_consumption_power",
+    "sensor.iq_gateway_consumption_power_solar_grid",
     "sensor.production_ct_active_power_l1",
     "sensor.net_consumption_ct_active_power_l2",
     "sensor.iq_battery_power",
@@ -58,7 +58,7 @@ POWERS = (
 COUNTERS = (
     "sensor.iq_gateway_lifetime_production",
     "sensor.iq_gateway_grid_import_energy",
-    "sensor.iq_gateway_lifetime_consumption",
+    "sensor.iq_gateway_lifetime_consumption_solar_grid",
     "sensor.iq_battery_charged_energy",
 )
 MAIN_ONLY = ("sensor.production_ct_current", "sensor.iq_gateway_last_successful_poll")

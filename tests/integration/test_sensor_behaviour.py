@@ -252,8 +252,9 @@ async def test_one_power_sensor_of_each_kind_by_default(
     )
     assert enabled_power == [
         "sensor.iq_battery_power",
-        "sensor.iq_gateway_consumption_power",
+        "sensor.iq_gateway_consumption_power_solar_grid",
         "sensor.iq_gateway_grid_power",
+        "sensor.iq_gateway_house_load_power",  # a battery site: the house, batteries apart
         "sensor.iq_gateway_production_power",
     ]
     reserve = hass.states.get("sensor.iq_battery_backup_reserve")

@@ -83,12 +83,12 @@ async def test_metered_site_values(
         production["actEnergyDlvd"]
     )
     assert _state(hass, "sensor.iq_gateway_grid_power") == pytest.approx(net["activePower"])
-    assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
+    assert _state(hass, "sensor.iq_gateway_consumption_power_solar_grid") == pytest.approx(
         production["activePower"] + net["activePower"]
     )
     assert _state(hass, "sensor.iq_gateway_grid_import_energy") == _kwh(net["actEnergyDlvd"])
     assert _state(hass, "sensor.iq_gateway_grid_export_energy") == _kwh(net["actEnergyRcvd"])
-    assert _state(hass, "sensor.iq_gateway_lifetime_consumption") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_lifetime_consumption_solar_grid") == _kwh(
         production["actEnergyDlvd"] + net["actEnergyDlvd"] - net["actEnergyRcvd"]
     )
     # The CT devices show each meter's own readings.
@@ -251,7 +251,7 @@ async def test_inverter_only_sites(
     assert _state(hass, "sensor.iq_gateway_lifetime_production") == _kwh(
         production["wattHoursLifetime"]
     )
-    assert hass.states.get("sensor.iq_gateway_consumption_power") is None
+    assert hass.states.get("sensor.iq_gateway_consumption_power_solar_grid") is None
     assert hass.states.get("sensor.iq_gateway_grid_import_energy") is None
     inverters = _body(capture, "api_v1_production_inverters")
     first = inverters[0]
@@ -276,7 +276,7 @@ async def test_disabled_cts_make_no_entities(
     capture = "7.3.466_metered_disabled_cts"
     await setup_capture(hass, start_gateway, capture)
     assert not [s for s in hass.states.async_entity_ids("sensor") if "_ct_" in s]
-    assert hass.states.get("sensor.iq_gateway_consumption_power") is None
+    assert hass.states.get("sensor.iq_gateway_consumption_power_solar_grid") is None
     inverters = next(
         p for p in _body(capture, "production.json")["production"] if p["type"] == "inverters"
     )
@@ -302,13 +302,13 @@ async def test_production_json_only_site(
     assert _state(hass, "sensor.iq_gateway_lifetime_production") == _kwh(
         eim["production"]["whLifetime"]
     )
-    assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
+    assert _state(hass, "sensor.iq_gateway_consumption_power_solar_grid") == pytest.approx(
         eim["total-consumption"]["wNow"]
     )
     assert _state(hass, "sensor.iq_gateway_grid_power") == pytest.approx(
         eim["net-consumption"]["wNow"]
     )
-    assert _state(hass, "sensor.iq_gateway_lifetime_consumption") == _kwh(
+    assert _state(hass, "sensor.iq_gateway_lifetime_consumption_solar_grid") == _kwh(
         eim["total-consumption"]["whLifetime"]
     )
     # /production.json's net lifetime counts imports only: no grid import/export from it.
@@ -340,11 +340,11 @@ async def test_total_copied_from_net_is_corrected(
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     production = next(e for e in body["production"] if e.get("measurementType") == "production")
-    assert _state(hass, "sensor.iq_gateway_consumption_power") == pytest.approx(
+    assert _state(hass, "sensor.iq_gateway_consumption_power_solar_grid") == pytest.approx(
         production["wNow"] + net["wNow"]
     )
     # The copied lifetime total cannot be trusted, and no other source has one.
-    assert hass.states.get("sensor.iq_gateway_lifetime_consumption") is None
+    assert hass.states.get("sensor.iq_gateway_lifetime_consumption_solar_grid") is None
 
 
 async def test_total_report_copied_from_net_is_corrected(
@@ -477,3 +477,118 @@ async def test_no_negative_zero(hass: HomeAssistant, start_gateway: GatewayFacto
     assert hass.states.get("sensor.production_ct_active_power_l2").state == "0.0"
     # A reading that shows as a number keeps its sign.
     assert float(hass.states.get("sensor.storage_ct_active_power_l1").state) < 0
+
+
+# --------------------------------------------------------------------------- house load
+
+HOUSE_LOAD = "sensor.iq_gateway_house_load_power"
+CONSUMPTION = "sensor.iq_gateway_consumption_power_solar_grid"
+
+
+def _optional(capture: str, name: str) -> Any:
+    """A JSON body of the capture, None where it has none (or answered with an error)."""
+    path, log = FIXTURES / capture / name, FIXTURES / capture / f"{name}_log.json"
+    if not path.is_file():
+        return None
+    if log.is_file() and json.loads(log.read_text()).get("code", 200) != 200:
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None  # an empty or HTML body
+
+
+def _consumption_watts(capture: str) -> float | None:
+    """Production + grid, from the CT readings (else /production.json's total CT)."""
+    if _optional(capture, "ivp_meters_readings") is not None:
+        meters = _meters(capture)
+        if "net-consumption" not in meters:
+            return None
+        return float(meters["production"]["activePower"] + meters["net-consumption"]["activePower"])
+    body = _optional(capture, "production.json")
+    totals = [
+        e
+        for e in (body or {}).get("consumption", [])
+        if e.get("measurementType") == "total-consumption" and e.get("activeCount")
+    ]
+    return float(totals[0]["wNow"]) if totals else None
+
+
+def _battery_watts(capture: str) -> float | None:
+    """The batteries' power (+ discharging): the storage CT, else each kind's own report."""
+    if _optional(capture, "ivp_meters_readings") is not None and "storage" in _meters(capture):
+        return float(_meters(capture)["storage"]["activePower"])
+    parts: list[float] = []
+    power = _optional(capture, "ivp_ensemble_power")
+    if power and power.get("devices:"):
+        parts.append(_iq_battery_watts(capture))
+    acb = (_optional(capture, "production.json") or {}).get("storage", [])
+    parts += [float(s["wNow"]) for s in acb if s.get("activeCount")]
+    control = _optional(capture, "ivp_ensemble_secctrl")
+    if not parts or not (control and control.get("Max_energy")):
+        return None
+    return sum(parts)
+
+
+def test_house_load_sites() -> None:
+    """The captures that measure consumption and have batteries: every kind of battery site."""
+    assert [
+        capture
+        for capture in CAPTURES
+        if _consumption_watts(capture) is not None and _battery_watts(capture) is not None
+    ] == [
+        "7.3.517",  # IQ Batteries, consumption from /production.json
+        "8.1.41",  # the same, firmware 8
+        "8.2.127_with_3cts_and_battery_split",  # storage CT (that does not add up)
+        "8.2.4382_ACB",  # an IQ Battery and AC Batteries
+        "8.3.1598_collar",  # Meter Collar, storage CT
+        "8.3.5169_ACB_inventory",  # AC Batteries alone
+    ]
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+async def test_house_load(hass: HomeAssistant, start_gateway: GatewayFactory, capture: str) -> None:
+    """Battery sites: the house's own load is production + grid + battery, every site kind.
+
+    Storage CT (the Meter Collar site: 0 W + 3,761 W grid - 1,298 W charging = 2,463 W,
+    where the consumption says 3,761 W), IQ and AC Batteries without one, consumption from
+    /production.json. Elsewhere the consumption is the house's: no house load. Meters that
+    add up to less than nothing (the rich capture's storage CT) make it unavailable.
+    """
+    await setup_capture(hass, start_gateway, capture)
+    consumption, battery = _consumption_watts(capture), _battery_watts(capture)
+    if consumption is None or battery is None:
+        assert hass.states.get(HOUSE_LOAD) is None
+        return
+    assert _state(hass, CONSUMPTION) == pytest.approx(consumption)
+    expected = consumption + battery
+    state = hass.states.get(HOUSE_LOAD)
+    assert state is not None
+    assert state.attributes["friendly_name"] == "IQ Gateway House load power"
+    assert _state(hass, HOUSE_LOAD) == (pytest.approx(expected) if expected >= 0 else None)
+
+
+async def test_house_load_as_the_issue_measured(
+    hass: HomeAssistant, start_gateway: GatewayFactory
+) -> None:
+    """The rich site with its batteries charging at 616 W (as the demo site measured).
+
+    Production 1,714 W + grid 129 W - 616 W = 1,227 W used; the consumption (solar +
+    grid) says 1,844 W. Both follow the power lane's readings.
+    """
+    capture = "8.2.127_with_3cts_and_battery_split"
+    readings = _body(capture, "ivp_meters_readings")
+    storage = next(
+        m["eid"] for m in _body(capture, "ivp_meters") if m["measurementType"] == "storage"
+    )
+    for reading in readings:
+        if reading["eid"] == storage:
+            reading["activePower"] = -616.0
+    await setup_capture(hass, start_gateway, capture, bodies={"/ivp/meters/readings": readings})
+    meters = _meters(capture)
+    solar_and_grid = meters["production"]["activePower"] + meters["net-consumption"]["activePower"]
+    assert _state(hass, CONSUMPTION) == pytest.approx(solar_and_grid)
+    assert _state(hass, HOUSE_LOAD) == pytest.approx(solar_and_grid - 616)
+    assert hass.states.get(CONSUMPTION).attributes["friendly_name"] == (
+        "IQ Gateway Consumption power (solar + grid)"
+    )
