@@ -360,10 +360,6 @@ ELECTRICAL_SENSORS: tuple[IQSensorDescription[MeterValues], ...] = (
 """What a CT meter measures, and what a consumption report states, each for its totals
 and for every phase."""
 
-# What the site's sensors already show: a CT's own totals of these start disabled (its
-# phases do not: those say more than the site's totals).
-SHOWN_BY_THE_SITE = frozenset({"active_power", "energy_delivered", "energy_received"})
-
 CT_STATUS_SENSORS: tuple[IQSensorDescription[MeterConfig], ...] = (
     replace(
         _diagnostic(
@@ -616,10 +612,7 @@ INVERTER_DETAIL_SENSORS: tuple[IQSensorDescription[InverterDetail], ...] = tuple
         # The power lane does not read device data.
         replace(_power("dc_power", _reporting(lambda d: d.dc_power)), power_lane=False),
         _temperature(_reporting(lambda d: d.temperature)),
-        replace(
-            _energy("lifetime_energy", _reporting(lambda d: d.lifetime_energy)),
-            suggested_display_precision=3,
-        ),
+        _energy("lifetime_energy", _reporting(lambda d: d.lifetime_energy)),
         _measurement(
             "dc_voltage", _reporting(lambda d: d.dc_voltage), kind="voltage", enabled=False
         ),
@@ -669,14 +662,6 @@ def _per_phase[S](description: IQSensorDescription[S], phase: int) -> IQSensorDe
         entity_registry_enabled_default=description.phase_enabled,
         value_fn=description.phase_value_fn or description.value_fn,
     )
-
-
-@cache
-def _of_ct(description: IQSensorDescription[MeterValues]) -> IQSensorDescription[MeterValues]:
-    """The variant of an electrical description for a CT meter's totals."""
-    if description.key in SHOWN_BY_THE_SITE:
-        return replace(description, entity_registry_enabled_default=False)
-    return description
 
 
 @cache
@@ -816,11 +801,13 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
 
     for kind, meter in data.ct_meters.items():
         device = devices.ct(kind)
+        # A CT's totals start enabled as its phases do: a device that shows L1 and L2 shows
+        # their total too, though the site's sensors repeat some of them.
         for electrical in ELECTRICAL_SENSORS:
             yield from _phased(
                 _Planned(
                     f"{serial}_{kind}_{electrical.key}",
-                    _of_ct(electrical),
+                    electrical,
                     partial(_ct_values, kind=kind),
                     device,
                 ),

@@ -26,7 +26,7 @@ SENSORS = (
     "sensor.iq_gateway_lifetime_production",
     "sensor.iq_gateway_grid_import_energy",
     "sensor.net_consumption_ct_active_power_l2",
-    "sensor.iq_battery_state_of_charge",
+    "sensor.battery_system_state_of_charge",
 )
 
 

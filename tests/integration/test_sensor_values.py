@@ -131,15 +131,18 @@ async def test_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory
     storage = _meters(capture)["storage"]
     control = _body(capture, "ivp_ensemble_secctrl")
     live = _body(capture, "ivp_livedata_status")["meters"]
-    assert _state(hass, "sensor.iq_battery_power") == pytest.approx(storage["activePower"])
-    assert _state(hass, "sensor.iq_battery_discharged_energy") == _kwh(storage["actEnergyDlvd"])
-    assert _state(hass, "sensor.iq_battery_charged_energy") == _kwh(storage["actEnergyRcvd"])
-    assert _state(hass, "sensor.iq_battery_state_of_charge") == control["agg_soc"]
-    assert _state(hass, "sensor.iq_battery_backup_reserve") == control["adjusted_backup_soc"]
-    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.battery_system_power") == pytest.approx(storage["activePower"])
+    assert _state(hass, "sensor.battery_system_discharged_energy") == _kwh(storage["actEnergyDlvd"])
+    assert _state(hass, "sensor.battery_system_charged_energy") == _kwh(storage["actEnergyRcvd"])
+    assert _state(hass, "sensor.battery_system_state_of_charge") == control["agg_soc"]
+    assert (
+        _state(hass, "sensor.battery_system_backup_reserve_in_force")
+        == control["adjusted_backup_soc"]
+    )
+    assert _state(hass, "sensor.battery_system_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
-    assert _state(hass, "sensor.iq_battery_capacity") == _kwh(control["Max_energy"])
+    assert _state(hass, "sensor.battery_system_capacity") == _kwh(control["Max_energy"])
     # Live flows arrive in milliwatts.
     assert _state(hass, "sensor.live_data_solar_power") == live["pv"]["agg_p_mw"] / 1000
     assert _state(hass, "sensor.live_data_battery_power") == live["storage"]["agg_p_mw"] / 1000
@@ -152,12 +155,12 @@ async def test_battery_values_from_live_data(
     capture = "8.2.127_with_3cts_and_battery_split"
     await setup_capture(hass, start_gateway, capture, without=("/ivp/ensemble/secctrl",))
     live = _body(capture, "ivp_livedata_status")["meters"]
-    assert _state(hass, "sensor.iq_battery_state_of_charge") == live["soc"]
-    assert _state(hass, "sensor.iq_battery_backup_reserve") == live["backup_soc"]
-    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.battery_system_state_of_charge") == live["soc"]
+    assert _state(hass, "sensor.battery_system_backup_reserve_in_force") == live["backup_soc"]
+    assert _state(hass, "sensor.battery_system_available_energy") == _kwh(
         live["enc_agg_energy"] + live["acb_agg_energy"]
     )
-    assert hass.states.get("sensor.iq_battery_capacity") is None
+    assert hass.states.get("sensor.battery_system_capacity") is None
 
 
 @pytest.mark.parametrize("capture", ["7.3.517", "8.1.41"])
@@ -168,15 +171,21 @@ async def test_iq_batteries_without_storage_ct(
     await setup_capture(hass, start_gateway, capture)
     control = _body(capture, "ivp_ensemble_secctrl")
     assert control["Max_energy"] > 0
-    assert _state(hass, "sensor.iq_battery_state_of_charge") == control["agg_soc"]
-    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.battery_system_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.battery_system_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
-    assert _state(hass, "sensor.iq_battery_backup_reserve") == control["adjusted_backup_soc"]
+    assert (
+        _state(hass, "sensor.battery_system_backup_reserve_in_force")
+        == control["adjusted_backup_soc"]
+    )
     # Power: each IQ Battery's (milliwatts), summed.
-    assert _state(hass, "sensor.iq_battery_power") == pytest.approx(_iq_battery_watts(capture))
+    assert _state(hass, "sensor.battery_system_power") == pytest.approx(_iq_battery_watts(capture))
     # Nothing counts its energy here: no such entity is invented.
-    for entity_id in ("sensor.iq_battery_charged_energy", "sensor.iq_battery_discharged_energy"):
+    for entity_id in (
+        "sensor.battery_system_charged_energy",
+        "sensor.battery_system_discharged_energy",
+    ):
         assert hass.states.get(entity_id) is None
 
 
@@ -189,7 +198,7 @@ async def test_no_battery_where_none_is_commissioned(
     assert control["Max_energy"] == 0
     assert control["configured_backup_soc"] > 0
     await setup_capture(hass, start_gateway, capture)
-    assert not [s for s in hass.states.async_entity_ids("sensor") if "iq_battery" in s]
+    assert not [s for s in hass.states.async_entity_ids("sensor") if "battery" in s]
 
 
 async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
@@ -200,13 +209,13 @@ async def test_ac_battery_values(hass: HomeAssistant, start_gateway: GatewayFact
     acb = _body(capture, "production.json")["storage"][0]
     assert control["ENC_agg_avail_energy"] > 0
     assert control["ACB_agg_energy"] > 0
-    assert _state(hass, "sensor.iq_battery_state_of_charge") == control["agg_soc"]
-    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(
+    assert _state(hass, "sensor.battery_system_state_of_charge") == control["agg_soc"]
+    assert _state(hass, "sensor.battery_system_available_energy") == _kwh(
         control["ENC_agg_avail_energy"] + control["ACB_agg_energy"]
     )
     # The IQ Battery's power (/ivp/ensemble/power) plus the AC Batteries' (production.json).
     assert _iq_battery_watts(capture) != 0
-    assert _state(hass, "sensor.iq_battery_power") == pytest.approx(
+    assert _state(hass, "sensor.battery_system_power") == pytest.approx(
         _iq_battery_watts(capture) + acb["wNow"]
     )
 
@@ -220,9 +229,9 @@ async def test_ac_battery_values_without_storage_controller(
         hass, start_gateway, capture, without=("/ivp/ensemble/secctrl", "/ivp/ensemble/power")
     )
     acb = _body(capture, "production.json")["storage"][0]
-    assert _state(hass, "sensor.iq_battery_state_of_charge") == acb["percentFull"]
-    assert _state(hass, "sensor.iq_battery_available_energy") == _kwh(acb["whNow"])
-    assert _state(hass, "sensor.iq_battery_power") == acb["wNow"]
+    assert _state(hass, "sensor.battery_system_state_of_charge") == acb["percentFull"]
+    assert _state(hass, "sensor.battery_system_available_energy") == _kwh(acb["whNow"])
+    assert _state(hass, "sensor.battery_system_power") == acb["wNow"]
 
 
 async def test_consumption_reports(hass: HomeAssistant, start_gateway: GatewayFactory) -> None:
@@ -256,7 +265,7 @@ async def test_inverter_only_sites(
     inverters = _body(capture, "api_v1_production_inverters")
     first = inverters[0]
     assert (
-        _state(hass, f"sensor.microinverter_{first['serialNumber']}_power")
+        _state(hass, f"sensor.microinverter_{first['serialNumber'][-6:]}_power")
         == first["lastReportWatts"]
     )
 

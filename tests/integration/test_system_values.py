@@ -147,7 +147,7 @@ async def test_iq_batteries(
     for battery in _groups(capture)["ENCHARGE"]:
         sn = battery["serial_num"]
         device = _device(hass, entry, sn)
-        assert device.name == f"IQ Battery {sn}"
+        assert device.name == f"IQ Battery …{sn[-6:]}"  # what tells them apart, not cut off
         assert device.serial_number == sn
         assert device.sw_version == battery["img_pnum_running"]
         assert device.hw_version == battery["part_num"]
@@ -308,7 +308,7 @@ async def test_ac_batteries(
     for battery in groups["ACB"]:
         sn = battery["serial_num"]
         assert battery["admin_state"] != 0
-        assert _device(hass, entry, sn).name == f"AC Battery {sn}"
+        assert _device(hass, entry, sn).name == f"AC Battery …{sn[-6:]}"
         assert _number(hass, f"{sn}_soc") == battery["percentFull"]
         assert _sensor(hass, f"{sn}_charge_status") == battery["charge_status"]
         assert _number(hass, f"{sn}_max_cell_temperature") == battery["maxCellTemp"]
@@ -336,7 +336,7 @@ async def test_storage_settings(
     serial = entry.unique_id
     tariff = _body(capture, "admin_lib_tariff")
     settings = (tariff or {}).get("tariff", {}).get("storage_settings")
-    battery_device = hass.states.get("sensor.iq_battery_state_of_charge") is not None
+    battery_device = hass.states.get("sensor.battery_system_state_of_charge") is not None
     if settings is None or not battery_device:
         assert _absent(hass, "sensor", f"{serial}_storage_mode")
         assert _absent(hass, "binary_sensor", f"{serial}_charge_from_grid")
