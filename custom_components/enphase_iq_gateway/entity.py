@@ -200,8 +200,8 @@ class Devices:
     def unit(self, kind: UnitKind, unit: Unit) -> DeviceInfo:
         """A battery, System Controller, Collar or Combiner: identified by its serial.
 
-        Named from translations ("device": the kind, with ``{serial}`` where a site has
-        several).
+        Named from translations ("device": the kind, with the end of its serial where a
+        site has several).
         """
         device = self._child(
             unit.serial, kind, UNIT_MODELS[kind], serial_end=serial_end(unit.serial)

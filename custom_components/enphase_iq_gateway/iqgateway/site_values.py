@@ -336,7 +336,7 @@ def house_load_power(data: GatewayData) -> float | None:
     Only where batteries are known (elsewhere the consumption is the house's). Charging
     (negative battery power) is taken out of the consumption, discharging added to it.
     """
-    if not has_house_load(data):
+    if not has_batteries(data):
         return None
     consumption, battery = consumption_power(data), battery_power(data)
     if consumption is None or battery is None:
