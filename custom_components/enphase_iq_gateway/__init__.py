@@ -16,7 +16,7 @@ from .config_flow import RELOADS_FOR_OPTIONS
 from .const import CONF_INVERTER_ENTITIES, DOMAIN
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
 from .counters import stitch_issue_id
-from .entity import INVERTER_MODEL, reported_devices
+from .entity import INVERTER_MODEL, async_name_devices, reported_devices
 from .token_manager import AUTH_MEMORY, expiry_issue_id
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -30,12 +30,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) ->
     if coordinator.power is not None:
         entry.async_on_unload(coordinator.power.async_follow_main())
     if not entry.options.get(CONF_INVERTER_ENTITIES, True):
-        # The option is off: the microinverters' devices (and their entities) go.
+        # The option is off: the microinverters' devices (and their entities) go. They
+        # are this entry's alone, so removing them (the one call both releases keep)
+        # is what detaching them from the entry did.
         registry = dr.async_get(hass)
         for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
             if device.model == INVERTER_MODEL:
-                registry.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+                registry.async_remove_device(device.id)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # One more gateway (or one back): the others' devices get their new names now.
+    async_name_devices(hass)
     if not RELOADS_FOR_OPTIONS:
         # Home Assistant 2025.4 to 2025.7: new options need a reload of our own. Flows
         # that change how to connect reload the entry themselves, and a token the token
@@ -51,12 +55,22 @@ async def async_setup_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) ->
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> bool:
-    """Unload an entry; its gateway session is detached with it."""
-    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    """Unload an entry; its gateway session is detached with it.
+
+    An entry unloaded because it was disabled no longer counts as another gateway: the
+    others' devices are renamed (nothing changes when it is only reloaded).
+    """
+    unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+    async_name_devices(hass)
+    return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> None:
-    """Forget the entry's repair issues, and what it remembered of sign-ins, with it."""
+    """Forget the entry's repair issues, and what it remembered of sign-ins, with it.
+
+    The other gateways' devices are renamed for one gateway less.
+    """
+    async_name_devices(hass, leaving=entry.entry_id)
     ir.async_delete_issue(hass, DOMAIN, expiry_issue_id(entry.entry_id))
     ir.async_delete_issue(hass, DOMAIN, stitch_issue_id(entry.entry_id))
     hass.data.get(AUTH_MEMORY, {}).pop(entry.entry_id, None)

@@ -512,7 +512,12 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The token stopped working (or the account was refused): sign in again."""
         self._host = entry_data[CONF_HOST]
-        self.context["title_placeholders"] = {"serial": str(entry_data.get(CONF_SERIAL, ""))}
+        # The flow's title names the gateway; "name" (the entry's title, as Home Assistant
+        # sets it) is what the frontend shows should it not have our texts at hand.
+        self.context["title_placeholders"] = {
+            "name": self._get_reauth_entry().title,
+            "serial": str(entry_data.get(CONF_SERIAL, "")),
+        }
         try:
             token = parse_token(entry_data.get(CONF_TOKEN, ""))
         except InvalidTokenError:
@@ -551,7 +556,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Change the host (the gateway must stay the same), then how to sign in."""
         entry = self._get_reconfigure_entry()
-        self.context["title_placeholders"] = {"serial": str(entry.unique_id)}
+        self.context["title_placeholders"] = {"name": entry.title, "serial": str(entry.unique_id)}
         self._placeholders = {}
         if user_input is not None and await self._async_found_gateway(user_input):
             assert self._info is not None
@@ -724,8 +729,8 @@ def _host_only(host: str) -> str:
 
 
 def local_time(moment: datetime) -> str:
-    """A moment as the user reads it: local time, to the minute."""
-    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M")
+    """A moment as the user reads it: local time, to the minute, with its time zone."""
+    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class IQGatewayOptionsFlow(_OptionsFlow):

@@ -117,15 +117,8 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
 
     @property
     def name_suffix(self) -> str:
-        """What tells this gateway's devices apart from another gateway's.
-
-        Nothing while it is the only one (entity ids stay as they always were), else the
-        last four digits of its serial number.
-        """
-        entries = self.hass.config_entries.async_entries(
-            DOMAIN, include_ignore=False, include_disabled=False
-        )
-        return f" {str(self.config_entry.unique_id)[-4:]}" if len(entries) > 1 else ""
+        """What tells this gateway's devices apart from another gateway's (``name_suffix``)."""
+        return name_suffix(self.hass, self.config_entry)
 
     def live_data_shown(self) -> bool:
         """Whether an entity of the "Live data" device is enabled: live data is wanted.
@@ -328,6 +321,23 @@ class PowerLane(DataUpdateCoordinator[GatewayData]):
         data = await main.poll_power(base, self.update_interval)
         # A main poll that ended meanwhile has newer data than this tick was built on.
         return data if self.data is base else self.data
+
+
+def name_suffix(hass: HomeAssistant, entry: ConfigEntry, *, leaving: str | None = None) -> str:
+    """What tells a gateway's devices apart from another gateway's.
+
+    Nothing while it is the only one (entity ids stay as they always were), else the last
+    four digits of its serial number. Ignored and disabled entries poll nothing and do not
+    count, nor does the entry ``leaving`` (being removed).
+    """
+    entries = [
+        other
+        for other in hass.config_entries.async_entries(
+            DOMAIN, include_ignore=False, include_disabled=False
+        )
+        if other.entry_id != leaving
+    ]
+    return f" {str(entry.unique_id)[-4:]}" if len(entries) > 1 else ""
 
 
 def live_device_id(gateway_serial: str) -> str:

@@ -44,15 +44,23 @@ def mask_serial(serial: str, variant: int = 0) -> str:
 MIN_SERIAL_LENGTH = 6
 
 
+# Objects keyed by serial numbers under a key that does not say so: an IQ Battery's
+# ``submodules`` in /ivp/ensemble/status (its cell modules, by their own serials).
+SERIAL_KEYED = frozenset({"submodules"})
+
+
 def _names_a_serial(key: str) -> bool:
-    return "serial" in key.lower() or key.lower() == "sn"
+    lowered = key.lower()
+    return "serial" in lowered or lowered == "sn" or lowered in SERIAL_KEYED
 
 
 def device_serials(bodies: Iterable[str]) -> set[str]:
     """The serial numbers the JSON bodies name, under keys that name a serial.
 
-    Such a key has "serial" in its name, or is ``sn`` (the device data's). A value (``serialNumber``, ``serial_num``, ``sn``), the strings of a list, or the keys
-    of an object (``serial_nums``: {serial: {...}}).
+    Such a key has "serial" in its name, is ``sn`` (the device data's) or names an object
+    keyed by serials (``submodules``). A value (``serialNumber``, ``serial_num``, ``sn``),
+    the strings of a list, or the keys of an object (``serial_nums``: {serial: {...}},
+    ``submodules``: {serial: {...}}).
     """
 
     def walk(value: Any, named: bool) -> Iterator[str]:

@@ -18,14 +18,16 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol, cast
 
-from homeassistant.core import callback
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_INVERTER_ENTITIES, DOMAIN, MANUFACTURER
-from .coordinator import IQGatewayCoordinator, Lane, live_device_id
+from .coordinator import IQGatewayCoordinator, Lane, live_device_id, name_suffix
 from .iqgateway import GatewayData, site_values as site
 from .iqgateway.endpoints import (
     AC_BATTERIES,
@@ -57,6 +59,10 @@ CT_KINDS = frozenset(
 )
 INVERTER_MODEL = "Microinverter"
 IQ_BATTERY_MODEL = "IQ Battery"
+# How many of its serial's last characters a device named after its serial shows: a name
+# is cut off in the overview after about twenty characters, so the part that tells a
+# site's devices apart (the serial's end, the maker's running number) comes first.
+SERIAL_SHOWN = 6
 
 
 class UnitKind(StrEnum):
@@ -103,6 +109,14 @@ class Unit(Protocol):
 VIA_DEVICE_ID = "via_device_id" in DeviceInfo.__annotations__
 
 
+UNIT_KINDS = {model: kind for kind, model in UNIT_MODELS.items()}
+
+
+def serial_end(serial: str) -> str:
+    """The end of a serial that a device's name shows (the whole of a short one)."""
+    return serial[-SERIAL_SHOWN:]
+
+
 def ct_device_id(gateway_serial: str, measurement_type: str) -> str:
     """The device identifier of a CT meter: the gateway serial and what it measures."""
     return f"{gateway_serial}_ct_{measurement_type}"
@@ -117,7 +131,9 @@ def battery_device_id(gateway_serial: str) -> str:
 class Devices:
     """The devices of one gateway: the gateway itself, and those hung off it.
 
-    Names come from translations ("device"); ``suffix`` tells two gateways apart.
+    Names come from translations ("device"); ``suffix`` tells two gateways apart. A
+    device named after its own serial (a battery, a microinverter) shows the serial's end;
+    the whole serial is its ``serial_number``.
     """
 
     serial: str
@@ -126,10 +142,13 @@ class Devices:
     """The DeviceInfo keys that hang a device off the gateway."""
 
     @classmethod
-    def of(cls, coordinator: IQGatewayCoordinator) -> Devices:
-        """The devices of the coordinator's gateway (registered at setup)."""
+    def of(cls, coordinator: IQGatewayCoordinator, *, leaving: str | None = None) -> Devices:
+        """The devices of the coordinator's gateway (registered at setup).
+
+        ``leaving``: an entry being removed, that no longer counts as another gateway.
+        """
         serial = str(coordinator.config_entry.unique_id)
-        suffix = coordinator.name_suffix
+        suffix = name_suffix(coordinator.hass, coordinator.config_entry, leaving=leaving)
         if not VIA_DEVICE_ID:
             return cls(serial, suffix, cast("DeviceInfo", {"via_device": (DOMAIN, serial)}))
         return cls(serial, suffix, DeviceInfo(via_device_id=coordinator.gateway_device_id))
@@ -149,12 +168,16 @@ class Devices:
             **self.parent,
         )
 
+    @staticmethod
+    def _ct_name(measurement_type: str) -> tuple[str, dict[str, str]]:
+        """A CT device's translation key and placeholders, by what it measures."""
+        if measurement_type in CT_KINDS:
+            return f"ct_{measurement_type.replace('-', '_')}", {}
+        return "ct", {"kind": measurement_type}
+
     def ct(self, measurement_type: str) -> DeviceInfo:
         """A CT meter's device ("Production CT", ...)."""
-        if measurement_type in CT_KINDS:
-            key, placeholders = f"ct_{measurement_type.replace('-', '_')}", {}
-        else:
-            key, placeholders = "ct", {"kind": measurement_type}
+        key, placeholders = self._ct_name(measurement_type)
         return self._child(
             ct_device_id(self.serial, measurement_type),
             key,
@@ -165,7 +188,7 @@ class Devices:
     def inverter(self, inverter_serial: str) -> DeviceInfo:
         """A microinverter's device (its own serial identifies it)."""
         device = self._child(inverter_serial, "microinverter", INVERTER_MODEL)
-        device["translation_placeholders"] = {"serial": inverter_serial}
+        device["translation_placeholders"] = {"serial_end": serial_end(inverter_serial)}
         device["serial_number"] = inverter_serial
         return device
 
@@ -177,10 +200,12 @@ class Devices:
     def unit(self, kind: UnitKind, unit: Unit) -> DeviceInfo:
         """A battery, System Controller, Collar or Combiner: identified by its serial.
 
-        Named from translations ("device": the kind, with ``{serial}`` where a site has
-        several).
+        Named from translations ("device": the kind, with the end of its serial where a
+        site has several).
         """
-        device = self._child(unit.serial, kind, UNIT_MODELS[kind], serial=unit.serial)
+        device = self._child(
+            unit.serial, kind, UNIT_MODELS[kind], serial_end=serial_end(unit.serial)
+        )
         device["serial_number"] = unit.serial
         if unit.part_number:
             device["model_id"] = unit.part_number.rsplit("-r", 1)[0]
@@ -198,6 +223,61 @@ class Devices:
     def live(self) -> DeviceInfo:
         """The gateway's live data, a device of its own."""
         return self._child(live_device_id(self.serial), "live_data", "Live data")
+
+    def naming(self, identifier: str, model: str | None) -> tuple[str, dict[str, str]] | None:
+        """How a device of this gateway is named: translation key and placeholders.
+
+        For a registered device, by its identifier (and model): what the builders above
+        give it. None: not a device of this gateway.
+        """
+        serial, ct_prefix = self.serial, ct_device_id(self.serial, "")
+        own = {
+            serial: "gateway",
+            battery_device_id(serial): "battery",
+            f"{serial}_reports": "consumption_reports",
+            live_device_id(serial): "live_data",
+        }
+        placeholders: dict[str, str] = {}
+        if identifier in own:
+            key = own[identifier]
+        elif identifier.startswith(ct_prefix):
+            key, placeholders = self._ct_name(identifier.removeprefix(ct_prefix))
+        elif model == INVERTER_MODEL:
+            key, placeholders = "microinverter", {"serial_end": serial_end(identifier)}
+        elif model in UNIT_KINDS:
+            key, placeholders = UNIT_KINDS[model], {"serial_end": serial_end(identifier)}
+        else:
+            return None
+        return key, {"suffix": self.suffix, **placeholders}
+
+
+@callback
+def async_name_devices(hass: HomeAssistant, *, leaving: str | None = None) -> None:
+    """Name the devices of every loaded gateway for the number of gateways there is now.
+
+    Names carry a suffix only while there are several gateways (``name_suffix``): when one
+    is added, disabled or removed (``leaving``: the entry on its way out), the others'
+    devices are renamed at once rather than at their next reload. Only the name the
+    integration gives changes: a name the user gave (``name_by_user``) stays, and entity
+    ids are never renamed.
+    """
+    registry = dr.async_get(hass)
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.entry_id == leaving or entry.state is not ConfigEntryState.LOADED:
+            continue
+        devices = Devices.of(entry.runtime_data, leaving=leaving)
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id):
+            identifier = next((i for domain, i in device.identifiers if domain == DOMAIN), None)
+            naming = devices.naming(identifier, device.model) if identifier else None
+            if naming is None:
+                continue
+            key, placeholders = naming
+            registry.async_get_or_create(
+                config_entry_id=entry.entry_id,
+                identifiers=device.identifiers,
+                translation_key=key,
+                translation_placeholders=placeholders,
+            )
 
 
 def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:

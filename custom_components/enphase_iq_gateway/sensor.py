@@ -118,12 +118,15 @@ class IQSensorDescription[S](SensorEntityDescription):
     ``none_is_unknown``: no value is unknown rather than unavailable (a value the gateway
     reports but that cannot be true).
     ``power_lane``: a power that the fast power lane refreshes, where it is on.
+    ``phase_value_fn``: for descriptions repeated per phase, how a phase's value is read
+    where that differs from the totals' (None: as the totals').
     A ``total_increasing`` sensor is a lifetime counter, guarded (``counters.py``).
     """
 
     value_fn: Callable[[S], Value]
     exists_fn: Callable[[S], bool] | None = None
     phase_enabled: bool = False
+    phase_value_fn: Callable[[S], Value] | None = None
     attributes_fn: Callable[[S], dict[str, Any]] | None = None
     none_is_unknown: bool = False
     power_lane: bool = False
@@ -304,6 +307,9 @@ SITE_SENSORS: tuple[IQSensorDescription[GatewayData], ...] = (
     ),
     _energy("production_energy_lifetime", site.production_energy_lifetime),
     _power("consumption_power", site.consumption_power),
+    # Battery sites: what the house uses, batteries apart (meters that do not add up make
+    # it unavailable, not absent).
+    replace(_power("house_load_power", site.house_load_power), exists_fn=site.has_house_load),
     _power("net_consumption_power", site.net_consumption_power),
     _energy("consumption_energy_lifetime", site.consumption_energy_lifetime),
     _energy("grid_import_energy", site.grid_import_energy),
@@ -343,17 +349,16 @@ ELECTRICAL_SENSORS: tuple[IQSensorDescription[MeterValues], ...] = (
     _measurement("voltage", lambda v: v.voltage),
     _measurement("current", lambda v: v.current),
     _measurement("frequency", lambda v: v.frequency, enabled=False),
+    # Totals: active over apparent power (the gateway sums or averages its phases'
+    # factors); a phase: its own factor as the gateway measures it.
     replace(
-        _measurement("power_factor", lambda v: v.power_factor),
+        _measurement("power_factor", lambda v: v.power_factor_of_powers),
         phase_enabled=False,
+        phase_value_fn=lambda v: v.power_factor,
     ),
 )
 """What a CT meter measures, and what a consumption report states, each for its totals
 and for every phase."""
-
-# What the site's sensors already show: a CT's own totals of these start disabled (its
-# phases do not: those say more than the site's totals).
-SHOWN_BY_THE_SITE = frozenset({"active_power", "energy_delivered", "energy_received"})
 
 CT_STATUS_SENSORS: tuple[IQSensorDescription[MeterConfig], ...] = (
     replace(
@@ -419,17 +424,47 @@ def _temperature[S](
 
 
 def _enum[S](
-    key: str, value_fn: Callable[[S], str | None], states: dict[str, str]
+    key: str,
+    value_fn: Callable[[S], str | None],
+    states: dict[str, str],
+    *,
+    translation_key: str | None = None,
 ) -> IQSensorDescription[S]:
-    """A state out of a known few: the gateway's spelling mapped to ours (else unknown)."""
+    """A state out of a known few: the gateway's spelling mapped to ours.
+
+    ``states`` maps the gateway's spellings (any case) to ours. One it does not list is
+    unknown, and logged once: a state a newer firmware may report, whose meaning nobody
+    knows here.
+    """
+    spellings = {spelling.strip().lower(): state for spelling, state in states.items()}
+
+    def state_of(source: S) -> str | None:
+        reported = value_fn(source)
+        if reported is None:
+            return None
+        state = spellings.get(reported.strip().lower())
+        if state is None:
+            _unknown_state(key, reported)
+        return state
+
     return IQSensorDescription(
         key=key,
-        translation_key=key,
+        translation_key=translation_key or key,
         device_class=SensorDeviceClass.ENUM,
         options=sorted(set(states.values())),
-        value_fn=lambda source: states.get((value_fn(source) or "").strip().lower()),
+        value_fn=state_of,
         exists_fn=lambda source: value_fn(source) is not None,
         none_is_unknown=True,
+    )
+
+
+@cache
+def _unknown_state(key: str, reported: str) -> None:
+    """Say once (per process) that a sensor's state is one nobody knows the meaning of."""
+    LOGGER.info(
+        "The gateway reports %r as a %s, a state this integration does not know: shown as unknown",
+        reported,
+        key.replace("_", " "),
     )
 
 
@@ -437,9 +472,14 @@ def _last_report[S](value_fn: Callable[[S], datetime | None]) -> IQSensorDescrip
     return _diagnostic("last_report", value_fn, device_class=SensorDeviceClass.TIMESTAMP)
 
 
-def _status[S](value_fn: Callable[[S], str | None]) -> IQSensorDescription[S]:
-    """The device's state as the gateway names it (ENCMN_MDE_ENCHARGE_READY, ...)."""
-    return replace(_diagnostic("status", value_fn), translation_key="device_status")
+def _status[S](
+    value_fn: Callable[[S], str | None], states: dict[str, str], translation_key: str
+) -> IQSensorDescription[S]:
+    """The device's state, from the code the gateway names it by (ENCHG_STATE_READY, ...)."""
+    return replace(
+        _enum("status", value_fn, states, translation_key=translation_key),
+        entity_category=EntityCategory.DIAGNOSTIC,
+    )
 
 
 GRID_STATES = {"on_grid": "on_grid", "off_grid": "off_grid", "synchronizing": "synchronizing"}
@@ -450,6 +490,31 @@ STORAGE_MODES = {
     "savings-mode": "savings",
     "backup": "backup",
 }
+# The grid mode of a System Controller (Enpwr_grid_mode) and of an IQ Battery
+# (reported_enc_grid_state): multimode (able to run without the grid) on or off grid, or
+# grid-tied (never without the grid).
+GRID_MODES = {
+    "multimode-ongrid": "on_grid",
+    "multimode-offgrid": "off_grid",
+    "on-grid": "on_grid",
+    "off-grid": "off_grid",
+    "grid-tied": "grid_tied",
+}
+# The devices' states (admin_state_str), each kind's codes as the gateway spells them.
+IQ_BATTERY_STATUSES = {
+    "ENCHG_STATE_READY": "ready",
+    "ENCMN_MDE_ENCHARGE_READY": "ready",
+    "ENCHG_STATE_IDLE": "idle",
+    "ENCHG_STATE_CHARGING": "charging",
+    "ENCHG_STATE_DISCHARGING": "discharging",
+}
+SYSTEM_CONTROLLER_STATUSES = {
+    "ENPWR_STATE_OPER_CLOSED": "relay_closed",
+    "ENPWR_STATE_OPER_OPEN": "relay_open",
+    "ENPWR_STATE_OPER_NO_GRID": "no_grid",
+}
+METER_COLLAR_STATUSES = {"ENCMN_MDE_ON_GRID": "on_grid", "ENCMN_MDE_OFF_GRID": "off_grid"}
+COMBINER_STATUSES = {"ENCMN_C6_CC_READY": "ready"}
 
 IQ_BATTERY_SENSORS: tuple[IQSensorDescription[IQBattery], ...] = (
     replace(
@@ -462,8 +527,11 @@ IQ_BATTERY_SENSORS: tuple[IQSensorDescription[IQBattery], ...] = (
         _stored_energy("capacity", lambda b: b.capacity, diagnostic=True),
         translation_key="battery_capacity",
     ),
-    _diagnostic("reported_grid_state", lambda b: b.grid_state),
-    _status(lambda b: b.status),
+    replace(
+        _enum("reported_grid_state", lambda b: b.grid_state, GRID_MODES),
+        entity_category=EntityCategory.DIAGNOSTIC,
+    ),
+    _status(lambda b: b.status, IQ_BATTERY_STATUSES, "battery_status"),
     _last_report(lambda b: b.last_report),
 )
 
@@ -480,10 +548,12 @@ AC_BATTERY_SENSORS: tuple[IQSensorDescription[AcBattery], ...] = (
 SYSTEM_CONTROLLER_SENSORS: tuple[IQSensorDescription[SystemController], ...] = (
     # The only device that reports in °F (Home Assistant shows it in the user's unit).
     _temperature(lambda c: c.temperature_f, unit=UnitOfTemperature.FAHRENHEIT),
-    IQSensorDescription(
-        key="grid_mode", translation_key="grid_mode", value_fn=lambda c: c.grid_mode
+    # What the grid status and relay say again, in the controller's words.
+    replace(
+        _enum("grid_mode", lambda c: c.grid_mode, GRID_MODES),
+        entity_category=EntityCategory.DIAGNOSTIC,
     ),
-    _status(lambda c: c.status),
+    _status(lambda c: c.status, SYSTEM_CONTROLLER_STATUSES, "system_controller_status"),
     _last_report(lambda c: c.last_report),
 )
 
@@ -492,15 +562,16 @@ METER_COLLAR_SENSORS: tuple[IQSensorDescription[MeterCollar], ...] = (
     _enum("collar_grid_state", lambda c: c.grid_state, GRID_STATES),
     _diagnostic("collar_state", lambda c: c.collar_state),
     _diagnostic("control_error", lambda c: c.control_error),
-    _status(lambda c: c.status),
+    _status(lambda c: c.status, METER_COLLAR_STATUSES, "collar_status"),
     _last_report(lambda c: c.last_report),
 )
 
 COMBINER_SENSORS: tuple[IQSensorDescription[Combiner], ...] = (
-    _status(lambda c: c.status),
+    _status(lambda c: c.status, COMBINER_STATUSES, "combiner_status"),
     _last_report(lambda c: c.last_report),
     _diagnostic("meter_firmware", lambda c: c.meter_firmware),
-    _diagnostic("meter_state", lambda c: c.meter_state),
+    # A number whose meaning Enphase does not document: for diagnosis only.
+    _diagnostic("meter_state", lambda c: c.meter_state, enabled=False),
 )
 
 UNIT_SENSORS: dict[UnitKind, tuple[IQSensorDescription[Any], ...]] = {
@@ -541,10 +612,7 @@ INVERTER_DETAIL_SENSORS: tuple[IQSensorDescription[InverterDetail], ...] = tuple
         # The power lane does not read device data.
         replace(_power("dc_power", _reporting(lambda d: d.dc_power)), power_lane=False),
         _temperature(_reporting(lambda d: d.temperature)),
-        replace(
-            _energy("lifetime_energy", _reporting(lambda d: d.lifetime_energy)),
-            suggested_display_precision=3,
-        ),
+        _energy("lifetime_energy", _reporting(lambda d: d.lifetime_energy)),
         _measurement(
             "dc_voltage", _reporting(lambda d: d.dc_voltage), kind="voltage", enabled=False
         ),
@@ -592,15 +660,8 @@ def _per_phase[S](description: IQSensorDescription[S], phase: int) -> IQSensorDe
         key=f"{description.key}_{PHASES[phase]}",
         translation_key=f"{description.translation_key}_phase",
         entity_registry_enabled_default=description.phase_enabled,
+        value_fn=description.phase_value_fn or description.value_fn,
     )
-
-
-@cache
-def _of_ct(description: IQSensorDescription[MeterValues]) -> IQSensorDescription[MeterValues]:
-    """The variant of an electrical description for a CT meter's totals."""
-    if description.key in SHOWN_BY_THE_SITE:
-        return replace(description, entity_registry_enabled_default=False)
-    return description
 
 
 @cache
@@ -740,11 +801,13 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
 
     for kind, meter in data.ct_meters.items():
         device = devices.ct(kind)
+        # A CT's totals start enabled as its phases do: a device that shows L1 and L2 shows
+        # their total too, though the site's sensors repeat some of them.
         for electrical in ELECTRICAL_SENSORS:
             yield from _phased(
                 _Planned(
                     f"{serial}_{kind}_{electrical.key}",
-                    _of_ct(electrical),
+                    electrical,
                     partial(_ct_values, kind=kind),
                     device,
                 ),
@@ -857,12 +920,21 @@ async def async_setup_entry(
 # --------------------------------------------------------------------------- the entity
 
 
+# What a value of these device classes cannot be outside of (a power factor is a ratio:
+# unitless, -1 to 1).
+BOUNDS: dict[SensorDeviceClass, tuple[float, float]] = {
+    SensorDeviceClass.POWER_FACTOR: (-1.0, 1.0),
+}
+
+
 def showable(description: SensorEntityDescription, value: Value) -> Value:
     """``value``, or None where Home Assistant must not be handed it as a number.
 
     A non-finite number (Home Assistant refuses it with an exception that stops the
-    other listeners of the update), a percentage outside 0-100 and a negative lifetime
-    counter are unknown.
+    other listeners of the update), a percentage outside 0-100, a power factor outside
+    -1 to 1 and a negative lifetime counter are unknown. A value that shows as zero at
+    the sensor's display precision is zero, without a sign: a reading of -0.0 or -0.03 W
+    is rounding noise, not "-0 W".
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
@@ -870,9 +942,27 @@ def showable(description: SensorEntityDescription, value: Value) -> Value:
         return None
     if description.native_unit_of_measurement == PERCENTAGE and not 0 <= value <= 100:
         return None
-    if description.state_class is SensorStateClass.TOTAL_INCREASING and value < 0:
+    low, high = BOUNDS.get(description.device_class, (-math.inf, math.inf))  # type: ignore[arg-type]
+    if not low <= value <= high:
         return None
+    if description.state_class is SensorStateClass.TOTAL_INCREASING:
+        return value if value >= 0 else None
+    if value <= 0 and _shows_as_zero(description, value):
+        return 0.0 if isinstance(value, float) else 0
     return value
+
+
+def _shows_as_zero(description: SensorEntityDescription, value: float) -> bool:
+    """Whether ``value`` rounds to zero at the precision and in the unit it is shown in."""
+    precision = description.suggested_display_precision
+    if precision is None:
+        return value == 0
+    native = description.native_unit_of_measurement
+    shown = description.suggested_unit_of_measurement
+    converter = UNIT_CONVERTERS.get(description.device_class)
+    if shown is not None and shown != native and converter is not None:
+        value = float(converter.convert(value, native, shown))
+    return abs(value) < 0.5 * 10.0**-precision
 
 
 class IQGatewaySensor[S](IQGatewayEntity[S], RestoreSensor):

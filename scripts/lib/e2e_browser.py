@@ -208,11 +208,11 @@ async def run(args: argparse.Namespace, info: dict[str, Any], power: float, fold
             await finish.first.click()
 
             await page.goto(f"{args.url}/config/integrations/integration/enphase_iq_gateway")
-            for device in ("IQ Gateway", "IQ Battery", "Production CT", "Net consumption CT"):
+            for device in ("IQ Gateway", "Battery system", "Production CT", "Net consumption CT"):
                 await expect(page.get_by_text(device, exact=True).first).to_be_visible()
             await steps.shot("integration-page")
             await page.get_by_text("IQ Gateway", exact=True).first.click()
-            for sensor in ("Grid power", "Consumption power", "Lifetime production"):
+            for sensor in ("Grid power", "House load power", "Lifetime production"):
                 await expect(page.get_by_text(sensor, exact=True).first).to_be_visible()
             name = page.get_by_text("Production power", exact=True)
             await expect(name.first).to_be_visible()

@@ -54,6 +54,7 @@ from .conftest import (
     reauth_flows,
     setup_entry,
     suggested,
+    texts,
     token_entry,
 )
 
@@ -619,8 +620,9 @@ async def test_token_error_then_retry(
     assert not hass.config_entries.async_entries(DOMAIN)
     placeholders = result["description_placeholders"]
     if "token_expired" in errors.values():  # says when it expired
-        expired = dt_util.as_local(parse_token(bad).expires_at).strftime("%Y-%m-%d %H:%M")
-        assert placeholders["expired"] == expired
+        local = dt_util.as_local(parse_token(bad).expires_at)
+        assert placeholders["expired"] == local.strftime("%Y-%m-%d %H:%M %Z")
+        assert placeholders["expired"].endswith(f" {local.tzname()}")  # says which zone
     if "token_wrong_gateway" in errors.values():  # says which gateway it is for
         assert placeholders["token_serial"] == OTHER_SERIAL
 
@@ -904,13 +906,18 @@ async def test_reauth_menu_says_when_the_token_expired(
     assert_translated(result)
     assert result["type"] is FlowResultType.MENU
     assert result["step_id"] == "reauth_expired"
-    expected = parse_token(token).expires_at
+    expected = dt_util.as_local(parse_token(token).expires_at)
     assert result["description_placeholders"] == {
         "title": entry.title,
-        "expires": dt_util.as_local(expected).strftime("%Y-%m-%d %H:%M"),
+        "expires": expected.strftime("%Y-%m-%d %H:%M %Z"),  # with its time zone
     }
+    assert result["description_placeholders"]["expires"].endswith(f" {expected.tzname()}")
     flow = hass.config_entries.flow.async_get(result["flow_id"])
-    assert flow["context"]["title_placeholders"] == {"serial": gateway.serial}
+    # The integration page's attention row names the gateway: by the flow's title, or by
+    # the entry's title where the frontend has not loaded the flow's texts.
+    placeholders = flow["context"]["title_placeholders"]
+    assert placeholders == {"name": entry.title, "serial": gateway.serial}
+    assert texts("config")["flow_title"].format(**placeholders) == f"IQ Gateway {gateway.serial}"
 
 
 async def test_reauth_menu_for_a_refused_valid_token(
@@ -1030,6 +1037,8 @@ async def test_reconfigure_host_keeping_the_token(
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
     result = await _reconfigure(hass, entry)
     assert suggested(result, CONF_HOST) == gateway.address
+    flow = hass.config_entries.flow.async_get(result["flow_id"])
+    assert flow["context"]["title_placeholders"] == {"name": entry.title, "serial": gateway.serial}
 
     result = await flow_step(hass, result, {CONF_HOST: f"127.0.0.1:{free_port()}"})
     assert _errors(result) == {CONF_HOST: "cannot_connect"}

@@ -338,7 +338,7 @@ async def test_values_home_assistant_cannot_show_are_unavailable(
 ) -> None:
     """1e308 + 1e308 is infinite and 150 % is no charge: unavailable, not an exception."""
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
-    assert hass.states.get("sensor.iq_battery_state_of_charge").state != "unavailable"
+    assert hass.states.get("sensor.battery_system_state_of_charge").state != "unavailable"
     path = BATTERY_CONTROL.path
     captured = gateway.capture.get(path)
     assert captured is not None
@@ -348,8 +348,8 @@ async def test_values_home_assistant_cannot_show_are_unavailable(
     await entry.runtime_data.async_refresh()
     await hass.async_block_till_done()
     assert entry.runtime_data.last_update_success
-    assert hass.states.get("sensor.iq_battery_state_of_charge").state == "unavailable"
-    assert hass.states.get("sensor.iq_battery_available_energy").state == "unavailable"
+    assert hass.states.get("sensor.battery_system_state_of_charge").state == "unavailable"
+    assert hass.states.get("sensor.battery_system_available_energy").state == "unavailable"
     assert hass.states.get("sensor.iq_gateway_production_power").state != "unavailable"
 
 

@@ -50,16 +50,16 @@ LIVE_UPDATED = "sensor.live_data_updated"
 POWERS = (
     "sensor.iq_gateway_production_power",
     "sensor.iq_gateway_grid_power",
-    "sensor.iq_gateway_consumption_power",
+    "sensor.iq_gateway_consumption_power_solar_grid",
     "sensor.production_ct_active_power_l1",
     "sensor.net_consumption_ct_active_power_l2",
-    "sensor.iq_battery_power",
+    "sensor.battery_system_power",
 )
 COUNTERS = (
     "sensor.iq_gateway_lifetime_production",
     "sensor.iq_gateway_grid_import_energy",
-    "sensor.iq_gateway_lifetime_consumption",
-    "sensor.iq_battery_charged_energy",
+    "sensor.iq_gateway_lifetime_consumption_solar_grid",
+    "sensor.battery_system_charged_energy",
 )
 MAIN_ONLY = ("sensor.production_ct_current", "sensor.iq_gateway_last_successful_poll")
 
@@ -168,11 +168,11 @@ async def test_frozen_live_data_makes_the_live_sensors_unavailable(
             "sensor.live_data_grid_power_l1",
             "sensor.live_data_main_relay_state",
             "sensor.live_data_counter_rest_status",
-            "sensor.iq_battery_state_of_charge",
-            "sensor.iq_battery_backup_reserve",
+            "sensor.battery_system_state_of_charge",
+            "sensor.battery_system_backup_reserve_in_force",
         ):
             assert state(hass, entity_id) == STATE_UNAVAILABLE, entity_id
-        assert state(hass, "sensor.iq_battery_power") != STATE_UNAVAILABLE
+        assert state(hass, "sensor.battery_system_power") != STATE_UNAVAILABLE
         assert state(hass, LIVE_UPDATED).startswith("2024-03-07")
     refused = [r for r in caplog.records if "refused to switch its live stream" in r.message]
     assert len(refused) == 1

@@ -110,6 +110,13 @@ async def test_entity_and_device_texts_complete_and_used(
         for e in er.async_entries_for_config_entry(entity_registry, entry.entry_id):
             if e.translation_key:
                 used[e.domain].add(e.translation_key)
+            if e.original_device_class == "energy":  # every energy shows two decimals (kWh)
+                precision = e.options.get("sensor", {}).get("suggested_display_precision")
+                assert precision == 2, e.entity_id
+            if options := (e.capabilities or {}).get("options"):
+                # An enum sensor: every state it can show has a text of its own.
+                text = TRANSLATIONS["entity"][e.domain][e.translation_key]
+                assert set(text.get("state", {})) == set(options), e.entity_id
         for device in dr.async_entries_for_config_entry(device_registry, entry.entry_id):
             assert device.name, device
             devices.add(device.name)
@@ -122,9 +129,11 @@ async def test_entity_and_device_texts_complete_and_used(
         assert set(icons.get(platform, {})) <= set(texts), platform
     states = TRANSLATIONS["entity"]["sensor"]["metering_status"]["state"]
     assert set(states) == {"normal", "not_metering", "check_wiring"}
-    # Device names, with the gateway's suffix (none here) and a device's serial filled in.
+    # Device names, with the gateway's suffix (none here) and a serial's end filled in.
     named = [
-        re.compile(re.escape(text["name"].replace("{suffix}", "")).replace(r"\{serial\}", r"\w+"))
+        re.compile(
+            re.escape(text["name"].replace("{suffix}", "")).replace(r"\{serial_end\}", r"\w{1,6}")
+        )
         for text in TRANSLATIONS["device"].values()
     ]
     for name in devices:

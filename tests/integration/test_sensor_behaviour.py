@@ -82,9 +82,9 @@ async def test_new_inverter_is_added_without_reload(
     inverters = json.loads((FIXTURES / RICH_CAPTURE / "api_v1_production_inverters").read_text())
     new = {**inverters[0], "serialNumber": "999999999999", "lastReportWatts": 123}
     sim.capture.set("/api/v1/production/inverters", json.dumps([*inverters, new]))
-    assert hass.states.get("sensor.microinverter_999999999999_power") is None
+    assert hass.states.get("sensor.microinverter_999999_power") is None
     await _poll(hass, entry)
-    assert float(hass.states.get("sensor.microinverter_999999999999_power").state) == 123
+    assert float(hass.states.get("sensor.microinverter_999999_power").state) == 123
     device = _device(dr.async_get(hass), entry, "999999999999")
     assert device is not None
     assert entry.runtime_data is coordinator  # never reloaded
@@ -104,7 +104,7 @@ async def test_vanished_ct_goes_unavailable(
     await _poll(hass, entry)
     assert hass.states.get("sensor.storage_ct_voltage").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.storage_ct_voltage_l1").state == STATE_UNAVAILABLE
-    assert hass.states.get("sensor.iq_battery_charged_energy").state == STATE_UNAVAILABLE
+    assert hass.states.get("sensor.battery_system_charged_energy").state == STATE_UNAVAILABLE
     assert hass.states.get("sensor.production_ct_voltage").state != STATE_UNAVAILABLE
 
 
@@ -193,10 +193,15 @@ async def test_a_poll_writes_only_what_changed(
     assert "sensor.production_ct_voltage" not in writes  # unchanged
 
 
+@pytest.mark.usefixtures("no_usage_reports")
 async def test_inverter_devices_follow_the_option(
     hass: HomeAssistant, start_gateway: GatewayFactory
 ) -> None:
-    """Turned off, the microinverter devices go; turned on again, they come back."""
+    """Turned off, the microinverter devices go; turned on again, they come back.
+
+    Through the device registry's current API: Home Assistant reports no deprecated call
+    (2026.x reports ``remove_config_entry_id``, which stops working in 2027.8).
+    """
     entry, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
     registry = dr.async_get(hass)
 
@@ -214,6 +219,11 @@ async def test_inverter_devices_follow_the_option(
     await hass.async_block_till_done()
     assert inverters() == []
     assert not [e for e in hass.states.async_entity_ids("sensor") if "microinverter" in e]
+    assert not [
+        e
+        for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if "microinverter" in e.entity_id
+    ]
 
     hass.config_entries.async_update_entry(entry, options={CONF_INVERTER_ENTITIES: True})
     await hass.config_entries.async_reload(entry.entry_id)
@@ -221,13 +231,13 @@ async def test_inverter_devices_follow_the_option(
     assert len(inverters()) == count
 
 
-async def test_one_power_sensor_of_each_kind_by_default(
+async def test_power_sensors_enabled_by_default(
     hass: HomeAssistant, start_gateway: GatewayFactory
 ) -> None:
-    """Production, consumption, grid and battery power: one enabled sensor each.
+    """The site's power sensors, and each CT's total beside its phases, start enabled.
 
-    The CTs' own totals, the consumption reports and the live data say the same again:
-    they start disabled (the CTs' phases stay on: they say more).
+    A CT device that shows L1 and L2 shows their total too. The consumption reports and
+    the live data say the same again: they start disabled.
     """
     entry, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
     registry = er.async_get(hass)
@@ -238,20 +248,35 @@ async def test_one_power_sensor_of_each_kind_by_default(
         and e.domain == "sensor"
         and e.original_device_class == "power"
         and "microinverter" not in e.entity_id
-        and e.entity_id[-3:] not in ("_l1", "_l2", "_l3")
     )
     assert enabled_power == [
-        "sensor.iq_battery_power",
-        "sensor.iq_gateway_consumption_power",
+        "sensor.battery_system_power",
+        "sensor.iq_gateway_consumption_power_solar_grid",
         "sensor.iq_gateway_grid_power",
+        "sensor.iq_gateway_house_load_power",  # a battery site: the house, batteries apart
         "sensor.iq_gateway_production_power",
+        *(
+            f"sensor.{ct}_ct_active_power{phase}"
+            for ct in ("net_consumption", "production", "storage")
+            for phase in ("", "_l1", "_l2")
+        ),
     ]
-    reserve = hass.states.get("sensor.iq_battery_backup_reserve")
+    for ct in ("production", "net_consumption", "storage"):
+        for energy in ("energy_delivered", "energy_received"):
+            for phase in ("", "_l1", "_l2"):
+                entity = registry.async_get(f"sensor.{ct}_ct_{energy}{phase}")
+                assert entity is not None
+                assert entity.disabled_by is None, entity.entity_id
+    reserve = hass.states.get("sensor.battery_system_backup_reserve_in_force")
     assert reserve is not None
     assert "device_class" not in reserve.attributes  # a setting, not the battery's level
-    soc = hass.states.get("sensor.iq_battery_state_of_charge")
+    soc = hass.states.get("sensor.battery_system_state_of_charge")
     assert soc is not None
     assert soc.attributes["device_class"] == "battery"
+    # Beside the reserve in force, the owner's setting says which is which.
+    configured = hass.states.get("sensor.battery_system_backup_reserve_as_configured")
+    assert configured is not None
+    assert configured.attributes["friendly_name"] == "Battery system Backup reserve as configured"
 
 
 async def test_an_ignored_gateway_gives_no_suffix(
@@ -275,25 +300,85 @@ async def test_an_ignored_gateway_gives_no_suffix(
 async def test_two_gateways_are_told_apart(
     hass: HomeAssistant, start_gateway: GatewayFactory
 ) -> None:
-    """A second gateway's devices carry its serial's last digits; the first keeps its ids."""
+    """Every device of both gateways carries its gateway's last digits, at once.
+
+    The first gateway's devices are renamed when the second is added (not at its next
+    reload), and back when the second is disabled or removed; its entity ids stay, and a
+    name the user gave stays. Devices named after a serial of their own show its end and
+    need no suffix; the batteries taken together are a "Battery system", which no serial
+    can be taken for.
+    """
     first, _ = await setup_capture(hass, start_gateway, RICH_CAPTURE)
-    second, gateway = await setup_capture(hass, start_gateway, "8.3.5169_ACB_inventory")
-    suffix = gateway.serial[-4:]
+    coordinator = first.runtime_data
     registry = dr.async_get(hass)
-    gateway_device = registry.async_get(second.runtime_data.gateway_device_id)
-    assert gateway_device is not None
-    assert gateway_device.name == f"IQ Gateway {suffix}"
-    assert gateway_device.configuration_url == f"https://{gateway.address}/"
-    assert hass.states.get(f"sensor.iq_gateway_{suffix}_production_power") is not None
-    assert hass.states.get(f"sensor.iq_battery_{suffix}_power") is not None
-    assert hass.states.get("sensor.iq_gateway_production_power") is not None  # the first
+
+    def names(entry: MockConfigEntry) -> dict[str, str | None]:
+        return {
+            next(i for d, i in device.identifiers if d == DOMAIN): device.name
+            for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        }
+
+    def friendly(entity_id: str) -> str:
+        state = hass.states.get(entity_id)
+        assert state is not None, entity_id
+        return str(state.attributes["friendly_name"])
+
+    serial = first.unique_id
+    alone = names(first)
+    assert alone[serial] == "IQ Gateway"
+    assert alone[f"{serial}_battery"] == "Battery system"
+    production_ct = _device(registry, first, ct_device_id(serial, "production"))
+    assert production_ct is not None
+    registry.async_update_device(production_ct.id, name_by_user="Roof CT")
+
+    second, gateway = await setup_capture(hass, start_gateway, "8.3.5169_ACB_inventory")
+    suffix, first_suffix = gateway.serial[-4:], serial[-4:]
+    # The second gateway's devices, named with its suffix from the start.
     devices = dr.async_entries_for_config_entry(registry, second.entry_id)
-    # Devices named after a serial of their own (microinverters, batteries) need no suffix.
-    names = {device.name for device in devices if device.serial_number in (None, gateway.serial)}
-    assert all(name and name.endswith(suffix) for name in names), names
+    own = {d.name for d in devices if d.serial_number in (None, gateway.serial)}
+    assert own
+    assert all(name and name.endswith(f" {suffix}") for name in own), own
+    assert f"Battery system {suffix}" in own
     assert {d.name for d in devices if d.serial_number not in (None, gateway.serial)} == {
-        f"{d.model} {d.serial_number}"
+        f"{d.model} …{d.serial_number[-6:]}"
         for d in devices
         if d.serial_number not in (None, gateway.serial)
     }
+    assert hass.states.get(f"sensor.iq_gateway_{suffix}_production_power") is not None
+    assert hass.states.get(f"sensor.battery_system_{suffix}_power") is not None
+    gateway_device = registry.async_get(second.runtime_data.gateway_device_id)
+    assert gateway_device is not None
+    assert gateway_device.configuration_url == f"https://{gateway.address}/"
+
+    # The first gateway's devices are renamed at once; its entity ids stay.
+    renamed = names(first)
+    assert renamed[serial] == f"IQ Gateway {first_suffix}"
+    assert renamed[f"{serial}_battery"] == f"Battery system {first_suffix}"
+    assert renamed[ct_device_id(serial, "net-consumption")] == (
+        f"Net consumption CT {first_suffix}"
+    )
+    assert {k: v for k, v in renamed.items() if v == alone[k]} == {
+        k: v for k, v in alone.items() if v is not None and "…" in v
+    }  # only those named after a serial of their own keep their names
+    assert friendly("sensor.iq_gateway_production_power") == (
+        f"IQ Gateway {first_suffix} Production power"
+    )
+    production_ct = registry.async_get(production_ct.id)
+    assert production_ct is not None
+    assert production_ct.name == f"Production CT {first_suffix}"
+    assert production_ct.name_by_user == "Roof CT"  # the user's name stays
     assert first.runtime_data.last_update_success
+
+    # The second disabled: one gateway again; enabled: two; removed: one.
+    await hass.config_entries.async_set_disabled_by(second.entry_id, ConfigEntryDisabler.USER)
+    await hass.async_block_till_done()
+    assert names(first) == alone
+    assert friendly("sensor.iq_gateway_production_power") == "IQ Gateway Production power"
+    await hass.config_entries.async_set_disabled_by(second.entry_id, None)
+    await hass.async_block_till_done()
+    assert names(first) == renamed
+    await hass.config_entries.async_remove(second.entry_id)
+    await hass.async_block_till_done()
+    assert names(first) == alone
+    assert first.runtime_data is coordinator  # never reloaded for any of this
+    assert first.state is ConfigEntryState.LOADED

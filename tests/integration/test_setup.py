@@ -300,7 +300,7 @@ async def test_batteries_commissioned_later_appear_without_restart(
     coordinator = entry.runtime_data
     assert coordinator.client.probe_result is not None
     assert BATTERY_CONTROL in coordinator.client.probe_result.empty
-    assert hass.states.get("sensor.iq_battery_state_of_charge") is None
+    assert hass.states.get("sensor.battery_system_state_of_charge") is None
 
     captured = gateway.capture.get(secctrl)
     assert captured is not None
@@ -309,7 +309,7 @@ async def test_batteries_commissioned_later_appear_without_restart(
     gateway.capture.set(secctrl, json.dumps(body))
     await fire(hass, freezer, timedelta(hours=6))
     assert BATTERY_CONTROL in coordinator.client.polled()
-    assert hass.states.get("sensor.iq_battery_state_of_charge").state == "40.0"
+    assert hass.states.get("sensor.battery_system_state_of_charge").state == "40.0"
     assert entry.runtime_data is coordinator  # no restart
 
 

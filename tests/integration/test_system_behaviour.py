@@ -18,7 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 
-from custom_components.enphase_iq_gateway import async_remove_config_entry_device
+from custom_components.enphase_iq_gateway import async_remove_config_entry_device, sensor
 from custom_components.enphase_iq_gateway.const import DOMAIN
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     DEVICE_DATA,
@@ -119,6 +119,59 @@ async def test_system_controller_relay_follows_the_inventory(
     await _poll(hass, entry)
     assert _state(hass, "binary_sensor", f"{serial}_grid_relay") == STATE_OFF
     assert hass.states.get(GRID).state == STATE_OFF
+
+
+# --------------------------------------------------------------------------- states
+
+
+async def test_device_states_are_words(
+    hass: HomeAssistant, start_gateway: GatewayFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Firmware codes show as translated states; a code nobody knows is unknown, logged once.
+
+    The Meter Collar site: the collar's, the Combiner's and each IQ Battery's status and
+    each battery's grid state. The Combiner's meter state, a number whose meaning is not
+    documented, is a diagnostic that starts disabled.
+    """
+    sensor._unknown_state.cache_clear()  # logged once per process: forget earlier tests
+    capture = "8.3.1598_collar"
+    entry, gateway = await setup_capture(hass, start_gateway, capture)
+    inventory = _body(capture, "ivp_ensemble_inventory")
+    devices = {g["type"]: g["devices"] for g in inventory}
+    collar = devices["COLLAR"][0]["serial_num"]
+    combiner = devices["C6 COMBINER CONTROLLER"][0]["serial_num"]
+    battery = devices["ENCHARGE"][0]["serial_num"]
+    assert _state(hass, "sensor", f"{collar}_status") == "on_grid"
+    assert _state(hass, "sensor", f"{combiner}_status") == "ready"
+    assert _state(hass, "sensor", f"{battery}_status") == "ready"
+    assert _state(hass, "sensor", f"{battery}_reported_grid_state") == "grid_tied"
+    state = hass.states.get(_entity_id(hass, "sensor", f"{battery}_status"))
+    assert state is not None
+    assert state.attributes["options"] == ["charging", "discharging", "idle", "ready"]
+    meter_state = er.async_get(hass).async_get(
+        _entity_id(hass, "sensor", f"{combiner}_meter_state")
+    )
+    assert meter_state is not None
+    assert meter_state.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    assert meter_state.entity_category is er.EntityCategory.DIAGNOSTIC
+
+    changed = _edit(inventory, "COLLAR", admin_state_str="ENCMN_MDE_OFF_GRID")
+    changed = _edit(
+        changed,
+        "ENCHARGE",
+        admin_state_str="ENCHG_STATE_FROM_A_NEWER_FIRMWARE",
+        reported_enc_grid_state="multimode-offgrid",
+    )
+    _set_inventory(gateway, changed)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="custom_components.enphase_iq_gateway"):
+        for _ in range(2):
+            await _poll(hass, entry)
+    assert _state(hass, "sensor", f"{collar}_status") == "off_grid"
+    assert _state(hass, "sensor", f"{battery}_reported_grid_state") == "off_grid"
+    assert _state(hass, "sensor", f"{battery}_status") == "unknown"
+    told = [r for r in caplog.records if "ENCHG_STATE_FROM_A_NEWER_FIRMWARE" in r.getMessage()]
+    assert len(told) == 1, told  # once, for every battery and poll
 
 
 # --------------------------------------------------------------------------- batteries

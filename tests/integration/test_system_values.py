@@ -81,6 +81,17 @@ def test_the_sites_are_the_ones_expected() -> None:
     ]
 
 
+# What the gateway's state codes mean, as the sensors show them (translated states).
+STATUSES = {
+    "ENCHG_STATE_READY": "ready",
+    "ENCMN_MDE_ENCHARGE_READY": "ready",
+    "ENPWR_STATE_OPER_CLOSED": "relay_closed",
+    "ENCMN_MDE_ON_GRID": "on_grid",
+    "ENCMN_C6_CC_READY": "ready",
+}
+GRID_MODES = {"grid-tied": "grid_tied", "multimode-ongrid": "on_grid"}
+
+
 def _state(hass: HomeAssistant, domain: str, unique_id: str) -> State:
     entity_id = er.async_get(hass).async_get_entity_id(domain, DOMAIN, unique_id)
     assert entity_id is not None, f"no {domain} with unique id {unique_id}"
@@ -136,7 +147,7 @@ async def test_iq_batteries(
     for battery in _groups(capture)["ENCHARGE"]:
         sn = battery["serial_num"]
         device = _device(hass, entry, sn)
-        assert device.name == f"IQ Battery {sn}"
+        assert device.name == f"IQ Battery …{sn[-6:]}"  # what tells them apart, not cut off
         assert device.serial_number == sn
         assert device.sw_version == battery["img_pnum_running"]
         assert device.hw_version == battery["part_num"]
@@ -145,13 +156,16 @@ async def test_iq_batteries(
         assert _number(hass, f"{sn}_temperature") == battery["temperature"]
         assert _number(hass, f"{sn}_max_cell_temperature") == battery["maxCellTemp"]
         assert _number(hass, f"{sn}_capacity") == battery["encharge_capacity"] / 1000  # kWh
-        assert _sensor(hass, f"{sn}_status") == battery["admin_state_str"]
+        assert _sensor(hass, f"{sn}_status") == STATUSES[battery["admin_state_str"]]
         assert _sensor(hass, f"{sn}_last_report") == _time(battery["last_rpt_date"])
         assert _on(hass, f"{sn}_communicating") is battery["communicating"]
         assert _on(hass, f"{sn}_sleep") is battery["sleep_enabled"]
         assert _on(hass, f"{sn}_dc_switch") is not battery["dc_switch_off"]
         if "reported_enc_grid_state" in battery:
-            assert _sensor(hass, f"{sn}_reported_grid_state") == battery["reported_enc_grid_state"]
+            assert (
+                _sensor(hass, f"{sn}_reported_grid_state")
+                == GRID_MODES[battery["reported_enc_grid_state"]]
+            )
         else:
             assert _absent(hass, "sensor", f"{sn}_reported_grid_state")
         if "operating" in battery:
@@ -197,8 +211,8 @@ async def test_system_controller(
     assert _on(hass, f"{sn}_grid_relay") is (controller["mains_oper_state"] == "closed")
     assert _on(hass, f"{sn}_grid_relay_command") is (controller["mains_admin_state"] == "closed")
     assert _on(hass, f"{sn}_communicating") is controller["communicating"]
-    assert _sensor(hass, f"{sn}_grid_mode") == controller["Enpwr_grid_mode"]
-    assert _sensor(hass, f"{sn}_status") == controller["admin_state_str"]
+    assert _sensor(hass, f"{sn}_grid_mode") == GRID_MODES[controller["Enpwr_grid_mode"]]
+    assert _sensor(hass, f"{sn}_status") == STATUSES[controller["admin_state_str"]]
     assert _sensor(hass, f"{sn}_last_report") == _time(controller["last_rpt_date"])
     temperature = _state(hass, "sensor", f"{sn}_temperature")
     # It reports °F; Home Assistant shows the user's unit (°C here).
@@ -256,7 +270,7 @@ async def test_meter_collar(
     assert _number(hass, f"{sn}_temperature") == collar["temperature"]
     assert _sensor(hass, f"{sn}_collar_state") == collar["collar_state"]
     assert _number(hass, f"{sn}_control_error") == collar["control_error"]
-    assert _sensor(hass, f"{sn}_status") == collar["admin_state_str"]
+    assert _sensor(hass, f"{sn}_status") == STATUSES[collar["admin_state_str"]]
     assert _sensor(hass, f"{sn}_last_report") == _time(collar["last_rpt_date"])
     assert _on(hass, f"{sn}_communicating") is collar["communicating"]
 
@@ -271,7 +285,7 @@ async def test_combiner(hass: HomeAssistant, start_gateway: GatewayFactory, capt
     device = _device(hass, entry, sn)
     assert device.name == "IQ Combiner 6C"
     assert device.sw_version == controller["fw_version"]
-    assert _sensor(hass, f"{sn}_status") == controller["admin_state_str"]
+    assert _sensor(hass, f"{sn}_status") == STATUSES[controller["admin_state_str"]]
     assert _sensor(hass, f"{sn}_last_report") == _time(controller["last_rpt_date"])
     assert _on(hass, f"{sn}_communicating") is controller["communicating"]
     assert _sensor(hass, f"{sn}_meter_firmware") == meter["FW Version"]
@@ -294,7 +308,7 @@ async def test_ac_batteries(
     for battery in groups["ACB"]:
         sn = battery["serial_num"]
         assert battery["admin_state"] != 0
-        assert _device(hass, entry, sn).name == f"AC Battery {sn}"
+        assert _device(hass, entry, sn).name == f"AC Battery …{sn[-6:]}"
         assert _number(hass, f"{sn}_soc") == battery["percentFull"]
         assert _sensor(hass, f"{sn}_charge_status") == battery["charge_status"]
         assert _number(hass, f"{sn}_max_cell_temperature") == battery["maxCellTemp"]
@@ -322,7 +336,7 @@ async def test_storage_settings(
     serial = entry.unique_id
     tariff = _body(capture, "admin_lib_tariff")
     settings = (tariff or {}).get("tariff", {}).get("storage_settings")
-    battery_device = hass.states.get("sensor.iq_battery_state_of_charge") is not None
+    battery_device = hass.states.get("sensor.battery_system_state_of_charge") is not None
     if settings is None or not battery_device:
         assert _absent(hass, "sensor", f"{serial}_storage_mode")
         assert _absent(hass, "binary_sensor", f"{serial}_charge_from_grid")

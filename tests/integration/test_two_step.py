@@ -675,7 +675,7 @@ async def test_renewal_repair_signs_in_with_password_and_code(
     assert suggested(result, CONF_PASSWORD) is None
     assert result["description_placeholders"] == {
         "title": entry.title,
-        "expires": dt_util.as_local(parse_token(old).expires_at).strftime("%Y-%m-%d %H:%M"),
+        "expires": dt_util.as_local(parse_token(old).expires_at).strftime("%Y-%m-%d %H:%M %Z"),
     }
     result = await _fix_step(hass, result, _account("wrong"))
     assert _errors(result) == {CONF_PASSWORD: "invalid_auth"}

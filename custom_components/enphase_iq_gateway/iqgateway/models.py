@@ -401,6 +401,20 @@ class MeterValues:
             power_factor=_num(data, "pwrFactor"),
         )
 
+    @property
+    def power_factor_of_powers(self) -> float | None:
+        """The power factor as the active over the apparent power (signed as the active).
+
+        What a power factor is, for totals over several phases: the gateway's own total is
+        the sum (or, on other firmware, the mean) of its phases' factors, which is no power
+        factor at all (1.94 on a split-phase site). The apparent power's sign is taken as
+        the flow's direction (the net consumption report signs it), not as its size.
+        """
+        active, apparent = self.active_power, self.apparent_power
+        if active is None or apparent is None or apparent == 0:
+            return None
+        return active / abs(apparent)
+
     @classmethod
     def from_report(cls, data: Mapping[str, JSON]) -> Self:
         """Read a consumption report's ``cumulative`` or one of its ``lines``."""

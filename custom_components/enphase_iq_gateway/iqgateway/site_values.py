@@ -18,6 +18,17 @@ imported - exported), because the net CT measures the grid: positive = import, d
 entries are used; a total that merely repeats the net (a firmware 8.3.5433 bug) is not
 trusted and the power is recomputed as production + net.
 
+House load (sites with batteries): what the house itself uses, batteries apart. The
+consumption above (production + grid) counts battery charging as consumption and leaves
+discharge out; the house load adds the battery power (positive = discharging) to it, all
+from the same poll: production + grid + battery (where the battery power comes from live
+data, it is fresh). Meters that add up to less than nothing make it unknown. It has no
+lifetime counter: production + imported - exported + discharged - charged is a
+difference of five counters, which falls whenever the meters' errors outweigh what the
+house used in a poll (a house using little while the batteries feed the grid); a
+published lifetime counter must never fall, and holding such a fall would report a
+gateway fault that is none.
+
 Battery: a storage CT measures battery power (positive = discharging) and the energy
 discharged (delivered) and charged (received). Without one, battery power is live data's
 storage flow, else the IQ Batteries' (``/ivp/ensemble/power``) plus the AC Batteries'
@@ -316,6 +327,30 @@ def consumption_power(data: GatewayData) -> float | None:
         if net_meter is not None and net_meter.watts_now is not None and production is not None:
             return production + net_meter.watts_now
     return None
+
+
+@_bounded(0.0, math.inf)
+def house_load_power(data: GatewayData) -> float | None:
+    """Power the house uses now, batteries apart (W): consumption + battery power.
+
+    Only where batteries are known (elsewhere the consumption is the house's). Charging
+    (negative battery power) is taken out of the consumption, discharging added to it.
+    """
+    if not has_batteries(data):
+        return None
+    consumption, battery = consumption_power(data), battery_power(data)
+    if consumption is None or battery is None:
+        return None
+    return consumption + battery
+
+
+def has_house_load(data: GatewayData) -> bool:
+    """The site has batteries, and measures its consumption and their power."""
+    return (
+        has_batteries(data)
+        and consumption_power(data) is not None
+        and battery_power(data) is not None
+    )
 
 
 @_energy
