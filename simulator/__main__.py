@@ -42,8 +42,8 @@ control API (JSON; curl -k; bodies are JSON objects):
            GATEWAY/__simulator/token       POST         {"role": "installer"}
            GATEWAY/__simulator/sessions    DELETE       forget cookie sessions
   cloud    CLOUD/__simulator/stats | settings | clock (as above; settings: outage,
-           outage_mode, otp_lifetime, otp_max_tries, otp_expiry_hint, otp_block_status,
-           otp_endpoints_status, xsrf_cookie)
+           outage_mode, login_status, otp_lifetime, otp_max_tries, otp_expiry_hint,
+           otp_block_status, otp_endpoints_status, xsrf_cookie)
            CLOUD/__simulator/codes         GET          {email: last one-time code}
 
 moving numbers (--moving, or POST GATEWAY/__simulator/settings {"moving": true}):

@@ -51,9 +51,13 @@
 * ``outage``: every request answers 503 (or the connection is dropped with
   ``outage_mode = "reset"``).
 
+* ``login_status`` (an HTTP status, e.g. 403 or 429): ``login.json`` answers only that,
+  whatever the account (a cloud that refuses sign-ins for the moment: a rate limit, a
+  firewall); null answers as usual again.
+
 Control API under ``/__simulator/`` (see ``server.py``): ``stats`` (``login``,
 ``sessions``, ``tokens``, ``issued``, ``codes_sent``, ``otp_validations``,
-``otp_requests``), ``settings`` (``outage``, ``outage_mode``, ``otp_lifetime``,
+``otp_requests``), ``settings`` (``outage``, ``outage_mode``, ``login_status``, ``otp_lifetime``,
 ``otp_max_tries``, ``otp_expiry_hint``, ``otp_block_status``, ``otp_endpoints_status``,
 ``xsrf_cookie``), ``clock``, and ``GET codes`` -> ``{email: last code sent}``.
 
@@ -129,6 +133,7 @@ class CloudSimulator(SimulatorServer):
     SETTINGS = {  # noqa: RUF012 - a read-only table
         "outage": boolean,
         "outage_mode": one_of("503", "reset"),
+        "login_status": http_status_or_none,
         "otp_lifetime": number,
         "otp_max_tries": whole(1),
         "otp_expiry_hint": boolean,
@@ -163,6 +168,7 @@ class CloudSimulator(SimulatorServer):
         self.accounts: dict[str, Account] = {}
         self.outage = False
         self.outage_mode = "503"
+        self.login_status: int | None = None
         self.otp_lifetime = DEFAULT_OTP_LIFETIME
         self.otp_max_tries = DEFAULT_OTP_MAX_TRIES
         self.otp_expiry_hint = True
@@ -218,6 +224,8 @@ class CloudSimulator(SimulatorServer):
         self.stats["login"] += 1
         if (down := self._down(request)) is not None:
             return down
+        if self.login_status is not None:
+            return web.json_response({"message": "Try again later"}, status=self.login_status)
         form = await request.post()
         email = str(form.get("user[email]", "")).strip().lower()
         password = str(form.get("user[password]", ""))
