@@ -17,7 +17,7 @@ from .const import CONF_INVERTER_ENTITIES, DOMAIN
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
 from .counters import stitch_issue_id
 from .entity import INVERTER_MODEL, reported_devices
-from .token_manager import AUTH_MEMORY, expiry_issue_id
+from .token_manager import AUTH_MEMORY, issue_ids
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
@@ -57,8 +57,8 @@ async def async_unload_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -
 
 async def async_remove_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -> None:
     """Forget the entry's repair issues, and what it remembered of sign-ins, with it."""
-    ir.async_delete_issue(hass, DOMAIN, expiry_issue_id(entry.entry_id))
-    ir.async_delete_issue(hass, DOMAIN, stitch_issue_id(entry.entry_id))
+    for issue_id in (*issue_ids(entry.entry_id), stitch_issue_id(entry.entry_id)):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
     hass.data.get(AUTH_MEMORY, {}).pop(entry.entry_id, None)
 
 
