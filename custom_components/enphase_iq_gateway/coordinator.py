@@ -288,7 +288,8 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         async_request_sign_in(self.hass, self.config_entry, start=False)
         if not setup and not self._reauth_logged:
             self._reauth_logged = True
-            LOGGER.error("%s: %s Polling has stopped.", self.config_entry.title, failure)
+            # Home Assistant drops a translated message's final full stop: no sentence after it.
+            LOGGER.error("%s: %s (polling has stopped)", self.config_entry.title, failure)
         return failure
 
 

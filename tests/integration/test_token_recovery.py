@@ -219,7 +219,7 @@ async def test_a_refusal_tells_its_story_once(
     assert len(errors) == 1, errors
     assert "keeps refusing the token" in errors[0]
     assert "Settings → System → Repairs" in errors[0]
-    assert "Polling has stopped" in errors[0]
+    assert errors[0].endswith("(polling has stopped)")
     assert "Authentication failed while fetching" not in caplog.text
 
 
