@@ -140,14 +140,14 @@ async def test_setup_retries_make_no_login_storm(
         hass, freezer, RENEW_RETRY_INTERVAL - timedelta(seconds=30), timedelta(seconds=10)
     )
     assert cloud.stats["login"] == 1  # setup was retried many times meanwhile
-    await run_clock(hass, freezer, timedelta(hours=2), timedelta(seconds=30))
-    await hass.async_block_till_done()
+    for _ in range(24):  # two hours more: setup goes on being retried
+        await fire(hass, freezer, timedelta(minutes=5))
     assert MAX_FAILED_RENEWALS < cloud.stats["login"] <= 9
     assert entry.state is ConfigEntryState.SETUP_RETRY
     assert not reauth_flows(hass)
     cloud.outage = False
-    await run_clock(hass, freezer, timedelta(minutes=30), timedelta(seconds=30))
-    await hass.async_block_till_done()
+    for _ in range(6):
+        await fire(hass, freezer, timedelta(minutes=5))
     assert entry.state is ConfigEntryState.LOADED
 
 

@@ -34,7 +34,9 @@ from custom_components.enphase_iq_gateway.diagnostics import (
 )
 from custom_components.enphase_iq_gateway.token_manager import (
     AUTH_MEMORY,
+    credentials_fingerprint,
     failing_issue_id,
+    fingerprint_matches,
     refused_issue_id,
 )
 from simulator import CloudSimulator, GatewaySimulator
@@ -312,6 +314,17 @@ async def test_the_same_password_given_again_is_tried_again(
     assert CONF_REFUSED_CREDENTIALS not in entry.data
     assert entry.data[CONF_PASSWORD] == OWNER_PASSWORD
     assert entry.data[CONF_TOKEN] != due
+
+
+def test_fingerprint_tells_only_whether_the_credentials_match() -> None:
+    """Salted: two fingerprints of the same credentials differ; anything else matches none."""
+    first = credentials_fingerprint(OWNER_EMAIL, OWNER_PASSWORD)
+    assert first != credentials_fingerprint(OWNER_EMAIL, OWNER_PASSWORD)
+    assert fingerprint_matches(first, OWNER_EMAIL, OWNER_PASSWORD)
+    assert not fingerprint_matches(first, OWNER_EMAIL, "another password")
+    assert not fingerprint_matches(first, "other@example.com", OWNER_PASSWORD)
+    for stored in (None, "", "not hex:00", 42):
+        assert not fingerprint_matches(stored, OWNER_EMAIL, OWNER_PASSWORD)
 
 
 # --------------------------------------------------------------------------- memory
