@@ -15,8 +15,6 @@
     the password (a locked account says so before it looks at the password; the status is
     200 like the two-step reply, whose ``isBlocked`` field this mirrors).
 
-  ``login_status`` (an HTTP status, e.g. 406): every login answers only that status.
-
 * ``POST /app-api/validate_login_otp``: form ``email`` and ``otp``, each base64-encoded,
   with the login's cookies, ``X-Requested-With: XMLHttpRequest`` and (when the login set
   ``XSRF-TOKEN``) ``X-CSRF-Token`` equal to that cookie. Answers, all JSON:
@@ -64,6 +62,10 @@
 
 * ``outage``: every request answers 503 (or the connection is dropped with
   ``outage_mode = "reset"``).
+
+* ``login_status`` (an HTTP status, e.g. 403, 429 or 406): ``login.json`` answers only that,
+  whatever the account (a cloud that refuses sign-ins for the moment: a rate limit, a
+  firewall); null answers as usual again.
 
 Control API under ``/__simulator/`` (see ``server.py``): ``stats`` (``login``,
 ``sessions``, ``tokens``, ``issued``, ``codes_sent``, ``otp_validations``,
@@ -245,7 +247,7 @@ class CloudSimulator(SimulatorServer):
         if (down := self._down(request)) is not None:
             return down
         if self.login_status is not None:
-            return web.json_response({"message": "Not acceptable"}, status=self.login_status)
+            return web.json_response({"message": "Sign-in refused for now"}, status=self.login_status)
         form = await request.post()
         email = str(form.get("user[email]", "")).strip().lower()
         password = str(form.get("user[password]", ""))

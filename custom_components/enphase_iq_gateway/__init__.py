@@ -17,7 +17,7 @@ from .const import CONF_INVERTER_ENTITIES, DOMAIN
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
 from .counters import stitch_issue_id
 from .entity import INVERTER_MODEL, async_name_devices, reported_devices
-from .token_manager import AUTH_MEMORY, expiry_issue_id
+from .token_manager import AUTH_MEMORY, issue_ids
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
 
@@ -71,8 +71,8 @@ async def async_remove_entry(hass: HomeAssistant, entry: IQGatewayConfigEntry) -
     The other gateways' devices are renamed for one gateway less.
     """
     async_name_devices(hass, leaving=entry.entry_id)
-    ir.async_delete_issue(hass, DOMAIN, expiry_issue_id(entry.entry_id))
-    ir.async_delete_issue(hass, DOMAIN, stitch_issue_id(entry.entry_id))
+    for issue_id in (*issue_ids(entry.entry_id), stitch_issue_id(entry.entry_id)):
+        ir.async_delete_issue(hass, DOMAIN, issue_id)
     hass.data.get(AUTH_MEMORY, {}).pop(entry.entry_id, None)
 
 

@@ -42,6 +42,7 @@ from .const import (
     CONF_INVERTER_ENTITIES,
     CONF_NEW_CODE,
     CONF_POWER_INTERVAL,
+    CONF_REFUSED_CREDENTIALS,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
     CONF_TWO_STEP,
@@ -56,6 +57,7 @@ from .const import (
 )
 from .coordinator import IQGatewayConfigEntry
 from .iqgateway import (
+    ENTREZ_URL,
     EnlightenError,
     EnlightenUnknownReplyError,
     GatewayInfo,
@@ -87,6 +89,8 @@ except ImportError:  # pragma: no cover - Home Assistant 2025.x (each leg runs o
 ZEROCONF_SERIAL = "serialnum"
 
 AUTH_MENU = ["credentials", "token"]
+# What an entry stores about how it signs in: a new way to sign in replaces all of it.
+AUTH_KEYS = (CONF_USERNAME, CONF_PASSWORD, CONF_TWO_STEP, CONF_TOKEN, CONF_REFUSED_CREDENTIALS)
 RECONFIGURE_AUTH_MENU = ["keep_auth", "credentials", "token"]
 CLOUD_FAILED_MENU = ["credentials", "token"]
 # A sign-in that failed this way (unless a menu offers to try again or paste a token)
@@ -116,6 +120,8 @@ _CODE = selector.TextSelector(selector.TextSelectorConfig(autocomplete="one-time
 ACCOUNT_SCHEMA = vol.Schema(
     {vol.Required(CONF_USERNAME): _EMAIL, vol.Required(CONF_PASSWORD): _PASSWORD}
 )
+# A pasted token for a gateway whose serial is known (the sign-in repair flow's form).
+TOKEN_SCHEMA = vol.Schema({vol.Required(CONF_TOKEN): _TOKEN})
 # The one-time code; or, ticked, send a new one (so the code is optional).
 CODE_SCHEMA = vol.Schema(
     {vol.Optional(CONF_CODE): _CODE, vol.Optional(CONF_NEW_CODE): selector.BooleanSelector()}
@@ -469,32 +475,25 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Enphase blocks sign-ins to the account for now: wait and retry, or paste a token."""
-        return self.async_show_menu(step_id="account_blocked", menu_options=CLOUD_FAILED_MENU)
+        return self.async_show_menu(
+            step_id="account_blocked",
+            menu_options=CLOUD_FAILED_MENU,
+            description_placeholders={"entrez_url": ENTREZ_URL},
+        )
 
     async def async_step_token(
         self, user_input: dict[str, Any] | None = None, errors: dict[str, str] | None = None
     ) -> ConfigFlowResult:
         """Paste a token (for accounts that cannot sign in here, or by choice)."""
         errors = dict(errors or {})
-        placeholders = self._found()
+        placeholders = self._found() | {"entrez_url": ENTREZ_URL}
         if user_input is not None:
             serial = user_input[CONF_SERIAL].strip()
-            token: TokenInfo | None = None
-            try:
-                token = parse_token(user_input[CONF_TOKEN])
-            except InvalidTokenError:
-                errors[CONF_TOKEN] = "invalid_token"
-            else:
-                if token.is_expired(dt_util.utcnow()):
-                    errors[CONF_TOKEN] = "token_expired"
-                    placeholders["expired"] = local_time(token.expires_at)
-                elif not token.matches_serial(serial):
-                    errors[CONF_TOKEN] = "token_wrong_gateway"
-                    placeholders["token_serial"] = str(token.serial)
-                elif error := await async_prove_token(
-                    self.hass, self._host, token.token, self._serial()
-                ):
-                    errors[CONF_TOKEN if error == "token_rejected" else "base"] = error
+            token, found, shown = await async_check_pasted_token(
+                self.hass, self._host, user_input[CONF_TOKEN], serial, self._serial()
+            )
+            errors |= found
+            placeholders |= shown
             if not errors and token is not None:
                 return self._async_finish({CONF_SERIAL: serial, CONF_TOKEN: token.token})
         schema = vol.Schema({vol.Required(CONF_TOKEN): _TOKEN, vol.Required(CONF_SERIAL): _TEXT})
@@ -607,7 +606,8 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         if auth:
             # A new way to sign in replaces the old one entirely (a pasted token must not
             # leave old credentials behind, or the reverse).
-            for key in (CONF_USERNAME, CONF_PASSWORD, CONF_TWO_STEP, CONF_TOKEN):
+            # A refused password given again has just signed in: it is no longer refused.
+            for key in AUTH_KEYS:
                 data.pop(key, None)
             data.update(auth)
         data[CONF_HOST] = self._host
@@ -653,6 +653,28 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             return None, "unknown"
         finally:
             session.detach()
+
+
+async def async_check_pasted_token(
+    hass: HomeAssistant, host: str, text: str, serial: str, known_serial: str | None = None
+) -> tuple[TokenInfo | None, dict[str, str], dict[str, str]]:
+    """Check a pasted token for gateway ``serial`` at ``host``, and prove it there.
+
+    Returns the token (None if it is no token), the errors by field (``token`` or
+    ``base``) and the placeholders they need. ``known_serial``: the gateway's serial as
+    read from it, for the proof's requests (``serial`` is what the user typed).
+    """
+    try:
+        token = parse_token(text)
+    except InvalidTokenError:
+        return None, {CONF_TOKEN: "invalid_token"}, {}
+    if token.is_expired(dt_util.utcnow()):
+        return token, {CONF_TOKEN: "token_expired"}, {"expired": local_time(token.expires_at)}
+    if not token.matches_serial(serial):
+        return token, {CONF_TOKEN: "token_wrong_gateway"}, {"token_serial": str(token.serial)}
+    if error := await async_prove_token(hass, host, token.token, known_serial):
+        return token, {CONF_TOKEN if error == "token_rejected" else "base": error}, {}
+    return token, {}, {}
 
 
 async def async_prove_token(

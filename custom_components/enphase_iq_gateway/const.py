@@ -43,12 +43,18 @@ RENEW_MARGIN_MAX: Final = timedelta(days=30)
 RENEW_LIFETIME_FRACTION: Final = 3
 RENEW_RETRY_INTERVAL: Final = timedelta(minutes=15)
 # Renewals that may fail in a row (the cloud down, or answering a page) while no token
-# works, before the user is asked: an hour's worth at RENEW_RETRY_INTERVAL.
+# works, before a repair issue says so: an hour's worth at RENEW_RETRY_INTERVAL. The
+# renewal goes on being retried (a cloud outage ends by itself); the user is not asked.
 MAX_FAILED_RENEWALS: Final = 4
-# How long a token that is not expired and was accepted before may be refused (a gateway
-# that just restarted refuses tokens for a moment) before it is renewed or the user asked:
-# 15 minutes, or REFUSAL_POLLS polls in a row refused, whichever comes first (at the
-# default interval both are the same).
+# Where the entry keeps a salted fingerprint of credentials Enphase's cloud refused (never
+# the credentials themselves): they are not sent again, across restarts and host changes,
+# until the user gives others (see token_manager.py).
+CONF_REFUSED_CREDENTIALS: Final = "refused_credentials"
+# How long the gateway may refuse tokens (one that has just restarted does so for a
+# moment) before the user is asked: 15 minutes, or REFUSAL_POLLS polls in a row refused,
+# whichever comes first (at the default interval both are the same). Only polls count as
+# polls: setup attempts (Home Assistant retries a setup 5, 10, 20 s ... apart) and
+# power-lane ticks count by time only.
 REFUSAL_GRACE: Final = timedelta(minutes=15)
 REFUSAL_POLLS: Final = 4
 # A poll is abandoned (one unavailable poll) once it has run this share of the interval.
@@ -59,3 +65,11 @@ PASTED_TOKEN_WARNING: Final = timedelta(days=30)
 ISSUE_TOKEN_EXPIRING: Final = "token_expiring"  # noqa: S105 - an issue id, not a secret
 # The same for an entry with two-step sign-in: fixable, its repair flow signs in again.
 ISSUE_TOKEN_EXPIRING_TWO_STEP: Final = "token_expiring_two_step"  # noqa: S105
+# While the gateway refuses the token and Home Assistant retries (not fixable: it ends by
+# itself, or in a reauthentication).
+ISSUE_TOKEN_REFUSED: Final = "token_refused"  # noqa: S105 - an issue id, not a secret
+# Renewal has failed MAX_FAILED_RENEWALS times in a row while no token works (retried on).
+ISSUE_RENEWAL_FAILING: Final = "renewal_failing"
+# Reauthentication is needed but Home Assistant cannot start it (another flow of the entry,
+# such as a Reconfigure left open, is in progress): fixable, its flow signs in again.
+ISSUE_SIGN_IN_AGAIN: Final = "sign_in_again"

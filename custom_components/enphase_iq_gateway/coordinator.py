@@ -2,8 +2,10 @@
 
 The client and the token manager raise their own errors; ``_call`` turns each into
 ``UpdateFailed`` (try again at the next poll) or ``ConfigEntryAuthFailed`` (only the user
-can fix it: reauthentication). Setup identifies the gateway and probes its endpoints; each
-poll keeps the token fresh, then lets the client read what the probe found.
+can fix it: reauthentication, or a repair issue where that cannot start). Token errors are
+logged by the token manager, once, not again by Home Assistant (``told_in_log``). Setup
+identifies the gateway and probes its endpoints; each poll keeps the token fresh, then
+lets the client read what the probe found.
 
 With the "Power update interval" option on, a second, small coordinator (``PowerLane``)
 refreshes only what power sensors show, between two polls; only power sensors listen to it.
@@ -15,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from homeassistant.config_entries import ConfigEntry
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_TOKEN
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import ConfigEntryAuthFailed, HomeAssistantError
@@ -48,7 +50,7 @@ from .iqgateway import (
     IQGatewayWrongGatewayError,
 )
 from .iqgateway.client import SLOW_REQUEST_TIMEOUT
-from .token_manager import TokenError, TokenManager
+from .token_manager import TokenError, TokenManager, async_request_sign_in
 
 type IQGatewayConfigEntry = ConfigEntry[IQGatewayCoordinator]
 type Lane = IQGatewayCoordinator | PowerLane
@@ -96,6 +98,7 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         self._live_device_id: str | None = None
         self.power = PowerLane(hass, self, power_interval) if power_interval else None
         self._answered: set[Endpoint[Any]] = set()
+        self._reauth_logged = False
 
     async def _async_setup(self) -> None:
         """Identify the gateway, register its device and find which endpoints it answers."""
@@ -154,6 +157,9 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         self.polling = True
         try:
             return await self._poll()
+        except (UpdateFailed, ConfigEntryAuthFailed) as err:
+            told_in_log(self, err)
+            raise
         finally:
             self.polling = False
 
@@ -214,11 +220,12 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
     async def _call[T](self, call: Callable[[], Awaitable[T]], *, judge_refusal: bool = True) -> T:
         """Run a client call with a fresh token, translating every error.
 
-        A token the gateway refuses gets its grace, or one renewal and one retry. Only the
-        main poll (and setup) judge a refusal (``judge_refusal``): the power lane's ticks,
-        seconds apart, would use up the grace that is counted in polls; a refused tick
-        just fails, and the next main poll decides.
+        A token the gateway refuses is renewed and the call tried once more, or it gets
+        its grace (see token_manager.py). Only the main poll and setup judge a refusal
+        (``judge_refusal``): a refused power-lane tick just fails, and the next main poll
+        decides. Only polls count as polls: setup attempts count by time.
         """
+        setup = self.config_entry.state is ConfigEntryState.SETUP_IN_PROGRESS
         try:
             await self.tokens.async_check()
             try:
@@ -226,19 +233,14 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             except IQGatewayAuthenticationError:
                 if not judge_refusal:
                     raise TokenError("token_refused_retrying", reauth=False) from None
-                await self.tokens.async_handle_rejected()
+                await self.tokens.async_handle_rejected(poll=not setup)
                 try:
-                    result = await call()
+                    result = await call()  # with the new token
                 except IQGatewayAuthenticationError as err:
-                    raise TokenError("token_rejected", reauth=True) from err
+                    raise self.tokens.new_token_refused(poll=not setup) from err
             self.tokens.token_accepted()
         except TokenError as err:
-            error = ConfigEntryAuthFailed if err.reauth else UpdateFailed
-            raise error(
-                translation_domain=DOMAIN,
-                translation_key=err.key,
-                translation_placeholders=err.placeholders,
-            ) from err
+            raise self._token_failure(err, setup=setup) from err
         except IQGatewayWrongGatewayError as err:
             raise UpdateFailed(
                 translation_domain=DOMAIN,
@@ -256,6 +258,32 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
                 translation_placeholders={"host": self.shown_host},
             ) from err
         return result
+
+    def _token_failure(self, err: TokenError, *, setup: bool) -> HomeAssistantError:
+        """Home Assistant's error for a token error; a reauthentication is asked for.
+
+        Where Home Assistant cannot start the reauthentication (a flow of the entry is
+        open), a repair issue asks instead. The switch to reauthentication is logged here,
+        once: Home Assistant does not log it when the poll before failed too (the
+        refusal's grace), and at setup it logs it itself.
+        """
+        if not err.reauth:
+            return UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key=err.key,
+                translation_placeholders=err.placeholders,
+            )
+        failure = ConfigEntryAuthFailed(
+            translation_domain=DOMAIN,
+            translation_key=err.key,
+            translation_placeholders=err.placeholders,
+        )
+        async_request_sign_in(self.hass, self.config_entry, start=False)
+        if not setup and not self._reauth_logged:
+            self._reauth_logged = True
+            # Home Assistant drops a translated message's final full stop: no sentence after it.
+            LOGGER.error("%s: %s (polling has stopped)", self.config_entry.title, failure)
+        return failure
 
 
 class PowerLane(DataUpdateCoordinator[GatewayData]):
@@ -318,7 +346,11 @@ class PowerLane(DataUpdateCoordinator[GatewayData]):
         if main.polling:
             return base  # skipped: the main poll is reading everything now
         assert self.update_interval is not None
-        data = await main.poll_power(base, self.update_interval)
+        try:
+            data = await main.poll_power(base, self.update_interval)
+        except (UpdateFailed, ConfigEntryAuthFailed) as err:
+            told_in_log(self, err)  # a refused tick: the next main poll judges and tells
+            raise
         # A main poll that ended meanwhile has newer data than this tick was built on.
         return data if self.data is base else self.data
 
@@ -338,6 +370,18 @@ def name_suffix(hass: HomeAssistant, entry: ConfigEntry, *, leaving: str | None 
         if other.entry_id != leaving
     ]
     return f" {str(entry.unique_id)[-4:]}" if len(entries) > 1 else ""
+
+
+def told_in_log(coordinator: DataUpdateCoordinator[Any], err: HomeAssistantError) -> None:
+    """Keep Home Assistant from logging a token error: ours are told once, our way.
+
+    Its coordinator logs a failed refresh at error level unless the refresh before failed
+    too; a gateway that refuses the token for a moment after a restart is no error. The
+    token manager logs each refusal once (and the coordinator the switch to
+    reauthentication), so the refresh is marked failed before Home Assistant looks.
+    """
+    if isinstance(err.__cause__, TokenError):
+        coordinator.last_update_success = False
 
 
 def live_device_id(gateway_serial: str) -> str:

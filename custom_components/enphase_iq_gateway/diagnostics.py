@@ -22,9 +22,11 @@ from homeassistant.components.diagnostics import async_redact_data
 from homeassistant.const import CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
+from .const import CONF_REFUSED_CREDENTIALS
 from .coordinator import IQGatewayConfigEntry
 
-TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME}
+# The fingerprint of refused credentials reveals nothing, but is made from them.
+TO_REDACT = {CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME, CONF_REFUSED_CREDENTIALS}
 CAPTURE_FORMAT = 1
 
 

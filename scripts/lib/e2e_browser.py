@@ -10,8 +10,10 @@ capture's value. Saves a screenshot of every step.
 On the way it does what new users were seen to do: it leaves a setup at the sign-in menu
 by reloading the page and adds the gateway again (the stale flow must give way), checks
 the device names, and has the gateway refuse the token (four polls in a row: one refusal
-is not final) to see the reauthentication card titled with the gateway's serial (not a
-raw translation error).
+is not final): first with a Reconfigure dialog left open (Home Assistant then starts no
+reauthentication: the integration's repair must ask instead, and signs in again with a
+pasted token), then without, to see the reauthentication card titled with the gateway's
+serial (not a raw translation error).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import urllib.request
 
 from playwright.async_api import Page, async_playwright, expect
 
+DOMAIN = "enphase_iq_gateway"
 REFUSED_POLLS = 4  # the integration's REFUSAL_POLLS
 REFRESH_COOLDOWN = 11  # seconds: Home Assistant's coordinator refreshes at most every 10 s
 CHROMIUM_ARGS = [
@@ -108,8 +111,8 @@ async def add_gateway(page: Page, host: str, steps: Steps | None = None) -> None
     await page.get_by_role("button", name="Submit").click()
 
 
-async def check_reauth_card(page: Page, url: str, info: dict[str, Any], steps: Steps) -> None:
-    """The gateway refuses the token: a reauthentication card titled with its serial.
+async def refuse_the_token(page: Page, info: dict[str, Any]) -> None:
+    """The gateway refuses every token, for as long as the refusal's grace lasts.
 
     A refusal is final at the fourth poll in a row (before that, the gateway may just have
     restarted): the sensor is updated four times, more than the coordinator's 10 s
@@ -128,6 +131,67 @@ async def check_reauth_card(page: Page, url: str, info: dict[str, Any], steps: S
                 "target": {"entity_id": "sensor.iq_gateway_production_power"},
             },
         )
+
+
+async def our_issues(page: Page) -> list[dict[str, Any]]:
+    """The integration's repair issues that are up."""
+    issues = (await call_ws(page, {"type": "repairs/list_issues"}))["issues"]
+    return [i for i in issues if i["domain"] == DOMAIN and not i.get("dismissed_version")]
+
+
+async def check_sign_in_repair(page: Page, url: str, info: dict[str, Any], steps: Steps) -> None:
+    """A Reconfigure left open, then the token refused for good: a repair signs in again.
+
+    Home Assistant starts no reauthentication while a flow of the entry is open, and does
+    not show a reconfigure flow: the owner opens Reconfigure, then leaves the page (to get a
+    token at Enphase's site in the same tab). The repair under Settings -> Repairs takes a
+    pasted token, and the gateway is back.
+    """
+    await page.goto(f"{url}/config/integrations/integration/{DOMAIN}")
+    await expect(page.locator("#ha-launch-screen")).to_have_count(0)
+    await page.locator("ha-config-entry-row").get_by_role("button", name="Menu").first.click()
+    await page.get_by_text("Reconfigure", exact=True).first.click()
+    await expect(page.get_by_role("textbox", name="Host")).to_be_visible()
+    await steps.shot("reconfigure-left-open")
+    await page.reload()  # the page is left without closing the dialog: its flow stays
+    await expect(page.locator("#ha-launch-screen")).to_have_count(0)
+
+    await refuse_the_token(page, info)
+    await page.goto(f"{url}/config/repairs")
+    await expect(page.locator("#ha-launch-screen")).to_have_count(0)
+    title = f"Sign in again for IQ Gateway {info['serial']}"
+    await expect(page.get_by_text(title).first).to_be_visible()
+    await expect(page.get_by_text("Translation", exact=False)).to_have_count(0)
+    await steps.shot("sign-in-repair")
+    await page.get_by_text(title).first.click()
+    await expect(page.get_by_text("Sign in with my Enphase account")).to_be_visible()
+    await page.get_by_text("Paste a token").click()
+    token = page.get_by_role("textbox", name="Token")
+    await expect(token).to_be_visible()
+    simulator(info, "DELETE", "/faults")  # the owner got a new token: the gateway takes it
+    await token.fill(simulator(info, "POST", "/token", {})["token"])
+    await steps.shot("sign-in-repair-token")
+    await page.get_by_role("button", name="Submit").click()
+    for _ in range(60):
+        if not [i for i in await our_issues(page) if i["translation_key"] == "sign_in_again"]:
+            break
+        await asyncio.sleep(1)
+    else:
+        raise AssertionError("the sign-in repair did not go")
+    await steps.shot("sign-in-repair-done")
+    entry: dict[str, Any] = {}
+    for _ in range(60):
+        [entry] = await call_ws(page, {"type": "config_entries/get", "domain": DOMAIN})
+        if entry["state"] == "loaded":
+            break
+        await asyncio.sleep(1)
+    assert entry["state"] == "loaded", entry
+    await page.keyboard.press("Escape")
+
+
+async def check_reauth_card(page: Page, url: str, info: dict[str, Any], steps: Steps) -> None:
+    """The gateway refuses the token: a reauthentication card titled with its serial."""
+    await refuse_the_token(page, info)
     await page.goto(f"{url}/config/integrations/dashboard")
     await expect(page.locator("#ha-launch-screen")).to_have_count(0)
     await expect(page.get_by_text(f"IQ Gateway {info['serial']}").first).to_be_visible()
@@ -226,6 +290,7 @@ async def run(args: argparse.Namespace, info: dict[str, Any], power: float, fold
             await steps.shot("production-power")
             print(f"  production power shown: {round(power):,} W (capture: {power} W)", flush=True)
 
+            await check_sign_in_repair(page, args.url, info, steps)
             await check_reauth_card(page, args.url, info, steps)
         except Exception:
             await steps.shot("failure")

@@ -169,6 +169,9 @@ def assert_translated(result: Mapping[str, Any], section: str = "config") -> Non
         if result.get("translation_domain") not in (None, DOMAIN):
             return  # Home Assistant's own text (reauth_successful on 2026.x)
         assert result["reason"] in strings["abort"], result["reason"]
+        given = set(result.get("description_placeholders") or {})
+        text = strings["abort"][result["reason"]]
+        assert set(_PLACEHOLDER.findall(text)) <= given, (result["reason"], text, given)
         SHOWN[f"{section}.abort"].add(result["reason"])
         return
     if kind is FlowResultType.CREATE_ENTRY:
@@ -328,6 +331,10 @@ def record_shown_errors() -> Iterator[None]:
         if domain == DOMAIN:
             assert kwargs["translation_key"] in TRANSLATIONS["issues"]
             SHOWN["issues"].add(kwargs["translation_key"])
+            strings = TRANSLATIONS["issues"][kwargs["translation_key"]]
+            given = set(kwargs.get("translation_placeholders") or {})
+            for text in (strings["title"], strings.get("description", "")):
+                assert set(_PLACEHOLDER.findall(text)) <= given, (text, given)
         create_issue(hass, domain, issue_id, **kwargs)
 
     with (

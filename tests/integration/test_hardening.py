@@ -17,6 +17,7 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
 
@@ -40,6 +41,7 @@ from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     CONSUMPTION_REPORTS,
     INVERTERS,
 )
+from custom_components.enphase_iq_gateway.token_manager import failing_issue_id
 from simulator import Capture, CloudSimulator, GatewaySimulator
 from simulator.from_diagnostics import main
 from tests.conftest import GatewayFactory
@@ -75,10 +77,11 @@ async def test_refused_token_and_a_failing_cloud_make_no_login_storm(
     cloud: CloudSimulator,
     cloud_fault: str,
 ) -> None:
-    """The gateway refuses the token for good and no new one can be had, polled every minute.
+    """The gateway refuses the token and no new one can be had, polled every minute.
 
-    At most one sign-in per 15 minutes (not one per poll), and after a bounded number the
-    user is asked; then polling, and signing in, stop.
+    At most one sign-in per 15 minutes (not one per poll). The user is not asked (nothing
+    they can do brings the cloud back, and asking would stop the retries): after an hour a
+    repair issue says what is going on, and the entry comes back by itself with the cloud.
     """
     entry = credentials_entry(gateway, gateway.issue_token())
     entry.add_to_hass(hass)
@@ -96,12 +99,22 @@ async def test_refused_token_and_a_failing_cloud_make_no_login_storm(
     for _ in range(120):  # two hours
         await fire(hass, freezer, timedelta(minutes=1))
         logins.append(cloud.stats["login"])
-    assert logins[-1] == MAX_FAILED_RENEWALS
+    assert logins[-1] == 8  # one every 15 minutes
+    assert logins[4 * 15] == MAX_FAILED_RENEWALS + 1
     for earlier, later in zip(logins, logins[15:], strict=False):
         assert later - earlier <= 1  # never two sign-ins within 15 minutes
-    [flow] = reauth_flows(hass)
-    assert coordinator.last_exception.translation_key == "renewal_gave_up"
-    assert flow["context"]["entry_id"] == entry.entry_id
+    assert not reauth_flows(hass)
+    assert coordinator.last_exception.translation_key == "renewal_cloud_unavailable"
+    issue_id = failing_issue_id(entry.entry_id)
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is not None
+
+    cloud.outage = False
+    cloud.token_body_override = None
+    gateway.faults.clear()
+    for _ in range(15):
+        await fire(hass, freezer, timedelta(minutes=1))
+    assert coordinator.last_update_success  # the old token is accepted again
+    assert ir.async_get(hass).async_get_issue(DOMAIN, issue_id) is None
 
 
 @frozen
@@ -114,7 +127,8 @@ async def test_setup_retries_make_no_login_storm(
 ) -> None:
     """An expired token and no cloud: setup retries, yet one sign-in per 15 minutes.
 
-    Each setup retry is a new coordinator; the user is asked after a bounded number.
+    Each setup retry is a new coordinator. The user is not asked: the entry loads by itself
+    once the cloud is back.
     """
     cloud.outage = True
     entry = await setup_entry(
@@ -126,11 +140,15 @@ async def test_setup_retries_make_no_login_storm(
         hass, freezer, RENEW_RETRY_INTERVAL - timedelta(seconds=30), timedelta(seconds=10)
     )
     assert cloud.stats["login"] == 1  # setup was retried many times meanwhile
-    await run_clock(hass, freezer, timedelta(hours=2), timedelta(seconds=30))
-    await hass.async_block_till_done()
-    assert cloud.stats["login"] == MAX_FAILED_RENEWALS
-    assert entry.state is ConfigEntryState.SETUP_ERROR
-    assert len(reauth_flows(hass)) == 1
+    for _ in range(24):  # two hours more: setup goes on being retried
+        await fire(hass, freezer, timedelta(minutes=5))
+    assert MAX_FAILED_RENEWALS < cloud.stats["login"] <= 9
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert not reauth_flows(hass)
+    cloud.outage = False
+    for _ in range(6):
+        await fire(hass, freezer, timedelta(minutes=5))
+    assert entry.state is ConfigEntryState.LOADED
 
 
 # --------------------------------------------------------------------------- 3: grace
@@ -146,20 +164,22 @@ async def test_a_refusal_at_setup_is_retried(
     cloud: CloudSimulator,
     how: str,
 ) -> None:
-    """A gateway that just restarted refuses /auth/check_jwt once: setup is retried.
+    """A gateway that just restarted refuses /auth/check_jwt once: no reauthentication.
 
-    No reauthentication, no sign-in.
+    With a pasted token setup is retried; with an account the refused token is renewed at
+    once (one sign-in), and setup goes on with the new one.
     """
     cloud.add_account("owner@example.com", "correct horse battery staple", {gateway.serial})
     make = credentials_entry if how == "credentials" else token_entry
     gateway.add_fault("unauthorized", count=1, path="/auth/check_jwt")
     entry = await setup_entry(hass, make(gateway, gateway.issue_token()))
-    assert entry.state is ConfigEntryState.SETUP_RETRY
-    assert "refused the token" in str(entry.reason)
-    assert not reauth_flows(hass)
-    await fire(hass, freezer, timedelta(minutes=2))
+    if how == "token":
+        assert entry.state is ConfigEntryState.SETUP_RETRY
+        assert "refused the token" in str(entry.reason)
+        assert not reauth_flows(hass)
+        await fire(hass, freezer, timedelta(minutes=2))
     assert entry.state is ConfigEntryState.LOADED
-    assert sum(cloud.stats.values()) == 0
+    assert cloud.stats["issued"] == (1 if how == "credentials" else 0)
     assert not reauth_flows(hass)
 
 

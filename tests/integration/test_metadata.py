@@ -85,6 +85,27 @@ def test_every_step_text_is_whole() -> None:
         assert "description" in issue or "fix_flow" in issue, issue_id
 
 
+# What hassfest takes for a URL (and refuses in a translation: URLs are passed as
+# placeholders): a scheme or "www." before a dotted name ending in a 2-5 letter domain.
+URL = re.compile(r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[a-z0-9.-]*\.[a-z]{2,5}\b", re.IGNORECASE)
+
+
+def _texts(node: Any, path: str = "") -> list[tuple[str, str]]:
+    if isinstance(node, dict):
+        return [pair for key, value in node.items() for pair in _texts(value, f"{path}.{key}")]
+    return [(path, node)]
+
+
+def test_no_text_holds_a_url() -> None:
+    """Hassfest refuses translations with URLs: the Entrez address is a placeholder."""
+    texts = _texts(TRANSLATIONS)
+    assert len(texts) > 100
+    assert URL.search("create one at https://entrez.enphaseenergy.com (sign in)")
+    assert URL.search("see www.example.com")
+    assert not URL.search("such as https://192.168.1.50/ works")  # an address is no URL here
+    assert [path for path, text in texts if URL.search(text)] == []
+
+
 # No capture has a generator: one is configured on this System Controller site, so that
 # the generator's texts are shown too.
 GENERATOR_SITE = "7.3.517"

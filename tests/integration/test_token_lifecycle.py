@@ -28,7 +28,7 @@ from custom_components.enphase_iq_gateway.const import (
     REFUSAL_GRACE,
     RENEW_RETRY_INTERVAL,
 )
-from custom_components.enphase_iq_gateway.iqgateway import TokenInfo, parse_token
+from custom_components.enphase_iq_gateway.iqgateway import ENTREZ_URL, TokenInfo, parse_token
 from custom_components.enphase_iq_gateway.token_manager import expiry_issue_id, renewal_margin
 from simulator import CloudSimulator, GatewaySimulator
 
@@ -51,6 +51,12 @@ POLL = timedelta(minutes=5)
 DAY = 24 * 3600
 YEAR = 365 * DAY
 TOKEN_SENSOR = "sensor.iq_gateway_token_expires"
+
+
+async def polls(hass: HomeAssistant, freezer: FrozenDateTimeFactory, count: int) -> None:
+    """Let ``count`` polls happen, each to its end."""
+    for _ in range(count):
+        await fire(hass, freezer, POLL)
 
 
 def _token(entry: MockConfigEntry) -> TokenInfo:
@@ -248,11 +254,16 @@ async def test_expired_while_the_cloud_is_down_waits_for_the_cloud(
 
 
 @pytest.mark.usefixtures("cloud_client", "owner_account")
-@pytest.mark.parametrize("how", ["token", "credentials"])
 @pytest.mark.parametrize(
-    "case",  # refusals in a row, the poll's success, check_jwt and data requests
-    [(1, True, 1, 2), (2, False, 1, 1)],
-    ids=["cookie-retry", "grace"],
+    ("how", "refusals", "available", "checks", "reads"),
+    [
+        # One refusal: the client's new session cures it, for any entry.
+        ("token", 1, True, 1, 2),
+        ("credentials", 1, True, 1, 2),
+        # Two: a pasted token has its grace, this poll is unavailable.
+        ("token", 2, False, 1, 1),
+    ],
+    ids=["cookie-retry-token", "cookie-retry-credentials", "grace"],
 )
 async def test_a_refusal_is_retried_not_a_verdict(
     hass: HomeAssistant,
@@ -260,15 +271,17 @@ async def test_a_refusal_is_retried_not_a_verdict(
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
     *,
-    case: tuple[int, bool, int, int],
     how: str,
+    refusals: int,
+    available: bool,
+    checks: int,
+    reads: int,
 ) -> None:
     """401: the client retries with a new session; a second refusal is not final either.
 
     A token accepted before gets its grace: that poll is unavailable, the next one (the
     gateway had just restarted) goes on as before. No sign-in, no reauthentication.
     """
-    refusals, available, checks, reads = case
     token = gateway.issue_token()
     make = credentials_entry if how == "credentials" else token_entry
     entry = await setup_entry(hass, make(gateway, token))
@@ -315,27 +328,92 @@ async def test_refused_pasted_token_asks_once_the_refusal_persists(
     assert sum(gateway.stats.requests.values()) == requests  # polling stopped: reauth
 
 
+def _revoke(gateway: GatewaySimulator, token: str) -> None:
+    """Enphase revokes ``token``: the gateway refuses it from now on."""
+    gateway.authority.revoked.add(jwt.decode(token, options={"verify_signature": False})["jti"])
+    gateway.expire_sessions()
+
+
 @pytest.mark.usefixtures("cloud_client", "owner_account")
-async def test_revoked_token_is_renewed_after_the_grace(
+async def test_revoked_token_is_renewed_in_the_same_poll(
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
 ) -> None:
-    """A token revoked by Enphase: refused for 15 minutes, then renewed once."""
+    """A revoked token with a password stored: renewed at once, no poll fails.
+
+    Still at most one sign-in per 15 minutes: the new token revoked too right after waits
+    for the next sign-in, in the refusal's grace.
+    """
     old = gateway.issue_token()
     entry = await setup_entry(hass, credentials_entry(gateway, old))
-    gateway.authority.revoked.add(jwt.decode(old, options={"verify_signature": False})["jti"])
-    gateway.expire_sessions()
-    for _ in range(3):
+    coordinator = entry.runtime_data
+    _revoke(gateway, old)
+
+    await fire(hass, freezer, POLL)
+    assert coordinator.last_update_success
+    assert cloud.stats["login"] == cloud.stats["issued"] == 1
+    new = entry.data[CONF_TOKEN]
+    assert new != old
+    assert coordinator.client.token == new
+    assert entry.runtime_data is coordinator  # not reloaded
+
+    _revoke(gateway, new)  # five minutes after the sign-in
+    for _ in range(2):  # +10, +15 minutes: too soon to sign in again
         await fire(hass, freezer, POLL)
-        assert not entry.runtime_data.last_update_success
-        assert cloud.stats["login"] == 0
+        assert not coordinator.last_update_success
+        assert coordinator.last_exception.translation_key == "token_refused_retrying"
+        assert cloud.stats["login"] == 1
+    await fire(hass, freezer, POLL)  # +20: 15 minutes after the sign-in
+    assert coordinator.last_update_success
+    assert cloud.stats["login"] == cloud.stats["issued"] == 2
+    assert not reauth_flows(hass)
+
+
+@pytest.mark.usefixtures("cloud_client", "owner_account")
+@pytest.mark.parametrize("lasts", ["restart", "for-good"])
+async def test_gateway_refusing_every_token_costs_one_sign_in(
+    *,
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    gateway: GatewaySimulator,
+    cloud: CloudSimulator,
+    caplog: pytest.LogCaptureFixture,
+    lasts: str,
+) -> None:
+    """A gateway that refuses every token (it has just restarted): the new one too.
+
+    One sign-in, then the refusal's grace holds for the new token: the gateway that comes
+    back accepts it; one that refuses for good ends in reauthentication after the grace,
+    without another sign-in. "Renewed" is logged only once the gateway took the token.
+    """
+    caplog.set_level(logging.INFO, logger="custom_components.enphase_iq_gateway")
+    entry = await setup_entry(hass, credentials_entry(gateway, gateway.issue_token()))
+    coordinator = entry.runtime_data
+    gateway.add_fault("unauthorized", count=None)
     await fire(hass, freezer, POLL)
     assert cloud.stats["issued"] == 1
-    assert entry.data[CONF_TOKEN] != old
-    assert entry.runtime_data.last_update_success
+    assert not coordinator.last_update_success
+    assert coordinator.last_exception.translation_key == "token_refused_retrying"
+    assert "Renewed" not in caplog.text
+    if lasts == "restart":
+        gateway.faults.clear()
+        await fire(hass, freezer, POLL)
+        assert coordinator.last_update_success
+        assert coordinator.client.token == entry.data[CONF_TOKEN]
+        assert "Renewed the IQ Gateway token" in caplog.text
+        await polls(hass, freezer, 12)
+        assert cloud.stats["login"] == 1
+        assert not reauth_flows(hass)
+        return
+    await polls(hass, freezer, 2)
     assert not reauth_flows(hass)
+    await polls(hass, freezer, 1)  # refused for 15 minutes
+    assert len(reauth_flows(hass)) == 1
+    assert coordinator.last_exception.translation_key == "token_rejected"
+    assert cloud.stats["login"] == 1
+    assert "Renewed" not in caplog.text
 
 
 @pytest.mark.usefixtures("cloud_client")
@@ -345,13 +423,19 @@ async def test_refused_and_the_account_refused_asks(
     gateway: GatewaySimulator,
     cloud: CloudSimulator,
 ) -> None:
-    """Refused by the gateway for good, then the cloud refuses the account: reauth, once."""
+    """Refused by the gateway for good, and the cloud refuses the account: asked at once.
+
+    The refusal keeps its grace (the gateway may just have restarted); after it, polling
+    stops for reauthentication. The refused password is not tried again.
+    """
     cloud.add_account(OWNER_EMAIL, OWNER_PASSWORD, {gateway.serial})
     entry = await setup_entry(hass, credentials_entry(gateway, gateway.issue_token()))
     cloud.add_account(OWNER_EMAIL, "changed meanwhile", {gateway.serial})
     gateway.add_fault("unauthorized", count=None)
     await fire(hass, freezer, POLL)
-    assert cloud.stats["login"] == 0  # the grace first
+    assert cloud.stats["login"] == 1
+    assert len(reauth_flows(hass)) == 1  # asked now
+    assert entry.runtime_data.last_exception.translation_key == "token_refused_retrying"
     await fire(hass, freezer, REFUSAL_GRACE)
     assert len(reauth_flows(hass)) == 1
     assert entry.runtime_data.last_exception.translation_key == "renewal_refused"
@@ -476,6 +560,7 @@ async def test_pasted_token_warns_30_days_ahead_and_asks_at_expiry(
     assert issue.translation_placeholders == {
         "title": entry.title,
         "expires": dt_util.as_local(parse_token(token).expires_at).strftime("%Y-%m-%d %H:%M"),
+        "entrez_url": ENTREZ_URL,
     }
     assert not reauth_flows(hass)
 

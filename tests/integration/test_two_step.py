@@ -757,7 +757,7 @@ async def test_renewal_repair_ends_where_only_waiting_or_a_token_help(
         result = await _fix_step(hass, result, {CONF_CODE: _code(cloud)})
     assert result["type"] is FlowResultType.ABORT, result
     assert result["reason"] == reason
-    assert result["description_placeholders"] == {"token_url": ENTREZ_URL}
+    assert result["description_placeholders"] == {"entrez_url": ENTREZ_URL}
     assert _issue(hass, entry) is not None
     assert entry.data[CONF_TOKEN] == token
 

@@ -353,7 +353,10 @@ async def client_for(
         (200, "<html>maintenance</html>", EnlightenUnavailableError),
         (200, "[1, 2]", EnlightenUnavailableError),
         (500, "oops", EnlightenUnavailableError),
-        (403, "{}", EnlightenInvalidCredentialsError),
+        (401, "{}", EnlightenInvalidCredentialsError),
+        # Refused for the moment (a rate limit, a firewall): nothing said about the password.
+        (403, "{}", EnlightenUnavailableError),
+        (429, '{"message": "Too many requests"}', EnlightenUnavailableError),
         (200, '{"message": "failed"}', EnlightenInvalidCredentialsError),
         (200, '{"session_id": ""}', EnlightenInvalidCredentialsError),
         (200, '{"requires_mfa": true}', EnlightenMFARequiredError),

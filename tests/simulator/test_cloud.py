@@ -113,6 +113,19 @@ async def test_outage(cloud: CloudSimulator, https: aiohttp.ClientSession) -> No
         await post(https, cloud, "/login/login.json", data={})
 
 
+async def test_login_status(cloud: CloudSimulator, https: aiohttp.ClientSession) -> None:
+    """A login status answers every sign-in, right password or not, until it is cleared."""
+    cloud.add_account(EMAIL, PASSWORD, {SERIAL})
+    for status in (403, 429):
+        cloud.login_status = status
+        assert (await login(https, cloud, PASSWORD))[0] == status
+        assert (await login(https, cloud, "wrong"))[0] == status
+    cloud.login_status = None
+    assert (await login(https, cloud, PASSWORD))[0] == 200
+    assert (await login(https, cloud, "wrong"))[0] == 401
+    assert cloud.stats["sessions"] == 1
+
+
 async def test_control_api(cloud: CloudSimulator, https: aiohttp.ClientSession) -> None:
     """Stats, settings (outage, outage_mode), and 404/400 for what it does not know."""
     await post(https, cloud, "/login/login.json", data={})

@@ -260,16 +260,17 @@ class EnlightenClient:
 
         Returns a complete SignIn, or one that ``needs_code``: the account signs in in two
         steps and Enphase has sent its owner a one-time code. Raises
-        EnlightenInvalidCredentialsError, EnlightenAccountBlockedError,
-        EnlightenMFARequiredError (a second step this client cannot take) or
-        EnlightenUnavailableError.
+        EnlightenInvalidCredentialsError (HTTP 401, or a reply that is no sign-in),
+        EnlightenAccountBlockedError, EnlightenMFARequiredError (a second step this
+        client cannot take) or EnlightenUnavailableError (any other status: 403, 429,
+        5xx).
         """
         answer = await self._post(
             f"{self._enlighten_url}/login/login.json",
             data={"user[email]": username, "user[password]": password},
             headers={"Accept": _ACCEPT},
         )
-        if answer.status in (401, 403):
+        if answer.status == 401:
             raise EnlightenInvalidCredentialsError("Enlighten refused the e-mail or password")
         if answer.status == 406:
             # On record: Enlighten refusing a sign-in this way, but not what it then wants.
@@ -277,6 +278,8 @@ class EnlightenClient:
                 f"Enlighten did not accept the sign-in ({answer.shape})"
             )
         if answer.status != 200:
+            # 403 and 429 too: refused for the moment (a rate limit, a firewall), which
+            # says nothing about the password, so later is worth a try.
             raise EnlightenUnavailableError(f"Enlighten answered HTTP {answer.status}")
         body = _json_object(answer.text)
         session_id = body.get("session_id")
