@@ -285,8 +285,18 @@ async def test_the_repair_signs_in_a_two_step_account_with_its_code(
 
     result = await _fix(hass, entry)
     result = await _fix_step(hass, result, {"next_step_id": "sign_in"})
+    cloud.login_status = 406  # a sign-in Enphase's cloud does not accept: paste a token
+    ended = await _fix_step(hass, result, _account())
+    assert ended["type"] is FlowResultType.ABORT
+    assert ended["reason"] == "cloud_reply_unknown"
+    assert ended["description_placeholders"] == {"entrez_url": ENTREZ_URL}
+    cloud.login_status = None
+    result = await _fix(hass, entry)
+    result = await _fix_step(hass, result, {"next_step_id": "sign_in"})
     result = await _fix_step(hass, result, _account())
     assert result["step_id"] == "code"
+    result = await _fix_step(hass, result, {CONF_NEW_CODE: True})
+    assert _errors(result) == {CONF_NEW_CODE: "code_resend_wait"}  # at most one every 30 s
     result = await _fix_step(hass, result, {})
     assert _errors(result) == {CONF_CODE: "code_missing"}
     code = cloud.last_code(OWNER_EMAIL)
@@ -295,6 +305,7 @@ async def test_the_repair_signs_in_a_two_step_account_with_its_code(
     result = await _fix_step(hass, result, {CONF_CODE: wrong})
     assert _errors(result) == {CONF_CODE: "invalid_code"}
     cloud.clock.advance(cloud.otp_lifetime + 1)
+    freezer.tick(timedelta(seconds=cloud.otp_lifetime + 1))
     result = await _fix_step(hass, result, {CONF_CODE: code})
     assert _errors(result) == {CONF_CODE: "code_expired"}
     result = await _fix_step(hass, result, {CONF_NEW_CODE: True})
