@@ -21,7 +21,7 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
 from .entity import (
@@ -246,7 +246,7 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: IQGatewayConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the binary sensors for what the gateway reports, and new ones as they appear."""
     coordinator = entry.runtime_data

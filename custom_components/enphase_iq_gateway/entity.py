@@ -12,6 +12,7 @@ platform adds what the gateway reports, and more as it appears (``add_as_reporte
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -23,7 +24,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_INVERTER_ENTITIES, DOMAIN, MANUFACTURER
@@ -341,11 +342,13 @@ class IQGatewayEntity[S](CoordinatorEntity[Lane]):
             self._shown = showing
             self.async_write_ha_state()
 
+    @abstractmethod
     def _read(self) -> None:
-        raise NotImplementedError
+        """Take this entity's part of the latest poll."""
 
+    @abstractmethod
     def _shown_value(self) -> Any:
-        raise NotImplementedError
+        """The state this entity shows."""
 
     def _showing(self) -> tuple[Any, ...]:
         """What the state machine would show."""
@@ -392,7 +395,7 @@ def add_as_reported[P: Planned[Any, Any]](
     coordinator: IQGatewayCoordinator,
     plan: Callable[[IQGatewayCoordinator, GatewayData], Iterable[P]],
     make: Callable[[P], Entity],
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the planned entities the gateway reports now, and those it reports later.
 

@@ -43,7 +43,7 @@ from homeassistant.const import (
     UnitOfTemperature,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
@@ -900,7 +900,7 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: IQGatewayConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the sensors for what the gateway reports, and add new ones as they appear.
 
