@@ -14,8 +14,6 @@ it is renewed through a repair flow (repairs.py) instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import suppress
-from datetime import datetime
 import ipaddress
 import logging
 from typing import Any
@@ -30,7 +28,7 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import callback
 from homeassistant.helpers import selector
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.util import dt as dt_util
@@ -42,7 +40,6 @@ from .const import (
     CONF_INVERTER_ENTITIES,
     CONF_NEW_CODE,
     CONF_POWER_INTERVAL,
-    CONF_REFUSED_CREDENTIALS,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
     CONF_TWO_STEP,
@@ -56,6 +53,17 @@ from .const import (
     MIN_SCAN_INTERVAL,
 )
 from .coordinator import IQGatewayConfigEntry
+from .helpers import (
+    AUTH_KEYS,
+    CODE_SCHEMA,
+    EMAIL_FIELD,
+    PASSWORD_FIELD,
+    TEXT_FIELD,
+    TOKEN_FIELD,
+    async_check_pasted_token,
+    async_prove_token,
+    local_time,
+)
 from .iqgateway import (
     ENTREZ_URL,
     EnlightenError,
@@ -63,23 +71,18 @@ from .iqgateway import (
     GatewayInfo,
     InvalidTokenError,
     IQGateway,
-    IQGatewayAuthenticationError,
     IQGatewayError,
-    IQGatewayResponseError,
     IQGatewayTimeoutError,
     IQGatewayUnsupportedError,
-    TokenInfo,
     parse_token,
 )
 from .iqgateway.client import gateway_url, is_ip_address
-from .iqgateway.endpoints import PRODUCTION
 from .sign_in import CODE_FORM_FIELDS, CloudSignIn
 
 try:  # Home Assistant 2025.8+ reloads an entry for new options by itself
     from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlow
 except ImportError:  # pragma: no cover - Home Assistant 2025.4 (its own leg covers it)
     _OptionsFlow = OptionsFlow  # type: ignore[assignment,misc]
-RELOADS_FOR_OPTIONS = _OptionsFlow is not OptionsFlow
 
 try:  # Home Assistant 2026.x validates forms with probatio, a drop-in for voluptuous
     import probatio as vol
@@ -89,8 +92,6 @@ except ImportError:  # pragma: no cover - Home Assistant 2025.x (each leg runs o
 ZEROCONF_SERIAL = "serialnum"
 
 AUTH_MENU = ["credentials", "token"]
-# What an entry stores about how it signs in: a new way to sign in replaces all of it.
-AUTH_KEYS = (CONF_USERNAME, CONF_PASSWORD, CONF_TWO_STEP, CONF_TOKEN, CONF_REFUSED_CREDENTIALS)
 RECONFIGURE_AUTH_MENU = ["keep_auth", "credentials", "token"]
 CLOUD_FAILED_MENU = ["credentials", "token"]
 # A sign-in that failed this way (unless a menu offers to try again or paste a token)
@@ -103,29 +104,6 @@ SIGN_IN_FIELDS = {
     "invalid_code": CONF_CODE,
     "code_expired": CONF_CODE,
 }
-
-_TEXT = selector.TextSelector()
-_EMAIL = selector.TextSelector(
-    selector.TextSelectorConfig(type=selector.TextSelectorType.EMAIL, autocomplete="username")
-)
-_PASSWORD = selector.TextSelector(
-    selector.TextSelectorConfig(
-        type=selector.TextSelectorType.PASSWORD, autocomplete="current-password"
-    )
-)
-_TOKEN = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
-_CODE = selector.TextSelector(selector.TextSelectorConfig(autocomplete="one-time-code"))
-
-# Signing in to Enphase's account, without the serial (the renewal repair flow's form).
-ACCOUNT_SCHEMA = vol.Schema(
-    {vol.Required(CONF_USERNAME): _EMAIL, vol.Required(CONF_PASSWORD): _PASSWORD}
-)
-# A pasted token for a gateway whose serial is known (the sign-in repair flow's form).
-TOKEN_SCHEMA = vol.Schema({vol.Required(CONF_TOKEN): _TOKEN})
-# The one-time code; or, ticked, send a new one (so the code is optional).
-CODE_SCHEMA = vol.Schema(
-    {vol.Optional(CONF_CODE): _CODE, vol.Optional(CONF_NEW_CODE): selector.BooleanSelector()}
-)
 
 
 def normalize_host(text: str) -> str:
@@ -235,7 +213,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema({vol.Required(CONF_HOST): _TEXT}),
+                vol.Schema({vol.Required(CONF_HOST): TEXT_FIELD}),
                 user_input or ({CONF_HOST: host} if host else {}),
             ),
             errors=self._errors,
@@ -350,9 +328,9 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         """The sign-in form, with what was typed (never the password) or is known."""
         schema = vol.Schema(
             {
-                vol.Required(CONF_USERNAME): _EMAIL,
-                vol.Required(CONF_PASSWORD): _PASSWORD,
-                vol.Required(CONF_SERIAL): _TEXT,
+                vol.Required(CONF_USERNAME): EMAIL_FIELD,
+                vol.Required(CONF_PASSWORD): PASSWORD_FIELD,
+                vol.Required(CONF_SERIAL): TEXT_FIELD,
             }
         )
         suggested = {CONF_SERIAL: self._serial_typed or self._serial()}
@@ -496,7 +474,9 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             placeholders |= shown
             if not errors and token is not None:
                 return self._async_finish({CONF_SERIAL: serial, CONF_TOKEN: token.token})
-        schema = vol.Schema({vol.Required(CONF_TOKEN): _TOKEN, vol.Required(CONF_SERIAL): _TEXT})
+        schema = vol.Schema(
+            {vol.Required(CONF_TOKEN): TOKEN_FIELD, vol.Required(CONF_SERIAL): TEXT_FIELD}
+        )
         suggested = dict(user_input or {})
         suggested.setdefault(CONF_SERIAL, self._serial())
         return self.async_show_form(
@@ -655,67 +635,6 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             session.detach()
 
 
-async def async_check_pasted_token(
-    hass: HomeAssistant, host: str, text: str, serial: str, known_serial: str | None = None
-) -> tuple[TokenInfo | None, dict[str, str], dict[str, str]]:
-    """Check a pasted token for gateway ``serial`` at ``host``, and prove it there.
-
-    Returns the token (None if it is no token), the errors by field (``token`` or
-    ``base``) and the placeholders they need. ``known_serial``: the gateway's serial as
-    read from it, for the proof's requests (``serial`` is what the user typed).
-    """
-    try:
-        token = parse_token(text)
-    except InvalidTokenError:
-        return None, {CONF_TOKEN: "invalid_token"}, {}
-    if token.is_expired(dt_util.utcnow()):
-        return token, {CONF_TOKEN: "token_expired"}, {"expired": local_time(token.expires_at)}
-    if not token.matches_serial(serial):
-        return token, {CONF_TOKEN: "token_wrong_gateway"}, {"token_serial": str(token.serial)}
-    if error := await async_prove_token(hass, host, token.token, known_serial):
-        return token, {CONF_TOKEN if error == "token_rejected" else "base": error}, {}
-    return token, {}, {}
-
-
-async def async_prove_token(
-    hass: HomeAssistant, host: str, token: str, serial: str | None = None
-) -> str | None:
-    """Have the gateway at ``host`` accept ``token``: None, or an error key.
-
-    A user waits on it: each request has the form's short timeout and no retry.
-    ``serial``, where known, makes the requests wait for that gateway's polls.
-    """
-    session = connections.gateway_session(hass, auto_cleanup=False)
-    client = IQGateway(
-        host,
-        session,
-        token=token,
-        serial=serial or None,
-        request_timeout=FLOW_REQUEST_TIMEOUT,
-        slow_request_timeout=FLOW_REQUEST_TIMEOUT,
-        retry=False,
-    )
-    try:
-        await client.detect()
-        await client.check_jwt()
-        # A real endpoint too, for firmware without sessions: a refusal counts, a
-        # failing endpoint does not.
-        with suppress(IQGatewayResponseError):
-            await client.get(PRODUCTION)
-    except IQGatewayAuthenticationError:
-        return "token_rejected"
-    except IQGatewayTimeoutError:
-        return "timeout"
-    except IQGatewayError:
-        return "cannot_connect"
-    except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
-        LOGGER.exception("Unexpected error while checking the token with the gateway")
-        return "unknown"
-    finally:
-        session.detach()
-    return None
-
-
 def _ipv4_addresses(discovery_info: ZeroconfServiceInfo) -> list[ipaddress.IPv4Address]:
     """The announced IPv4 addresses a gateway can be reached at, the preferred one first.
 
@@ -748,11 +667,6 @@ def _host_only(host: str) -> str:
     if host.startswith("["):
         return host[1:].partition("]")[0]
     return host.partition(":")[0] if host.count(":") == 1 else host
-
-
-def local_time(moment: datetime) -> str:
-    """A moment as the user reads it: local time, to the minute, with its time zone."""
-    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class IQGatewayOptionsFlow(_OptionsFlow):

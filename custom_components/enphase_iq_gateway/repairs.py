@@ -21,7 +21,8 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .config_flow import (
+from .const import CONF_CODE, CONF_NEW_CODE, CONF_SERIAL, CONF_TWO_STEP, DOMAIN, LOGGER
+from .helpers import (
     ACCOUNT_SCHEMA,
     AUTH_KEYS,
     CODE_SCHEMA,
@@ -30,7 +31,6 @@ from .config_flow import (
     async_prove_token,
     local_time,
 )
-from .const import CONF_CODE, CONF_NEW_CODE, CONF_SERIAL, CONF_TWO_STEP, DOMAIN, LOGGER
 from .iqgateway import ENTREZ_URL, EnlightenError, InvalidTokenError, TokenInfo, parse_token
 from .sign_in import CODE_FORM_FIELDS, CloudSignIn
 from .token_manager import sign_in_issue_id
