@@ -38,7 +38,6 @@ from . import connections
 from .const import (
     CONF_CODE,
     CONF_INVERTER_ENTITIES,
-    CONF_NEW_CODE,
     CONF_POWER_INTERVAL,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
@@ -55,7 +54,6 @@ from .const import (
 from .coordinator import IQGatewayConfigEntry
 from .helpers import (
     AUTH_KEYS,
-    CODE_SCHEMA,
     EMAIL_FIELD,
     PASSWORD_FIELD,
     TEXT_FIELD,
@@ -77,7 +75,7 @@ from .iqgateway import (
     parse_token,
 )
 from .iqgateway.client import gateway_url, is_ip_address
-from .sign_in import CODE_FORM_FIELDS, CloudSignIn
+from .sign_in import CloudSignIn, CodeSteps
 
 try:  # Home Assistant 2025.8+ reloads an entry for new options by itself
     from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlow
@@ -135,7 +133,7 @@ def normalize_host(text: str) -> str:
     return host
 
 
-class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
+class IQGatewayConfigFlow(CodeSteps, ConfigFlow, domain=DOMAIN):
     """Set up an Enphase IQ Gateway."""
 
     VERSION = 1
@@ -345,43 +343,11 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders=self._found(),
         )
 
-    async def async_step_code(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Enphase sent a one-time code: enter it, or have a new one sent."""
-        return await self._async_code_step("code", user_input)
+    def _code_placeholders(self) -> dict[str, str]:
+        return self._found()
 
-    async def async_step_code_resent(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """The same, after a new code was sent."""
-        return await self._async_code_step("code_resent", user_input)
-
-    async def _async_code_step(
-        self, step_id: str, user_input: dict[str, Any] | None
-    ) -> ConfigFlowResult:
-        sign_in = self._sign_in
-        assert sign_in is not None
-        assert user_input is not None  # the form is shown by the steps before
-        try:
-            shown = await sign_in.answer(user_input)
-        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
-            return await self._async_sign_in_failed(err, step_id)
-        if shown == "code_resent":
-            return self._show_code_form(shown)
-        if shown is not None:
-            return self._show_code_form(step_id, {CODE_FORM_FIELDS[shown]: shown})
+    async def _async_code_accepted(self) -> ConfigFlowResult:
         return await self._async_signed_in()
-
-    def _show_code_form(
-        self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
-    ) -> ConfigFlowResult:
-        """Ask for the one-time code; ``new_code`` ticks "send me a new code" (expired)."""
-        assert self._sign_in is not None
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
-            errors=errors or {},
-            description_placeholders={**self._found(), **self._sign_in.placeholders()},
-        )
 
     async def _async_signed_in(self, password: str | None = None) -> ConfigFlowResult:
         """Signed in: fetch the token, prove it, and store the sign-in.
