@@ -99,8 +99,6 @@ def _relay[S](key: str, value_fn: Callable[[S], bool | None]) -> IQBinarySensorD
     return IQBinarySensorDescription(key=key, translation_key=key, value_fn=value_fn)
 
 
-# --------------------------------------------------------------------------- tables
-
 GRID_STATUS = IQBinarySensorDescription[GatewayData](
     key="grid_status",
     translation_key="grid_status",
@@ -180,9 +178,6 @@ CHARGE_FROM_GRID = IQBinarySensorDescription[StorageSettings](
 )
 
 
-# --------------------------------------------------------------------------- sources
-
-
 def _dry_contacts(data: GatewayData) -> dict[str, DryContact]:
     """Each contact's position with its settings (the settings alone are no contact)."""
     status = data.get(DRY_CONTACTS)
@@ -196,9 +191,6 @@ def _dry_contact(data: GatewayData, contact_id: str) -> DryContact | None:
 
 def _generator(data: GatewayData) -> Generator | None:
     return data.get(GENERATOR)
-
-
-# --------------------------------------------------------------------------- which
 
 
 type _Planned = Planned[IQBinarySensorDescription[Any], Any]
@@ -256,9 +248,6 @@ async def async_setup_entry(
         lambda planned: IQGatewayBinarySensor(coordinator, planned),
         async_add_entities,
     )
-
-
-# --------------------------------------------------------------------------- the entity
 
 
 class IQGatewayBinarySensor[S](IQGatewayEntity[S], BinarySensorEntity):

@@ -155,8 +155,6 @@ class IQGatewayConfigFlow(CodeSteps, ConfigFlow, domain=DOMAIN):
         """The options flow."""
         return IQGatewayOptionsFlow()
 
-    # ------------------------------------------------------------------ user
-
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the host and read the gateway's /info."""
         if user_input is None or not await self._async_found_gateway(user_input):
@@ -226,8 +224,6 @@ class IQGatewayConfigFlow(CodeSteps, ConfigFlow, domain=DOMAIN):
             return self._async_finish({})
         return self.async_show_form(step_id="confirm", description_placeholders=self._found())
 
-    # ------------------------------------------------------------------ zeroconf
-
     async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
         """A gateway announced itself on the network."""
         addresses = _ipv4_addresses(discovery_info)
@@ -293,8 +289,6 @@ class IQGatewayConfigFlow(CodeSteps, ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id="zeroconf_confirm", description_placeholders=self._found()
         )
-
-    # ------------------------------------------------------------------ authentication
 
     async def async_step_auth(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Choose: sign in with the Enlighten account, or paste a token."""
@@ -452,8 +446,6 @@ class IQGatewayConfigFlow(CodeSteps, ConfigFlow, domain=DOMAIN):
             description_placeholders=placeholders,
         )
 
-    # ------------------------------------------------------------------ reauth
-
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The token stopped working (or the account was refused): sign in again."""
         self._host = entry_data[CONF_HOST]
@@ -493,8 +485,6 @@ class IQGatewayConfigFlow(CodeSteps, ConfigFlow, domain=DOMAIN):
                 **self._placeholders,
             },
         )
-
-    # ------------------------------------------------------------------ reconfigure
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -536,8 +526,6 @@ class IQGatewayConfigFlow(CodeSteps, ConfigFlow, domain=DOMAIN):
         if await async_prove_token(self.hass, self._host, token, self._serial()):
             return self.async_abort(reason="current_auth_failed")
         return self._async_finish({})
-
-    # ------------------------------------------------------------------ helpers
 
     def _async_finish(self, auth: dict[str, Any]) -> ConfigFlowResult:
         """Create the entry, or update and reload the one being signed in again."""

@@ -355,8 +355,6 @@ class IQGatewayEntity[S](CoordinatorEntity[Lane]):
         return (self._shown_value(), self.available, self.extra_state_attributes)
 
 
-# --------------------------------------------------------------------------- planning
-
 type Source[S] = Callable[[GatewayData], S | None]
 """Where an entity reads: its part of its coordinator's data (None: not reported)."""
 
@@ -430,9 +428,6 @@ def add_as_reported[P: Planned[Any, Any]](
 
     add_new()
     coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))
-
-
-# --------------------------------------------------------------------------- sources
 
 
 def _listed[U](

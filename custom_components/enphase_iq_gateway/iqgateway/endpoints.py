@@ -97,9 +97,6 @@ class Endpoint[T]:
         return self.path
 
 
-# --------------------------------------------------------------------------- parsing
-
-
 def decode_json(raw: RawBody) -> JSON:
     """The body as JSON, or IQGatewayResponseError saying what came instead."""
     try:
@@ -117,9 +114,6 @@ def _object[T](factory: Callable[[Mapping[str, JSON]], T]) -> Callable[[RawBody]
 def _list[T](factory: Callable[[Iterable[Mapping[str, JSON]]], T]) -> Callable[[RawBody], T]:
     """A parser for a JSON list-of-objects body."""
     return lambda raw: factory(expect_list(decode_json(raw), raw.path))
-
-
-# --------------------------------------------------------------------------- rules
 
 
 def enabled_cts(known: Known) -> frozenset[str]:
@@ -205,8 +199,6 @@ def _microinverters_listed(known: Known) -> bool:
     """Device data adds detail to the microinverters the inverters list names."""
     return INVERTERS in known
 
-
-# --------------------------------------------------------------------------- the table
 
 SETTINGS_REFRESH: Final = timedelta(minutes=30)
 """How often what rarely changes (settings, the device status) is read again."""
