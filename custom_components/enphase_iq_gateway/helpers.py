@@ -43,6 +43,24 @@ try:  # Home Assistant 2026.x validates forms with probatio, a drop-in for volup
 except ImportError:  # pragma: no cover - Home Assistant 2025.x (each leg runs one branch)
     import voluptuous as vol  # type: ignore[no-redef]
 
+# The flows build their forms with ``vol`` from here: one place picks the library.
+__all__ = [
+    "ACCOUNT_SCHEMA",
+    "AUTH_KEYS",
+    "CODE_FIELD",
+    "CODE_SCHEMA",
+    "EMAIL_FIELD",
+    "PASSWORD_FIELD",
+    "RELOADS_FOR_OPTIONS",
+    "TEXT_FIELD",
+    "TOKEN_FIELD",
+    "TOKEN_SCHEMA",
+    "async_check_pasted_token",
+    "async_prove_token",
+    "local_time",
+    "vol",
+]
+
 # What an entry stores about how it signs in: a new way to sign in replaces all of it.
 AUTH_KEYS = (CONF_USERNAME, CONF_PASSWORD, CONF_TWO_STEP, CONF_TOKEN, CONF_REFUSED_CREDENTIALS)
 
