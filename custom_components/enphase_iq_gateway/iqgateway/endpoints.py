@@ -106,7 +106,7 @@ def decode_json(raw: RawBody) -> JSON:
         return json.loads(raw.body)
     except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
         kind = "an HTML page" if raw.body.lstrip().startswith("<") else "a body that is not JSON"
-        raise IQGatewayResponseError(f"{raw.path} answered with {kind}") from err
+        raise IQGatewayResponseError(f"{raw.path} answered with {kind}", garbled=True) from err
 
 
 def _object[T](factory: Callable[[Mapping[str, JSON]], T]) -> Callable[[RawBody], T]:
