@@ -201,6 +201,7 @@ class IQGateway:
         self._probe_due = False  # a probe is to run before the next poll
         self.schedule = Schedule()  # when each failing endpoint is asked again
         self._no_answer: set[Endpoint[Any]] = set()  # got no answer when last asked: asked last
+        self._confirmed: set[Endpoint[Any]] = set()  # answered well since the last probe
         self._known: dict[Endpoint[Any], Any] = {}
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
@@ -415,18 +416,21 @@ class IQGateway:
         else:
             await self._ask(last_resorts, verdicts)
         unsure = verdicts.retry | verdicts.unanswered
-        kept: set[Endpoint[Any]] = set()
-        if self.probe_result is not None:
-            kept = set(self.probe_result.supported & unsure & self._known.keys())
-            verdicts.found.update((endpoint, self._known[endpoint]) for endpoint in kept)
         if not verdicts.found and unsure:
             if verdicts.no_answer:
                 raise list(verdicts.no_answer.values())[-1]
             raise IQGatewayResponseError("the gateway answered no endpoint: asked again later")
+        self._confirmed = set(verdicts.found)
+        kept: set[Endpoint[Any]] = set()
+        if self.probe_result is not None:
+            kept = set(self.probe_result.supported & unsure & self._known.keys())
+            verdicts.found.update((endpoint, self._known[endpoint]) for endpoint in kept)
         self._known = verdicts.found
         self._no_answer = set(verdicts.no_answer)
-        self.schedule.forget(set(POLLED) - unsure)
-        for endpoint in unsure:
+        # What failed waits for the schedule; what was not asked (the gateway stalled) is
+        # asked by the next poll.
+        self.schedule.forget(set(POLLED) - verdicts.retry)
+        for endpoint in verdicts.retry:
             self.schedule.failed(endpoint, now)
         self.probe_result = ProbeResult(
             frozenset(verdicts.found),
@@ -558,7 +562,10 @@ class IQGateway:
         failed: dict[Endpoint[Any], IQGatewayError] = {}
         gone: set[Endpoint[Any]] = set()
         for endpoint in order:
-            if not self._wanted(endpoint):
+            # What the probe could not tell is asked as the probe asks: whether of use now
+            # or not (but for what stands in for others), so that it is known.
+            wanted = self._wanted(endpoint)
+            if not (wanted or (endpoint in probe.retry and not endpoint.last_resort)):
                 continue  # an answer earlier in this poll says it is of no use now
             if endpoint in self._known and not self._due(endpoint, endpoint.refresh):
                 bodies[endpoint] = self._known[endpoint]
@@ -571,12 +578,15 @@ class IQGateway:
                 break  # nothing answers: the gateway is down, asking more adds load
             asked.add(endpoint)
             try:
-                body = await self._read(endpoint, live=live)
+                # A timeout of an endpoint that is failing already is not retried at
+                # once: it is asked again later anyway.
+                retry = endpoint not in self.schedule.failing
+                body = await self._read(endpoint, live=live, retry_timeout=retry)
             except IQGatewayError as err:
                 verdict = judge(
                     err,
                     token_accepted=self._token is not None and self._token_accepted,
-                    answered_before=endpoint in probe.supported,
+                    answered_before=endpoint in self._confirmed,
                 )
                 if verdict is Verdict.TOKEN_REFUSED:
                     raise  # the token itself (or no token) is refused
@@ -585,11 +595,12 @@ class IQGateway:
                 elif verdict is Verdict.FAILING:
                     failed[endpoint] = err
                 else:
-                    gone.add(endpoint)  # never answered, and now says it is not there
+                    gone.add(endpoint)  # not answered since the probe, and says it is not there
                 self._keep_last(endpoint, bodies)
                 continue
             read.add(endpoint)
-            bodies[endpoint] = body
+            if wanted:
+                bodies[endpoint] = body
         if refused and set(refused) == asked:
             raise next(iter(refused.values()))  # all of them: not a matter of endpoints
         if asked and not read and failed:
@@ -645,22 +656,26 @@ class IQGateway:
         self._no_answer = (self._no_answer - read) | {
             ep for ep, err in failed.items() if isinstance(err, IQGatewayConnectionError)
         }
+        self._confirmed |= read
         found: set[Endpoint[Any]] = set()
         empty: set[Endpoint[Any]] = set()
         for endpoint in read:
             if self.schedule.answered(endpoint) and endpoint in probe.supported:
                 _LOGGER.info("IQ Gateway %s: %s answers again", self._name(), endpoint)
             if endpoint in probe.retry:
-                if endpoint.reports_nothing(bodies[endpoint]):
+                if endpoint.reports_nothing(self._known[endpoint]):
                     empty.add(endpoint)
-                    del bodies[endpoint]
+                    bodies.pop(endpoint, None)
                     self._known.pop(endpoint, None)
                 else:
                     found.add(endpoint)
         self.schedule.forget(gone)
+        for endpoint in gone:
+            self._known.pop(endpoint, None)
+            bodies.pop(endpoint, None)
         if found or empty or gone:
             self.probe_result = ProbeResult(
-                probe.supported | found,
+                (probe.supported - gone) | found,
                 probe.retry - found - empty - gone,
                 probe.empty | empty,
                 probe.refused,
@@ -693,9 +708,10 @@ class IQGateway:
         That is each polled endpoint marked ``power`` (CT readings, the IQ Batteries'
         power, and live data where it is wanted: see ``poll()``), laid over ``previous``
         (the last poll's data), so everything else stays as the last poll read it. Nothing
-        is read before the first poll. Failures are judged as ``poll()`` judges them (one
-        failing endpoint is unavailable, the others go on; only when nothing answers is
-        the error raised), and ``deadline`` bounds it as it does a poll.
+        is read before the first poll. Failures are judged as ``poll()`` judges them: a
+        failing endpoint is unavailable and asked again with the scheduler's backoff, the
+        others go on (whether the gateway is down is the main poll's to tell); a refused
+        token is raised. ``deadline`` bounds it as it does a poll.
         """
         return await _within(deadline, self._poll_power(previous, live_stream))
 
@@ -720,25 +736,27 @@ class IQGateway:
                 verdict = judge(
                     err,
                     token_accepted=self._token is not None and self._token_accepted,
-                    answered_before=True,
+                    answered_before=True,  # polled: it answered the probe or a poll
                 )
                 if verdict is not Verdict.FAILING:
                     raise  # a refusal: the next main poll judges it
                 _LOGGER.debug("%s failed this power update: %s", endpoint, err)
                 bodies.pop(endpoint, None)
                 failed[endpoint] = err
-        if not read:
-            if failed:
-                raise list(failed.values())[-1]  # nothing answered: the gateway is down
+        if not read and not failed:
             return previous
+        # A failing endpoint is unavailable, the others go on; whether the gateway is
+        # down is the main poll's to tell (the lane follows it).
         self._judged(now, bodies, read, failed, set())
         return self._data(previous.polled | read, bodies, frozenset(read), live=live)
 
-    async def _read(self, endpoint: Endpoint[Any], *, live: bool) -> Any:
+    async def _read(
+        self, endpoint: Endpoint[Any], *, live: bool, retry_timeout: bool = True
+    ) -> Any:
         """Read one endpoint for a poll, keeping the live stream on before live data."""
         if endpoint is LIVEDATA and live:
             await self._keep_live_stream()
-        body = self._known[endpoint] = await self.get(endpoint)
+        body = self._known[endpoint] = await self.get(endpoint, retry_timeout=retry_timeout)
         return body
 
     def _data(
@@ -764,7 +782,7 @@ class IQGateway:
             enabled_cts=enabled_cts(self._known),
             read=read,
             stale=stale,
-            failing=failing - bodies.keys() - stale.keys(),
+            failing=frozenset(failing - bodies.keys() - stale.keys()),
         )
 
     def _due(self, endpoint: Endpoint[Any], every: timedelta | None) -> bool:
