@@ -201,11 +201,6 @@ def _batteries_installed(known: Known) -> bool:
     )
 
 
-def _microinverters_listed(known: Known) -> bool:
-    """Device data adds detail to the microinverters the inverters list names."""
-    return INVERTERS in known
-
-
 # --------------------------------------------------------------------------- the table
 
 SETTINGS_REFRESH: Final = timedelta(minutes=30)
@@ -302,12 +297,13 @@ GENERATOR: Final = Endpoint(
     wanted=_generator_configured,
     on_demand=True,
 )
-# The whole device inventory, every microinverter included (large on a large site): read
-# on the slow cadence, where it lists AC Batteries.
+# The whole device inventory, every microinverter included (large on a large site). It
+# carries each AC Battery's charge and charge status, which sensors show as current: read
+# at every poll, but only where it lists AC Batteries (elsewhere it measures nothing and
+# is not polled at all).
 AC_BATTERIES: Final = Endpoint(
     "/inventory.json",
     _list(ac_batteries_from_list),
-    refresh=SETTINGS_REFRESH,
     reports_nothing=lambda batteries: not batteries,
 )
 STORAGE_SETTINGS: Final = Endpoint(
@@ -316,11 +312,12 @@ STORAGE_SETTINGS: Final = Endpoint(
     refresh=SETTINGS_REFRESH,
     wanted=_batteries_installed,
 )
+# Each microinverter's own readings. It also names the microinverters where the inverters
+# list does not answer (or is refused): their devices come from either.
 DEVICE_DATA: Final = Endpoint(
     "/ivp/pdm/device_data",
     _object(inverter_details_from_dict),
     reports_nothing=lambda details: not details,
-    wanted=_microinverters_listed,
     on_demand=True,
 )
 
