@@ -455,7 +455,7 @@ class IQGateway:
                 body = await self.get(endpoint, retry_timeout=False)
             except IQGatewayError as err:
                 verdict = judge(err, token_accepted=self._endpoint_refusals_own())
-                if verdict is Verdict.TOKEN_REFUSED:
+                if verdict is Verdict.CREDENTIALS:
                     raise  # /auth/check_jwt did not accept it: the token itself is refused
                 if verdict is Verdict.FAILING:
                     verdicts.retry.add(endpoint)
@@ -588,7 +588,7 @@ class IQGateway:
                     token_accepted=self._token is not None and self._token_accepted,
                     answered_before=endpoint in self._confirmed,
                 )
-                if verdict is Verdict.TOKEN_REFUSED:
+                if verdict is Verdict.CREDENTIALS:
                     raise  # the token itself (or no token) is refused
                 if verdict is Verdict.REFUSED and isinstance(err, IQGatewayAuthenticationError):
                     refused[endpoint] = err

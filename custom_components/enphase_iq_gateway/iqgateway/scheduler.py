@@ -7,7 +7,7 @@ One place for the probe, the poll and the power lane alike:
   endpoint is there but did not answer well this time; so is any bad answer of an
   endpoint that has answered well since the last probe. A refusal (401/403) of a token the
   gateway accepts is ``REFUSED`` (the endpoint wants other credentials); a refusal of
-  the token itself is ``TOKEN_REFUSED``, which no endpoint can cure. Anything else (404,
+  the token itself is ``CREDENTIALS``, which no endpoint can cure. Anything else (404,
   a body of another shape) is ``UNSUPPORTED``.
 * ``Schedule`` keeps, for each endpoint that is failing, when it is asked again: first
   RETRY_FIRST seconds after the failure, then twice as long after each failure, up to
@@ -43,7 +43,7 @@ class Verdict(StrEnum):
 
     FAILING = "failing"  # there, but no good answer this time: asked again later
     REFUSED = "refused"  # refuses a token the gateway accepts: needs other credentials
-    TOKEN_REFUSED = "token_refused"  # the token itself (or no token) is refused
+    CREDENTIALS = "credentials"  # the token itself (or no token) is refused
     UNSUPPORTED = "unsupported"  # not there, or not what it should be
 
 
@@ -58,7 +58,7 @@ def judge(err: IQGatewayError, *, token_accepted: bool, answered_before: bool = 
     if isinstance(err, IQGatewayConnectionError):
         return Verdict.FAILING  # timed out, reset, or the connection was lost
     if isinstance(err, IQGatewayAuthenticationError):
-        return Verdict.REFUSED if token_accepted else Verdict.TOKEN_REFUSED
+        return Verdict.REFUSED if token_accepted else Verdict.CREDENTIALS
     if isinstance(err, IQGatewayResponseError) and (
         answered_before or err.garbled or (err.status is not None and err.status >= 500)
     ):
