@@ -481,11 +481,15 @@ def ensemble_device_status(data: GatewayData, serial: str) -> DeviceStatus | Non
 
 
 def inverter_serials(data: GatewayData) -> list[str]:
-    """The microinverters the gateway names: in its inverters list or its device data.
+    """The microinverters the gateway names: in its inverters list, else its device data.
 
-    Either alone is enough (a gateway may not answer, or refuse, the inverters list).
+    Where the gateway is polled for its inverters list, that list names them (device data
+    may still hold a replaced one); where it does not answer or refuses it, device data
+    does.
     """
-    return list(dict.fromkeys([*(data.get(INVERTERS) or {}), *(data.get(DEVICE_DATA) or {})]))
+    if INVERTERS in data.polled:
+        return list(data.get(INVERTERS) or {})
+    return list(data.get(DEVICE_DATA) or {})
 
 
 def inverter_detail(data: GatewayData, serial: str) -> InverterDetail | None:
