@@ -291,7 +291,7 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
     reported = {(DOMAIN, serial), (DOMAIN, f"{serial}_reports"), (DOMAIN, live_device_id(serial))}
     reported |= {(DOMAIN, ct_device_id(serial, kind)) for kind in data.ct_meters}
     if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
-        reported |= {(DOMAIN, inverter) for inverter in data.get(INVERTERS) or {}}
+        reported |= {(DOMAIN, inverter) for inverter in inverter_serials(data)}
     if site.has_batteries(data):
         reported.add((DOMAIN, battery_device_id(serial)))
     if (inventory := data.get(ENSEMBLE_INVENTORY)) is not None:
@@ -476,6 +476,20 @@ def ensemble_device_status(data: GatewayData, serial: str) -> DeviceStatus | Non
     """What ``/ivp/ensemble/status`` adds about one device."""
     status = data.get(ENSEMBLE_STATUS)
     return status.devices.get(serial) if status is not None else None
+
+
+def inverter_serials(data: GatewayData) -> list[str]:
+    """The microinverters the gateway names: in its inverters list, else its device data.
+
+    Where the gateway is polled for its inverters list, that list names them (device data
+    may still hold a replaced one); where it does not answer or refuses it, device data
+    does.
+    """
+    if INVERTERS in data.polled:
+        listed = data.get(INVERTERS)
+        return list(listed) if listed else []
+    details = data.get(DEVICE_DATA)
+    return list(details) if details else []
 
 
 def inverter_detail(data: GatewayData, serial: str) -> InverterDetail | None:

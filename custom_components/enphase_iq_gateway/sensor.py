@@ -65,6 +65,7 @@ from .entity import (
     add_as_reported,
     ensemble_device_status,
     inverter_detail,
+    inverter_serials,
     units,
 )
 from .iqgateway import (
@@ -863,7 +864,7 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
             )
 
     if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
-        for inverter in data.get(INVERTERS) or {}:
+        for inverter in inverter_serials(data):
             inverter_device = devices.inverter(inverter)
             for inverter_description in INVERTER_SENSORS:
                 yield _Planned(

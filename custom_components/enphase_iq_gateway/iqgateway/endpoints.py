@@ -103,7 +103,7 @@ def decode_json(raw: RawBody) -> JSON:
         return json.loads(raw.body)
     except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
         kind = "an HTML page" if raw.body.lstrip().startswith("<") else "a body that is not JSON"
-        raise IQGatewayResponseError(f"{raw.path} answered with {kind}") from err
+        raise IQGatewayResponseError(f"{raw.path} answered with {kind}", garbled=True) from err
 
 
 def _object[T](factory: Callable[[Mapping[str, JSON]], T]) -> Callable[[RawBody], T]:
@@ -193,11 +193,6 @@ def _batteries_installed(known: Known) -> bool:
         or AC_BATTERIES in known
         or bool(production_json and production_json.has_batteries)
     )
-
-
-def _microinverters_listed(known: Known) -> bool:
-    """Device data adds detail to the microinverters the inverters list names."""
-    return INVERTERS in known
 
 
 SETTINGS_REFRESH: Final = timedelta(minutes=30)
@@ -294,12 +289,13 @@ GENERATOR: Final = Endpoint(
     wanted=_generator_configured,
     on_demand=True,
 )
-# The whole device inventory, every microinverter included (large on a large site): read
-# on the slow cadence, where it lists AC Batteries.
+# The whole device inventory, every microinverter included (large on a large site). It
+# carries each AC Battery's charge and charge status, which sensors show as current: read
+# at every poll, but only where it lists AC Batteries (elsewhere it measures nothing and
+# is not polled at all).
 AC_BATTERIES: Final = Endpoint(
     "/inventory.json",
     _list(ac_batteries_from_list),
-    refresh=SETTINGS_REFRESH,
     reports_nothing=lambda batteries: not batteries,
 )
 STORAGE_SETTINGS: Final = Endpoint(
@@ -308,11 +304,12 @@ STORAGE_SETTINGS: Final = Endpoint(
     refresh=SETTINGS_REFRESH,
     wanted=_batteries_installed,
 )
+# Each microinverter's own readings. It also names the microinverters where the inverters
+# list does not answer (or is refused): their devices come from either.
 DEVICE_DATA: Final = Endpoint(
     "/ivp/pdm/device_data",
     _object(inverter_details_from_dict),
     reports_nothing=lambda details: not details,
-    wanted=_microinverters_listed,
     on_demand=True,
 )
 
