@@ -83,7 +83,7 @@ def no_wait_on_the_frozen_clock(hass: HomeAssistant) -> None:
             task.uncancel()
             pending = [
                 repr(work)
-                for work in hass._tasks | hass._background_tasks  # noqa: SLF001
+                for work in hass._tasks | hass._background_tasks
                 if not work.done()
             ]
             raise AssertionError(
