@@ -82,9 +82,7 @@ def no_wait_on_the_frozen_clock(hass: HomeAssistant) -> None:
                 raise
             task.uncancel()
             pending = [
-                repr(work)
-                for work in hass._tasks | hass._background_tasks
-                if not work.done()
+                repr(work) for work in hass._tasks | hass._background_tasks if not work.done()
             ]
             raise AssertionError(
                 f"Home Assistant's work did not end within {STALL_SECONDS} s of real time "
