@@ -90,6 +90,7 @@ def no_wait_on_the_frozen_clock(hass: HomeAssistant) -> None:
             ) from None
         finally:
             watchdog.cancel()
+            watchdog.join()  # at once: no thread outlives the wait (Home Assistant checks)
 
     hass.async_block_till_done = block_till_done  # type: ignore[method-assign]
 
