@@ -409,6 +409,23 @@ async def test_slow_endpoints_get_the_long_timeout(
     await raises(IQGatewayTimeoutError, client.get(PRODUCTION))
 
 
+async def test_without_a_timer_a_request_times_out_on_the_real_clock(
+    gateway: GatewaySimulator, http_session: aiohttp.ClientSession
+) -> None:
+    """The client's own timer (asyncio's): a gateway that never answers is given up on.
+
+    The only request hangs (an hour), so whether it is given up on after its 0.2 s does
+    not depend on the machine's speed (a slow handshake times out the same way).
+    """
+    gateway.add_fault("timeout", path=INFO.path)
+    client = IQGateway(
+        gateway.address, http_session, scheme="https", request_timeout=0.2, retry=False
+    )
+    error = await raises(IQGatewayTimeoutError, client.get(INFO))
+    assert "timed out" in str(error)
+    assert gateway.stats.requests[INFO.path] <= 1  # reached it, or was still connecting
+
+
 async def test_body_cut_off_mid_read_is_retried_once(
     apps: Apps, make_client: ClientFactory, http_session: aiohttp.ClientSession
 ) -> None:
