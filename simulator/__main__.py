@@ -277,7 +277,7 @@ async def serve(args: argparse.Namespace, stop: asyncio.Event | None = None) -> 
             "scenarios": gateway.site.scenarios.as_list(),
         }
         if args.info_file:
-            args.info_file.write_text(json.dumps(details, indent=2))
+            _write_whole(args.info_file, json.dumps(details, indent=2))
         numbers = "moving" if gateway.moving else "as captured"
         if args.inverters is not None:
             numbers += f", {args.inverters} microinverters"
@@ -324,6 +324,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write ``path`` so that a reader waiting for it never sees it half written."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    partial.replace(path)
 
 
 if __name__ == "__main__":

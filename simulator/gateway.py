@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
 import json
@@ -189,6 +190,13 @@ class GatewaySimulator(SimulatorServer):
             stream_timeout=stream_timeout,
             live_stream=live_stream,
         )
+        self.on_delay: list[Callable[[float], None]] = []
+        """Called with the seconds a request is about to wait before its answer (``latency``,
+        or ``hang_seconds`` for a timeout fault): a test's fake timer lets a client's
+        timeout run out then, on the simulated time rather than the machine's."""
+        self.session_time: Callable[[], float] = _real_time
+        """The real time (UNIX seconds) cookie sessions keep to: their idle lapse and the
+        expiry of the token that opened them (a test may bring a fake one)."""
         self._worker = asyncio.Lock()
         self._sessions: dict[str, _Session] = {}
 
@@ -313,8 +321,7 @@ class GatewaySimulator(SimulatorServer):
 
     async def _answer(self, request: web.Request, path: str) -> web.StreamResponse:
         if self.latency:
-            with contextlib.suppress(TimeoutError):  # a stopping server waits no longer
-                await asyncio.wait_for(self._stopping.wait(), self.latency)
+            await self._wait(self.latency)
         if self.outage:
             return _reset(request)
         fault = self.faults.take(path)
@@ -375,10 +382,16 @@ class GatewaySimulator(SimulatorServer):
         if fault.kind is FaultKind.HTML:
             return _page(200, HTML_ERROR_PAGE)
         if fault.kind is FaultKind.TIMEOUT:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.hang_seconds)
+            await self._wait(self.hang_seconds)
             return web.Response(status=504)
         return _reset(request)
+
+    async def _wait(self, seconds: float) -> None:
+        """Wait ``seconds`` before answering (a stopping server waits no longer)."""
+        for listener in self.on_delay:
+            listener(seconds)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
 
     # ------------------------------------------------------------------ tokens
 
@@ -394,7 +407,7 @@ class GatewaySimulator(SimulatorServer):
         session_id = secrets.token_hex(16)
         self._sessions[session_id] = _Session(
             expires_at=float(claims["exp"]),
-            last_used=time.time(),
+            last_used=self.session_time(),
             role=claims.get("enphaseUser"),
         )
         response = _page(200, VALID_TOKEN_PAGE)
@@ -408,7 +421,7 @@ class GatewaySimulator(SimulatorServer):
         restart) is refused even with a valid token beside it: the client must open a new
         session. A token without a role claim counts as an owner's.
         """
-        now = time.time()
+        now = self.session_time()
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id is not None:
             session = self._sessions.get(session_id)
@@ -488,6 +501,11 @@ class GatewaySimulator(SimulatorServer):
     def _forget_sessions(self, _: JSONObject) -> JSONObject:
         self.expire_sessions()
         return {}
+
+
+def _real_time() -> float:
+    # Looked up at each call, so that a test library patching ``time.time`` is followed.
+    return time.time()
 
 
 def _page(status: int, body: bytes) -> web.Response:

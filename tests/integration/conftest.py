@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 import re
 import socket
+import threading
 from typing import Any
 from unittest.mock import PropertyMock, patch
 
@@ -43,6 +44,55 @@ OWNER_PASSWORD = "correct horse battery staple"
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Let Home Assistant load the integration from custom_components/."""
+
+
+STALL_SECONDS = 120
+"""Real seconds after which waiting for Home Assistant to finish its work fails the test."""
+
+
+@pytest.fixture(autouse=True)
+def no_wait_on_the_frozen_clock(hass: HomeAssistant) -> None:
+    """Waiting for Home Assistant's work fails the test, rather than hang, if it never ends.
+
+    On the frozen clock, work that waits on a timer (a retry's sleep, a request's timeout,
+    a request a dead handler never answers) waits until the test moves the clock:
+    ``async_block_till_done()`` would wait for it forever. After STALL_SECONDS of real time
+    (the longest such wait takes seconds, even on a busy machine) it raises an
+    AssertionError naming the unfinished work instead.
+    """
+    original = hass.async_block_till_done
+
+    async def block_till_done(wait_background_tasks: bool = False) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        loop = asyncio.get_running_loop()
+        stalled = threading.Event()
+
+        def stall() -> None:
+            stalled.set()
+            loop.call_soon_threadsafe(task.cancel)
+
+        watchdog = threading.Timer(STALL_SECONDS, stall)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            await original(wait_background_tasks)
+        except asyncio.CancelledError:
+            if not stalled.is_set():
+                raise
+            task.uncancel()
+            pending = [
+                repr(work) for work in hass._tasks | hass._background_tasks if not work.done()
+            ]
+            raise AssertionError(
+                f"Home Assistant's work did not end within {STALL_SECONDS} s of real time "
+                f"(does it wait on the frozen clock?): {pending}"
+            ) from None
+        finally:
+            watchdog.cancel()
+            watchdog.join()  # at once: no thread outlives the wait (Home Assistant checks)
+
+    hass.async_block_till_done = block_till_done  # type: ignore[method-assign]
 
 
 @pytest.fixture

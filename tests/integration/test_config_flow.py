@@ -9,6 +9,7 @@ raises a bare Exception.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from ipaddress import ip_address
 from typing import Any
 from unittest.mock import patch
@@ -33,6 +34,7 @@ from custom_components.enphase_iq_gateway.const import (
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
     DOMAIN,
+    FLOW_REQUEST_TIMEOUT,
 )
 from custom_components.enphase_iq_gateway.iqgateway import (
     EnlightenClient,
@@ -41,6 +43,7 @@ from custom_components.enphase_iq_gateway.iqgateway import (
 )
 from simulator import CloudSimulator, GatewaySimulator, TokenAuthority
 from tests.conftest import RICH_CAPTURE, GatewayFactory
+from tests.iqgateway.common import GatewayTime
 
 from .conftest import (
     OWNER_EMAIL,
@@ -89,6 +92,19 @@ def _credentials(password: str = OWNER_PASSWORD, **overrides: str) -> dict[str, 
 def _errors(result: Result) -> dict[str, str]:
     assert result["type"] is FlowResultType.FORM, result
     return dict(result["errors"] or {})
+
+
+@pytest.fixture
+def flow_time(gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch) -> GatewayTime:
+    """The flow's requests time out on the simulated gateway's time, not the machine's.
+
+    A request the gateway hangs runs out of its FLOW_REQUEST_TIMEOUT at once; one it
+    answers never does, however slow the machine.
+    """
+    time = GatewayTime()
+    time.follow(gateway)
+    monkeypatch.setattr(config_flow, "IQGateway", partial(IQGateway, timer=time))
+    return time
 
 
 # --------------------------------------------------------------------------- user step
@@ -178,15 +194,15 @@ def test_host_normalization() -> None:
 
 
 async def test_user_host_that_never_answers(
-    hass: HomeAssistant, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, gateway: GatewaySimulator, flow_time: GatewayTime
 ) -> None:
     """Accepts the connection, never answers: 'timeout' after the flow's short wait, once."""
-    monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
     gateway.add_fault("timeout", path="/info", count=None)
     gateway.stats.reset()
     result = await flow_step(hass, await _start(hass), {CONF_HOST: gateway.address})
     assert _errors(result) == {CONF_HOST: "timeout"}
     assert gateway.stats.requests["/info"] == 1  # no retry while the user waits
+    assert flow_time.expired == [FLOW_REQUEST_TIMEOUT]
     gateway.faults.clear()
     result = await flow_step(hass, result, {CONF_HOST: gateway.address})
     assert result["step_id"] == "auth"
@@ -660,10 +676,9 @@ async def test_token_cannot_connect_then_retry(
 
 
 async def test_token_check_that_never_answers(
-    hass: HomeAssistant, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, gateway: GatewaySimulator, flow_time: GatewayTime
 ) -> None:
     """The gateway stalls on the token: 'timeout' after the flow's short wait, no retry."""
-    monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
     result = await flow_choose(hass, await _to_auth_menu(hass, gateway), "token")
     gateway.add_fault("timeout", path="/auth/check_jwt", count=None)
     gateway.stats.reset()
@@ -671,6 +686,7 @@ async def test_token_check_that_never_answers(
     result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert _errors(result) == {"base": "timeout"}
     assert gateway.stats.requests["/auth/check_jwt"] == 1
+    assert flow_time.expired == [FLOW_REQUEST_TIMEOUT]
     gateway.faults.clear()
     result = await flow_step(hass, result, {CONF_TOKEN: token, CONF_SERIAL: gateway.serial})
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -774,14 +790,14 @@ async def test_zeroconf_unreachable_or_not_a_gateway(
 
 
 async def test_zeroconf_silent_or_failing_device(
-    hass: HomeAssistant, gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch
+    hass: HomeAssistant, gateway: GatewaySimulator, flow_time: GatewayTime
 ) -> None:
     """A discovered device that never answers, or whose answer breaks the flow: not offered."""
-    monkeypatch.setattr(config_flow, "FLOW_REQUEST_TIMEOUT", 0.3)
     gateway.add_fault("timeout", path="/info")
     discovery = _discovery(["127.0.0.1"], gateway.port, None)
     result = await _start(hass, SOURCE_ZEROCONF, discovery)
     assert result["reason"] == "timeout"
+    assert flow_time.expired == [FLOW_REQUEST_TIMEOUT]
 
     with patch.object(IQGateway, "detect", side_effect=RuntimeError("boom")):
         result = await _start(hass, SOURCE_ZEROCONF, discovery)

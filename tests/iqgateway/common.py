@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from contextlib import asynccontextmanager
 import dataclasses
 from datetime import datetime, timedelta
 from enum import Enum
@@ -16,6 +18,7 @@ import pytest
 
 from custom_components.enphase_iq_gateway.iqgateway import IQGateway, IQGatewayError
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import Endpoint
+from simulator import GatewaySimulator
 
 # Exception types the client must never let out: its callers catch IQGatewayError only.
 FOREIGN_ERRORS: tuple[type[BaseException], ...] = (
@@ -96,3 +99,45 @@ class Clock:
     def advance(self, delta: timedelta) -> None:
         """Move the time on."""
         self.now += delta.total_seconds()
+
+
+class GatewayTime:
+    """The client's request timeouts, run on the simulated gateway's time.
+
+    Give it to a client as its ``timer`` and listen to a simulator with ``follow()``. A
+    request then times out exactly when the gateway is to take longer than its timeout to
+    answer (``latency``, or a hanging ``timeout`` fault), at once, and never because the
+    machine running the test is slow. ``given`` holds each request's timeout, in order,
+    and ``expired`` those that ran out.
+    """
+
+    def __init__(self) -> None:
+        """No request yet."""
+        self.given: list[float] = []
+        self.expired: list[float] = []
+        self._running: list[tuple[float, asyncio.Timeout]] = []
+
+    def follow(self, simulator: GatewaySimulator) -> None:
+        """Learn from ``simulator`` how long its answers take."""
+        if self.delayed not in simulator.on_delay:
+            simulator.on_delay.append(self.delayed)
+
+    @asynccontextmanager
+    async def __call__(self, seconds: float) -> AsyncIterator[None]:
+        """Bound one request by ``seconds`` of the gateway's time."""
+        self.given.append(seconds)
+        async with asyncio.timeout(None) as timeout:
+            running = (seconds, timeout)
+            self._running.append(running)
+            try:
+                yield
+            finally:
+                self._running.remove(running)
+
+    def delayed(self, seconds: float) -> None:
+        """The gateway waits ``seconds`` before it answers: longer timeouts run out now."""
+        now = asyncio.get_running_loop().time()
+        for limit, timeout in self._running:
+            if seconds > limit and not timeout.expired():
+                self.expired.append(limit)
+                timeout.reschedule(now)

@@ -19,6 +19,8 @@ from custom_components.enphase_iq_gateway.iqgateway import IQGateway
 from simulator import GatewaySimulator
 from simulator.tls import shared_certificate
 
+from .common import GatewayTime
+
 ClientFactory = Callable[..., IQGateway]
 AUTO = "auto"
 
@@ -43,10 +45,17 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 
 
 @pytest.fixture
-def make_client(http_session: aiohttp.ClientSession) -> ClientFactory:
+def gateway_time() -> GatewayTime:
+    """The request timeouts of the test's clients, on the simulated gateways' time."""
+    return GatewayTime()
+
+
+@pytest.fixture
+def make_client(http_session: aiohttp.ClientSession, gateway_time: GatewayTime) -> ClientFactory:
     """A client for a simulated gateway, with a token when its firmware wants one.
 
     ``retry_delay`` is 0 unless given: the tests count retries, they do not wait for them.
+    Its requests time out on the gateway's time (``gateway_time``), never on the machine's.
     """
 
     def make(
@@ -59,6 +68,8 @@ def make_client(http_session: aiohttp.ClientSession) -> ClientFactory:
         if token == AUTO:
             token = simulator.issue_token() if simulator.capture.requires_token else None
         kwargs.setdefault("retry_delay", 0)
+        gateway_time.follow(simulator)
+        kwargs.setdefault("timer", gateway_time)
         return IQGateway(simulator.address, session or http_session, token=token, **kwargs)
 
     return make

@@ -43,7 +43,7 @@ from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
 from simulator import GatewaySimulator, TokenAuthority
 from tests.conftest import FIXTURES, RICH_CAPTURE, GatewayFactory
 
-from .common import opened, raises
+from .common import GatewayTime, opened, raises
 from .conftest import Apps, ClientFactory
 
 CHECK = CHECK_JWT.path
@@ -129,11 +129,16 @@ async def test_idle_session_lapses_and_is_reopened(
     start_gateway: GatewayFactory, make_client: ClientFactory
 ) -> None:
     """A session unused for longer than the gateway keeps it is reopened on the next call."""
-    simulator = await start_gateway(RICH_CAPTURE, session_idle=0.1)
+    simulator = await start_gateway(RICH_CAPTURE, session_idle=600)
+    started, passed = time.time(), [0.0]
+    simulator.session_time = lambda: started + passed[0]
     client = make_client(simulator)
     await client.detect()
     await client.get(PRODUCTION)
-    await asyncio.sleep(0.15)
+    passed[0] += 599
+    await client.get(PRODUCTION)  # used in time: kept
+    assert simulator.stats.jwt_validations == {CHECK: 1}
+    passed[0] += 601
     await client.get(PRODUCTION)
     await client.get(INVERTERS)
     assert simulator.stats.jwt_validations == {CHECK: 2}
@@ -293,11 +298,13 @@ async def test_requests_are_serialized(
     gateway: GatewaySimulator, make_client: ClientFactory, http_session: aiohttp.ClientSession
 ) -> None:
     """Concurrent calls reach the gateway one at a time."""
-    gateway.latency = 0.05
-    # The measure works: three bare concurrent requests are in flight together.
+    # The measure works: three bare concurrent requests are in flight together (each
+    # answer a second late: the others arrive meanwhile, however slow the machine).
+    gateway.latency = 1
     await asyncio.gather(*(http_session.get(f"{gateway.url}/info", ssl=False) for _ in range(3)))
     assert gateway.stats.max_in_flight >= 2
 
+    gateway.latency = 0.05
     client = await opened(make_client(gateway))
     gateway.stats.reset()
     results = await asyncio.gather(
@@ -350,37 +357,49 @@ async def test_transient_failure_is_retried_once(
 @TRANSIENT
 @pytest.mark.parametrize("count", [2, None])
 async def test_transient_failure_is_raised_after_one_retry(
-    gateway: GatewaySimulator, make_client: ClientFactory, transient: Transient, count: int | None
+    gateway: GatewaySimulator,
+    make_client: ClientFactory,
+    gateway_time: GatewayTime,
+    transient: Transient,
+    count: int | None,
 ) -> None:
     """Failing twice (or for good): that error, after exactly two tries, no third."""
     client = await opened(make_client(gateway, request_timeout=TIMEOUT))
     gateway.add_fault(transient.fault, count=count, path=PRODUCTION.path)
+    asked = len(gateway_time.given)
     started = time.monotonic()
     caught = await raises(transient.error, client.get(PRODUCTION))
     elapsed = time.monotonic() - started
     assert caught.__cause__ is None  # aiohttp's error, which holds the headers, is left behind
     assert gateway.stats.requests[PRODUCTION.path] == 2
     assert len(gateway.faults) == (0 if count else 1)
-    assert elapsed < 2
-    if transient.fault == "timeout":
-        assert elapsed >= 2 * TIMEOUT  # each try waited its full timeout
+    assert elapsed < 30  # no wait for the hanging gateway (an hour) or a third try
+    assert set(gateway_time.given[asked:]) == {TIMEOUT}
+    # Each try of a hanging request waited its full timeout; a dropped one none at all.
+    assert gateway_time.expired == ([TIMEOUT, TIMEOUT] if transient.fault == "timeout" else [])
 
 
 async def test_retry_waits_the_retry_delay(
-    gateway: GatewaySimulator, make_client: ClientFactory
+    gateway: GatewaySimulator, make_client: ClientFactory, gateway_time: GatewayTime
 ) -> None:
-    """The one retry comes after ``retry_delay``."""
+    """The one retry comes after ``retry_delay``, once the first try's timeout ran out."""
     client = await opened(make_client(gateway, request_timeout=0.1, retry_delay=0.2))
     gateway.add_fault("timeout", count=1, path=PRODUCTION.path)
     started = time.monotonic()
     await client.get(PRODUCTION)
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.2  # a lower bound: a slow machine only adds
+    assert gateway_time.expired == [0.1]
+    assert gateway.stats.requests[PRODUCTION.path] == 2
 
 
 async def test_slow_endpoints_get_the_long_timeout(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """/production.json and the HTML page may take long; other endpoints may not."""
+    """/production.json and the HTML page may take long; other endpoints may not.
+
+    The timeouts run on the gateway's time (``gateway_time``): an answer 0.1 s late is
+    0.1 s late, however slow the machine.
+    """
     gateway.capture.set(PRODUCTION_HTML.path, (FIXTURES / "3.7.0" / "production").read_text())
     client = await opened(make_client(gateway, request_timeout=0.05, slow_request_timeout=2))
     gateway.latency = 0.1
@@ -388,6 +407,23 @@ async def test_slow_endpoints_get_the_long_timeout(
     assert (await client.get(PRODUCTION_JSON)).inverters_watts_now is not None
     assert (await client.get(PRODUCTION_HTML)).wh_lifetime is not None
     await raises(IQGatewayTimeoutError, client.get(PRODUCTION))
+
+
+async def test_without_a_timer_a_request_times_out_on_the_real_clock(
+    gateway: GatewaySimulator, http_session: aiohttp.ClientSession
+) -> None:
+    """The client's own timer (asyncio's): a gateway that never answers is given up on.
+
+    The only request hangs (an hour), so whether it is given up on after its 0.2 s does
+    not depend on the machine's speed (a slow handshake times out the same way).
+    """
+    gateway.add_fault("timeout", path=INFO.path)
+    client = IQGateway(
+        gateway.address, http_session, scheme="https", request_timeout=0.2, retry=False
+    )
+    error = await raises(IQGatewayTimeoutError, client.get(INFO))
+    assert "timed out" in str(error)
+    assert gateway.stats.requests[INFO.path] <= 1  # reached it, or was still connecting
 
 
 async def test_body_cut_off_mid_read_is_retried_once(

@@ -403,8 +403,7 @@ def test_process_stops_on_sigint(tmp_path: Path, loopback: None) -> None:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        time.sleep(0.05)  # the file is written just before the ports are announced
-        details = json.loads(info_file.read_text())
+        details = json.loads(info_file.read_text())  # written whole, once the ports listen
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
-from contextlib import suppress
+from contextlib import AbstractAsyncContextManager, suppress
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import partial
@@ -104,6 +104,12 @@ STREAM_RETRY: Final = INFO_REFRESH
 MAX_BODY: Final = 4 * 1024 * 1024
 """The most a body may hold, after decompression: the largest real one is under 100 KB."""
 _READ_CHUNK: Final = 64 * 1024
+_NO_AIOHTTP_TIMEOUT: Final = aiohttp.ClientTimeout()
+"""aiohttp's own timeouts are off: the client's ``timer`` bounds each request instead."""
+
+type Timer = Callable[[float], AbstractAsyncContextManager[object]]
+"""``timer(seconds)``: an async context manager that cancels what it holds once that many
+seconds have passed, then raises TimeoutError (``asyncio.timeout``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +176,7 @@ class IQGateway:
         retry: bool = True,
         clock: Callable[[], float] = time.time,
         live_interval: float = LIVE_INTERVAL,
+        timer: Timer = asyncio.timeout,
     ) -> None:
         """Prepare a client; nothing is sent until a method is called.
 
@@ -180,7 +187,9 @@ class IQGateway:
         answer is wanted soon, such as a form a user waits on). ``clock`` (UNIX seconds)
         times the slow cadences and the age of live data. ``live_interval``: seconds
         between two reads of live data (by ``poll()`` or ``poll_power()``), which sets
-        when it is stale and when the live stream is switched on again.
+        when it is stale and when the live stream is switched on again. ``timer`` bounds
+        each request (connection, answer and body) by its timeout: ``asyncio.timeout``
+        unless a test brings a time of its own (see ``Timer``).
         """
         self.host = host
         self.serial = serial
@@ -192,6 +201,7 @@ class IQGateway:
         self._retry_delay = retry_delay
         self._retry = retry
         self._clock = clock
+        self._timer = timer
         self._lock: asyncio.Lock | None = None  # the gateway's, taken at the first request
         self._session_open = False
         self._sessions_usable = True
@@ -964,16 +974,19 @@ class IQGateway:
         timeout = self._slow_request_timeout if endpoint.slow else self._request_timeout
         failure: IQGatewayConnectionError | None = None
         try:
-            async with self._session.request(
-                "GET" if json is None else "POST",
-                url,
-                headers=headers,
-                json=json,
-                ssl=False,
-                allow_redirects=False,
-                auto_decompress=False,  # inflated here, within MAX_BODY
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as response:
+            async with (
+                self._timer(timeout),
+                self._session.request(
+                    "GET" if json is None else "POST",
+                    url,
+                    headers=headers,
+                    json=json,
+                    ssl=False,
+                    allow_redirects=False,
+                    auto_decompress=False,  # inflated here, within MAX_BODY
+                    timeout=_NO_AIOHTTP_TIMEOUT,
+                ) as response,
+            ):
                 status = response.status
                 content_type = response.headers.get("Content-Type")
                 encoding = response.headers.get("Content-Encoding", "")
