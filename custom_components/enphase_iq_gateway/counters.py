@@ -138,19 +138,26 @@ class LifetimeGuard:
         hours = (now - self.accepted_at) / timedelta(hours=1)
         if value - self.value > ABSURD_WH_PER_DAY * max(hours / 24, 1.0):
             return None
-        if level and value - self.value > (offset - levels[level - 1]) / 2:
-            # Closer to the level below than to this one: the counter came most of the way
-            # back, which is not energy. Nothing is published for it; the reading is a
-            # level of its own from now on.
-            del self.offsets[level - 1 :]
-            self.offsets.append(self.value - reading)
-            value = self.value
-        elif not self._plausible(value - self.value, hours, reading, now):
+        rise = value - self.value
+        plausible = self._plausible(rise, hours, reading, now, level > 0)
+        if not plausible and plausible is not None:
             return self.value  # held: a spike, unless it lasts
+        if plausible is None or (level and rise > (offset - levels[level - 1]) / 2):
+            # Below a held rise and yet too high on its level; or closer to the level below
+            # than to this one (the counter came most of the way back): not energy. Nothing
+            # is published for it (but the counter's rise since it was first held, if it
+            # was); the reading is a level of its own from now on.
+            value = self.value
+            if plausible and self.high >= HOLD_POLLS and self.high_from is not None:
+                value = round(value + max(reading - self.high_from, 0.0), DECIMALS)
+            del self.offsets[level - 1 :]
+            self.offsets.append(value - reading)
         else:
             del self.offsets[level:]  # back on an earlier level: the later stitches end
-            if hours > 0 and value > self.value and self.high < HOLD_POLLS:
-                self.rate = max(self.rate or 0.0, (value - self.value) / hours)
+            if hours > 0 and rise > 0 and self.high < HOLD_POLLS and level == len(levels) - 1:
+                # (a rise on the level in use: one back onto an earlier level holds the
+                # energy a stitch did not see, which says nothing of the site's power)
+                self.rate = max(self.rate or 0.0, rise / hours)
         self.value, self.reading, self.low, self.pending, self.accepted_at = (
             value,
             reading,
@@ -161,7 +168,9 @@ class LifetimeGuard:
         self.high, self.high_from, self.high_since = 0, None, None
         return self.value
 
-    def _plausible(self, rise: float, hours: float, reading: float, now: datetime) -> bool:
+    def _plausible(
+        self, rise: float, hours: float, reading: float, now: datetime, stitched: bool
+    ) -> bool | None:
         """Whether a rise may be published now; an implausible one is held until it lasts.
 
         A rise is plausible up to ``PLAUSIBLE_RATE_FACTOR`` times the largest rise per hour
@@ -170,16 +179,21 @@ class LifetimeGuard:
         a reading below the first held one is the spike over (judged as any reading); one that
         goes on from it as the counter can keeps the hold (a further jump starts it again).
         Held for ``HOLD_POLLS`` readings, the rise is real, and the rate learns from the
-        counter's rise since the first held reading (not from the jump).
+        counter's rise since the first held reading (not from the jump). None: the spike is
+        over, but the reading is too high on its (``stitched``) level: a level of its own (a
+        counter that came back, held, then dipped again).
         """
         start, since = self.high_from, self.high_since
-        if self.high and start is not None and since is not None and reading >= start:
+        holding = bool(self.high) and start is not None and since is not None
+        if holding and start is not None and since is not None and reading >= start:
             if reading - start <= self._bound((now - since) / timedelta(hours=1)):
                 self.high += 1
             else:
                 self.high, self.high_from, self.high_since = 1, reading, now
         elif self.rate is None or rise <= self._bound(hours):
             return True
+        elif holding and stitched:
+            return None
         else:
             self.high, self.high_from, self.high_since = 1, reading, now
         self.reading = reading
