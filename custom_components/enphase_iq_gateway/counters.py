@@ -29,8 +29,8 @@ the published value for good. So a rise is held as a dip is:
 * **hold high**: a rise larger than the site can make is not published, for up to
   ``HOLD_POLLS`` polls. What the site can make comes from the counter itself: twice the
   largest rise per hour published so far (``rate``), times the hours since the last
-  published value, plus one unit of resolution. A counter whose rate is not known yet
-  (the first rise seen) is trusted.
+  published value, plus one unit of resolution. Before its rate is known (a new
+  installation), a counter's first rise is held so.
 * **glitch**: a reading back within that bound before ``HOLD_POLLS`` polls is followed;
   nothing of the spike was published.
 * **real**: a rise that lasts ``HOLD_POLLS`` polls is published whole (a new meter, a
@@ -175,7 +175,7 @@ class LifetimeGuard:
 
         A rise is plausible up to ``PLAUSIBLE_RATE_FACTOR`` times the largest rise per hour
         published so far, over the time since the last published value (plus one unit of the
-        counter's resolution); the first rise, before any is known, is. While one is held,
+        counter's resolution); before any is known, no rise is. While one is held,
         a reading below the first held one is the spike over (judged as any reading); one that
         goes on from it as the counter can keeps the hold (a further jump starts it again).
         Held for ``HOLD_POLLS`` readings, the rise is real, and the rate learns from the
@@ -186,11 +186,11 @@ class LifetimeGuard:
         start, since = self.high_from, self.high_since
         holding = bool(self.high) and start is not None and since is not None
         if holding and start is not None and since is not None and reading >= start:
-            if reading - start <= self._bound((now - since) / timedelta(hours=1)):
+            if self.rate is None or reading - start <= self._bound((now - since) / timedelta(hours=1)):
                 self.high += 1
             else:
                 self.high, self.high_from, self.high_since = 1, reading, now
-        elif self.rate is None or rise <= self._bound(hours):
+        elif self.rate is not None and rise <= self._bound(hours):
             return True
         elif holding and stitched:
             return None

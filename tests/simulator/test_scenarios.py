@@ -215,6 +215,8 @@ def test_scenario_json_round_trip() -> None:
         "polls": 1,
         "factor": 0.95,
         "modulus": None,
+        "phase": 1,
+        "meter": None,
         "seen": {},
     }
     drop = CounterScenario.from_dict({"kind": "drop", "path": READINGS, "factor": 1})
