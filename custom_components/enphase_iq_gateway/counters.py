@@ -149,7 +149,7 @@ class LifetimeGuard:
             # was); the reading is a level of its own from now on.
             value = self.value
             if plausible and self.high >= HOLD_POLLS and self.high_from is not None:
-                value = round(value + max(reading - self.high_from, 0.0), DECIMALS)
+                value = max(round(value + reading - self.high_from, DECIMALS), value)
             del self.offsets[level - 1 :]
             self.offsets.append(value - reading)
         else:
