@@ -325,8 +325,14 @@ def stitch_issue_id(entry_id: str) -> str:
     return f"{ISSUE_STITCHED}_{entry_id}"
 
 
-def update_stitch_issue(hass: HomeAssistant, entry: ConfigEntry[Any], stitched: set[str]) -> None:
-    """Raise the repair issue naming the stitched sensors, or remove it when none is."""
+def update_stitch_issue(
+    hass: HomeAssistant, entry: ConfigEntry[Any], stitched: dict[str, tuple[str, str]]
+) -> None:
+    """Raise the repair issue naming the stitched sensors, or remove it when none is.
+
+    ``stitched``: entity id → the sensor's name and the unit it is shown in (that of its
+    ``gateway_value`` attribute).
+    """
     issue_id = stitch_issue_id(entry.entry_id)
     if not stitched:
         ir.async_delete_issue(hass, DOMAIN, issue_id)
@@ -341,7 +347,8 @@ def update_stitch_issue(hass: HomeAssistant, entry: ConfigEntry[Any], stitched: 
         translation_key=ISSUE_STITCHED,
         translation_placeholders={
             "title": entry.title,
-            "sensors": ", ".join(sorted(stitched)),
+            "sensors": ", ".join(sorted(name for name, _ in stitched.values())),
             "attribute": ATTR_GATEWAY_VALUE,
+            "units": ", ".join(sorted({unit for _, unit in stitched.values() if unit})),
         },
     )

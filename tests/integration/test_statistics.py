@@ -700,9 +700,16 @@ async def test_a_restart_in_the_middle_of_a_stitch(
     assert issue is not None
     assert issue.translation_key == "counter_stitched"
     assert issue.translation_placeholders is not None
+    # The sensors by the names the user sees (not entity ids), and the attribute's units.
     listed = issue.translation_placeholders["sensors"].split(", ")
-    assert LIFETIME in listed
+    assert state.attributes["friendly_name"] in listed
+    assert not [name for name in listed if name.startswith("sensor.")]
     assert len(listed) == len(_counted(site))
+    assert issue.translation_placeholders["units"].split(", ") == sorted(
+        {s.attributes["unit_of_measurement"] for s in hass.states.async_all("sensor")
+         if ATTR_GATEWAY_VALUE in s.attributes}
+    )
+    assert "kWh" in issue.translation_placeholders["units"]
 
     # Home Assistant forgets a non-persistent issue at a restart: the restore raises it again.
     before = site.samples[LIFETIME].published[-1]
@@ -712,7 +719,10 @@ async def test_a_restart_in_the_middle_of_a_stitch(
     assert site.samples[LIFETIME].published[-1] == before
     await site.poll()
     assert site.samples[LIFETIME].published[-1] > before  # the stitch goes on at once
-    assert issues.async_get_issue(DOMAIN, issue_id) is not None
+    raised = issues.async_get_issue(DOMAIN, issue_id)
+    assert raised is not None
+    assert raised.translation_placeholders is not None
+    assert raised.translation_placeholders["sensors"].split(", ") == listed
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.name == LOGGER.name]
     await site.poll(2)
 
@@ -738,10 +748,40 @@ async def test_a_removed_sensor_leaves_the_stitch_issue(hass: HomeAssistant, sit
         return issue.translation_placeholders["sensors"].split(", ")
 
     before = listed()
-    assert LIFETIME in before
+    name = hass.states.get(LIFETIME).attributes["friendly_name"]
+    assert name in before
     er.async_get(hass).async_remove(LIFETIME)
     await hass.async_block_till_done()
-    assert listed() == [sensor for sensor in before if sensor != LIFETIME]
+    assert listed() == [sensor for sensor in before if sensor != name]
+
+
+async def test_a_renamed_sensor_keeps_its_stitch(hass: HomeAssistant, site: Site) -> None:
+    """Renaming a stitched counter's entity id keeps the stitch, then across a restart.
+
+    Home Assistant removes the sensor and adds it again under the new id (it offers this
+    when a device is renamed); the restore data under the new id is none. Before, the
+    sensor fell to the gateway's reading, which the recorder books as a meter reset.
+    """
+    await site.poll(2)
+    site.sim.add_counter_scenario("drop")
+    await site.poll(HOLD_POLLS + 1)
+    before = hass.states.get(LIFETIME)
+    assert before is not None
+    assert ATTR_GATEWAY_VALUE in before.attributes
+    renamed = "sensor.solar_lifetime"
+    er.async_get(hass).async_update_entity(LIFETIME, new_entity_id=renamed)
+    await hass.async_block_till_done()
+    assert hass.states.get(renamed).state == before.state
+    await site.poll()
+    assert float(hass.states.get(renamed).state) >= float(before.state)
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, stitch_issue_id(site.entry.entry_id))
+    assert issue is not None
+    shown = hass.states.get(renamed).state
+    await site.restart()
+    assert hass.states.get(renamed).state == shown
+    await site.poll()
+    assert float(hass.states.get(renamed).state) >= float(shown)
+    assert ATTR_GATEWAY_VALUE in hass.states.get(renamed).attributes
 
 
 # --------------------------------------------------------------------------- day and week
