@@ -201,7 +201,11 @@ class CounterScenario:
             return [self.rewrite(item) for item in body]
         if not isinstance(body, dict):
             return body
-        if self.kind is ScenarioKind.INACTIVE and body.get("type") == "eim" and "activeCount" in body:
+        if (
+            self.kind is ScenarioKind.INACTIVE
+            and body.get("type") == "eim"
+            and "activeCount" in body
+        ):
             return {**body, "activeCount": 0}
         channels = body.get("channels")
         if (

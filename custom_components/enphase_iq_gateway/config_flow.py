@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from contextlib import suppress
-from datetime import datetime
 import ipaddress
 import logging
 from typing import Any
@@ -54,6 +53,7 @@ from .const import (
     MAX_SCAN_INTERVAL,
     MIN_POWER_INTERVAL,
     MIN_SCAN_INTERVAL,
+    local_time,
 )
 from .coordinator import IQGatewayConfigEntry
 from .iqgateway import (
@@ -748,11 +748,6 @@ def _host_only(host: str) -> str:
     if host.startswith("["):
         return host[1:].partition("]")[0]
     return host.partition(":")[0] if host.count(":") == 1 else host
-
-
-def local_time(moment: datetime) -> str:
-    """A moment as the user reads it: local time, to the minute, with its time zone."""
-    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class IQGatewayOptionsFlow(_OptionsFlow):

@@ -186,7 +186,9 @@ class LifetimeGuard:
         start, since = self.high_from, self.high_since
         holding = bool(self.high) and start is not None and since is not None
         if holding and start is not None and since is not None and reading >= start:
-            if self.rate is None or reading - start <= self._bound((now - since) / timedelta(hours=1)):
+            if self.rate is None or reading - start <= self._bound(
+                (now - since) / timedelta(hours=1)
+            ):
                 self.high += 1
             else:
                 self.high, self.high_from, self.high_since = 1, reading, now

@@ -28,9 +28,16 @@ from .config_flow import (
     TOKEN_SCHEMA,
     async_check_pasted_token,
     async_prove_token,
+)
+from .const import (
+    CONF_CODE,
+    CONF_NEW_CODE,
+    CONF_SERIAL,
+    CONF_TWO_STEP,
+    DOMAIN,
+    LOGGER,
     local_time,
 )
-from .const import CONF_CODE, CONF_NEW_CODE, CONF_SERIAL, CONF_TWO_STEP, DOMAIN, LOGGER
 from .iqgateway import ENTREZ_URL, EnlightenError, InvalidTokenError, TokenInfo, parse_token
 from .sign_in import CODE_FORM_FIELDS, CloudSignIn
 from .token_manager import sign_in_issue_id

@@ -269,9 +269,7 @@ def test_random_glitches_never_lie() -> None:
             if abs((after - before) - step) > 1e-6 * max(after, before)
         ]
         lost = sum(
-            step
-            for i, step in enumerate(steps)
-            if any(0 <= i - g < HOLD_POLLS for g in glitches)
+            step for i, step in enumerate(steps) if any(0 <= i - g < HOLD_POLLS for g in glitches)
         )
         last, first = published[-1], published[0]
         assert last is not None
@@ -627,8 +625,11 @@ async def test_counters_read_zero_for_several_polls(hass: HomeAssistant, site: S
 
 
 async def test_a_storage_ct_loses_a_phase(hass: HomeAssistant, site: Site) -> None:
-    """Firmware 8.3.6086/6087: a split-phase storage CT reads one phase all zero for a while,
-    and its totals fall to the other phase; then it is right again."""
+    """Firmware 8.3.6086/6087: a split-phase storage CT loses a phase for a while.
+
+    One phase reads all zero and the CT's totals fall to the other phase; then it is right
+    again.
+    """
     meters = json_loads((FIXTURES / RICH_CAPTURE / "ivp_meters").read_text())
     assert isinstance(meters, list)
     storage = next(m for m in meters if isinstance(m, dict) and m["measurementType"] == "storage")
@@ -663,9 +664,8 @@ async def test_inventory_numbers_read_unknown(
     charges = [
         state
         for state in hass.states.async_all("sensor")
-        if state.entity_id.endswith("_state_of_charge") and state.entity_id.startswith(
-            "sensor.iq_battery_"
-        )
+        if state.entity_id.endswith("_state_of_charge")
+        and state.entity_id.startswith("sensor.iq_battery_")
     ]
     assert charges
     assert all(state.state in ("unknown", "unavailable") for state in charges)
@@ -706,8 +706,11 @@ async def test_a_restart_in_the_middle_of_a_stitch(
     assert not [name for name in listed if name.startswith("sensor.")]
     assert len(listed) == len(_counted(site))
     assert issue.translation_placeholders["units"].split(", ") == sorted(
-        {s.attributes["unit_of_measurement"] for s in hass.states.async_all("sensor")
-         if ATTR_GATEWAY_VALUE in s.attributes}
+        {
+            s.attributes["unit_of_measurement"]
+            for s in hass.states.async_all("sensor")
+            if ATTR_GATEWAY_VALUE in s.attributes
+        }
     )
     assert "kWh" in issue.translation_placeholders["units"]
 
