@@ -215,10 +215,12 @@ class CounterScenario:
             and (self.meter is None or body.get("eid") == self.meter)
         ):
             lost = {**channels[self.phase]}
-            lost.update({k: 0 for k, v in lost.items() if _is_measure(k, v)})
+            lost.update({k: 0 for k, v in lost.items() if _is_number(v) and k not in KEEP})
             kept = [c for i, c in enumerate(channels) if i != self.phase]
-            totals = {
-                k: sum(c.get(k, 0) for c in kept) for k, v in body.items() if _is_measure(k, v)
+            totals = {  # sums of the phases left; a frequency or power factor: the first's
+                k: kept[0].get(k, v) if k in PER_METER else sum(c.get(k, 0) for c in kept)
+                for k, v in body.items()
+                if _is_number(v) and k not in KEEP
             }
             rewritten = [lost if i == self.phase else c for i, c in enumerate(channels)]
             return {**body, **totals, "channels": rewritten}
@@ -240,13 +242,13 @@ class CounterScenario:
         return value % modulus
 
 
-def _is_measure(name: str, value: Any) -> bool:
-    """A measured number of a meter or channel (not its eid, timestamp or frequency)."""
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and name not in ("eid", "timestamp", "voltage", "freq", "pwrFactor")
-    )
+# Fields of a meter or channel a lost phase keeps, and those its totals do not add up.
+KEEP = frozenset({"eid", "timestamp"})
+PER_METER = frozenset({"freq", "pwrFactor"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _unknown(body: Any) -> Any:
