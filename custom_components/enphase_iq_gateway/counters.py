@@ -192,8 +192,8 @@ class LifetimeGuard:
                 self.high += 1
             else:
                 self.high, self.high_from, self.high_since = 1, reading, now
-        elif self.rate is not None and rise <= self._bound(hours):
-            return True
+        elif rise <= TOLERANCE or (self.rate is not None and rise <= self._bound(hours)):
+            return True  # (no rise at all needs no rate)
         elif holding and stitched:
             return None
         else:

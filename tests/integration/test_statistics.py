@@ -218,6 +218,22 @@ def test_a_rise_that_lasts_is_published_whole() -> None:
     assert guard.update(real[-1] * 2, later + POLL) == real[-1] + 500 * 12 * 24
 
 
+def test_a_new_guard_holds_its_first_rise() -> None:
+    """A guard that does not know how fast its counter rises holds the first rise.
+
+    A counter that stands still (export at night) would otherwise take a spike as its
+    first rise. An older release's restore data (no rate) is such a guard.
+    """
+    guard = LifetimeGuard()
+    published = _run([1000, 1000, 1100, 1200, 1300, 1400], guard)
+    assert published == [1000, 1000, 1000, 1000, 1300, 1400]
+    assert guard.rate == pytest.approx(1200)  # 200 in ten minutes, learned after the jump
+    saved = {k: v for k, v in _warm().as_dict().items() if k != "rate"}
+    assert LifetimeGuard.from_dict(
+        {**saved, "value": 5.0, "reading": 5.0, "accepted_at": START.isoformat()}
+    ) == LifetimeGuard(5.0, 5.0, accepted_at=START)
+
+
 def test_a_spike_on_top_of_a_jump_starts_the_hold_again() -> None:
     """Only readings that go on from the first held one as the counter can make it real."""
     real = [1000.0 + 100 * i for i in range(10)]
