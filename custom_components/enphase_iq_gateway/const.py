@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 import logging
 from typing import Final
-
-from homeassistant.util import dt as dt_util
 
 DOMAIN: Final = "enphase_iq_gateway"
 LOGGER = logging.getLogger(__package__)
@@ -75,8 +73,3 @@ ISSUE_RENEWAL_FAILING: Final = "renewal_failing"
 # Reauthentication is needed but Home Assistant cannot start it (another flow of the entry,
 # such as a Reconfigure left open, is in progress): fixable, its flow signs in again.
 ISSUE_SIGN_IN_AGAIN: Final = "sign_in_again"
-
-
-def local_time(moment: datetime) -> str:
-    """A moment as the user reads it: local time, to the minute, with its time zone."""
-    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M %Z")

@@ -91,8 +91,8 @@ from .const import (
     RENEW_LIFETIME_FRACTION,
     RENEW_MARGIN_MAX,
     RENEW_RETRY_INTERVAL,
-    local_time,
 )
+from .helpers import local_time
 from .iqgateway import (
     EnlightenClient,
     EnlightenCodeRequiredError,
