@@ -60,6 +60,9 @@ counter scenarios (--scenario KIND[:NAME=VALUE,...], or POST .../counters):
   dip       factor (0.95) of the value for the next `polls` polls (1; none = until cleared)
   drop      factor (0.5) of the value from the next poll on, growing from there
   rollover  the counter counts modulo `modulus` (default: wraps at once to ~1 %)
+  phase_lost  a split-phase meter's channel `phase` (1) reads 0, its totals the other's
+  inactive  /production.json's meter entries say activeCount 0
+  unknown   every number of `path` reads "unknown" (after a gateway reboot)
   path=/ivp/meters/readings and field=actEnergyRcvd narrow it; a poll is one request to a
   path. DELETE .../counters ends them all.
 """
@@ -84,12 +87,12 @@ def parse_scenario(text: str) -> CounterScenario:
 
 
 def _scenario_value(name: str, value: str) -> object:
-    if name not in ("polls", "factor", "modulus"):
+    if name not in ("polls", "factor", "modulus", "phase", "meter"):
         return value  # path, field (and names from_dict will refuse)
     if value.lower() in ("none", "null"):
         return None
     try:
-        return int(value) if name == "polls" else float(value)
+        return int(value) if name in ("polls", "phase", "meter") else float(value)
     except ValueError as err:
         raise argparse.ArgumentTypeError(f"{name} must be a number, not {value!r}") from err
 

@@ -283,8 +283,10 @@ class GatewaySimulator(SimulatorServer):
         polls: int | None = 1,
         factor: float | None = None,
         modulus: float | None = None,
+        phase: int = 1,
+        meter: int | None = None,
     ) -> CounterScenario:
-        """Start a counter scenario (see ``scenarios.py``): ``dip``, ``drop``, ``rollover``."""
+        """Start a counter scenario or firmware quirk (see ``scenarios.py``)."""
         return self.site.scenarios.add(
             CounterScenario(
                 ScenarioKind(kind),
@@ -293,6 +295,8 @@ class GatewaySimulator(SimulatorServer):
                 polls=polls,
                 factor=factor,
                 modulus=modulus,
+                phase=phase,
+                meter=meter,
             )
         )
 

@@ -13,6 +13,20 @@ that has them, or one ``path``; every counter, or one ``field``):
               Without a modulus, each counter wraps at once, at just under the value it has
               when the scenario first sees it (to about 1 % of it), and counts on from there.
 
+Firmware quirks on record, each for the next ``polls`` polls (default 1; ``null``: until
+cleared), on the bodies of every path or of ``path``:
+
+``phase_lost`` (8.3.6086/6087) a split-phase meter's channel ``phase`` (0-based, default
+              1) reads all zero, and the meter's totals are those of its other channels
+              (``meter``: the eid of one meter; default every meter with channels).
+``inactive``  the meter entries of ``/production.json`` (``type: eim``) say
+              ``activeCount: 0``.
+``unknown``   (after a gateway reboot) every number reads as the string ``"unknown"``
+              (``/inventory.json``, ``/ivp/ensemble/inventory``...: give a ``path``).
+
+A ``dip`` of ``factor`` 0 for some polls is 8.3.5422's counters reading 0, then right again;
+one of ``factor`` 2 for one poll an upward spike.
+
 A **poll** is one request to an endpoint: each path counts its own requests, from the
 moment the scenario is added (a client reads each endpoint once per poll, so "the next
 poll" of ``/ivp/meters/readings`` is the next request for it, whatever else is read in
@@ -69,6 +83,13 @@ class ScenarioKind(StrEnum):
     DIP = "dip"
     DROP = "drop"
     ROLLOVER = "rollover"
+    PHASE_LOST = "phase_lost"
+    INACTIVE = "inactive"
+    UNKNOWN = "unknown"
+
+
+# Kinds that rewrite whole bodies (not each counter), for ``polls`` polls as a dip does.
+BODY_KINDS = frozenset({ScenarioKind.PHASE_LOST, ScenarioKind.INACTIVE, ScenarioKind.UNKNOWN})
 
 
 DEFAULT_FACTORS = {ScenarioKind.DIP: 0.95, ScenarioKind.DROP: 0.5}
@@ -89,6 +110,8 @@ class CounterScenario:
     polls: int | None = 1
     factor: float | None = None
     modulus: float | None = None
+    phase: int = 1
+    meter: int | None = None
     seen: Counter[str] = dataclasses.field(default_factory=Counter)
     _first: dict[str, float] = dataclasses.field(default_factory=dict)
 
@@ -103,11 +126,22 @@ class CounterScenario:
             raise ValueError("polls must be at least 1, or null for 'until cleared'")
         if self.modulus is not None and self.modulus <= 0:
             raise ValueError("modulus must be more than 0")
+        if self.phase < 0:
+            raise ValueError("phase must be at least 0")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CounterScenario:
         """Build one from the control API's JSON (ValueError if it is not understood)."""
-        unknown = set(data) - {"kind", "path", "field", "polls", "factor", "modulus"}
+        unknown = set(data) - {
+            "kind",
+            "path",
+            "field",
+            "polls",
+            "factor",
+            "modulus",
+            "phase",
+            "meter",
+        }
         if unknown:
             raise ValueError(f"unknown field(s): {', '.join(sorted(unknown))}")
         if "kind" not in data:
@@ -118,6 +152,10 @@ class CounterScenario:
         polls = data.get("polls", 1)
         if polls is not None and (isinstance(polls, bool) or not isinstance(polls, int)):
             raise ValueError("polls must be a whole number or null")
+        for name in ("phase", "meter"):
+            value = data.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ValueError(f"{name} must be a whole number")
         return cls(
             kind=ScenarioKind(data["kind"]),
             path=data.get("path"),
@@ -125,6 +163,8 @@ class CounterScenario:
             polls=polls,
             factor=_optional_number(data, "factor"),
             modulus=_optional_number(data, "modulus"),
+            phase=data.get("phase", 1),
+            meter=data.get("meter"),
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -136,6 +176,8 @@ class CounterScenario:
             "polls": self.polls,
             "factor": self.factor,
             "modulus": self.modulus,
+            "phase": self.phase,
+            "meter": self.meter,
             "seen": dict(self.seen),
         }
 
@@ -147,12 +189,47 @@ class CounterScenario:
         """Count a request for ``path``; whether the scenario acts on this one."""
         base = path.partition("?")[0]
         self.seen[base] += 1
-        if self.kind is ScenarioKind.DIP and self.polls is not None:
+        if (self.kind is ScenarioKind.DIP or self.kind in BODY_KINDS) and self.polls is not None:
             return self.seen[base] <= self.polls
         return True
 
+    def rewrite(self, body: Any) -> Any:
+        """The whole body as a quirk of a body kind makes it read."""
+        if self.kind is ScenarioKind.UNKNOWN:
+            return _unknown(body)
+        if isinstance(body, list):
+            return [self.rewrite(item) for item in body]
+        if not isinstance(body, dict):
+            return body
+        if (
+            self.kind is ScenarioKind.INACTIVE
+            and body.get("type") == "eim"
+            and "activeCount" in body
+        ):
+            return {**body, "activeCount": 0}
+        channels = body.get("channels")
+        if (
+            self.kind is ScenarioKind.PHASE_LOST
+            and isinstance(channels, list)
+            and len(channels) > self.phase
+            and (self.meter is None or body.get("eid") == self.meter)
+        ):
+            lost = {**channels[self.phase]}
+            lost.update({k: 0 for k, v in lost.items() if _is_number(v) and k not in KEEP})
+            kept = [c for i, c in enumerate(channels) if i != self.phase]
+            totals = {  # sums of the phases left; a frequency or power factor: the first's
+                k: kept[0].get(k, v) if k in PER_METER else sum(c.get(k, 0) for c in kept)
+                for k, v in body.items()
+                if _is_number(v) and k not in KEEP
+            }
+            rewritten = [lost if i == self.phase else c for i, c in enumerate(channels)]
+            return {**body, **totals, "channels": rewritten}
+        return {name: self.rewrite(value) for name, value in body.items()}
+
     def apply(self, location: str, name: str, value: float) -> float:
         """The value a counter reads (``location`` names it, for what is kept per counter)."""
+        if self.kind in BODY_KINDS:
+            return value
         if (self.field is not None and name != self.field) or value <= 0:
             return value
         factor = self.factor if self.factor is not None else 1.0
@@ -163,6 +240,26 @@ class CounterScenario:
             return value - first * (1 - factor)
         modulus = self.modulus or first * (1 - ROLLOVER_REMAINDER)
         return value % modulus
+
+
+# Fields of a meter or channel a lost phase keeps, and those its totals do not add up.
+KEEP = frozenset({"eid", "timestamp"})
+PER_METER = frozenset({"freq", "pwrFactor"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _unknown(body: Any) -> Any:
+    """Every number of ``body`` as the string ``"unknown"``."""
+    if isinstance(body, list):
+        return [_unknown(item) for item in body]
+    if isinstance(body, dict):
+        return {name: _unknown(value) for name, value in body.items()}
+    if isinstance(body, int | float) and not isinstance(body, bool):
+        return "unknown"
+    return body
 
 
 def _optional_number(data: dict[str, Any], name: str) -> float | None:
@@ -210,7 +307,14 @@ def apply_scenarios(
     location: str = "",
     parent: str | None = None,
 ) -> Any:
-    """``body`` with every lifetime counter in it as the scenarios make it read."""
+    """``body`` with every lifetime counter in it as the scenarios make it read.
+
+    Body kinds rewrite the body first (at its top, ``location`` empty).
+    """
+    if not location:
+        for scenario in scenarios:
+            if scenario.kind in BODY_KINDS:
+                body = scenario.rewrite(body)
     if isinstance(body, list):
         return [
             apply_scenarios(item, scenarios, path, f"{location}/{index}", parent)

@@ -272,10 +272,10 @@ class SiteModel:
     def render(self, path: str, body: bytes) -> bytes:
         """The body the gateway sends now for ``path`` (captured as ``body``, status 200)."""
         base = path.partition("?")[0]
+        scenarios = self.scenarios.for_request(base) if self.scenarios else []
         if base not in MOVING_PATHS:
-            return body
-        scenarios = self.scenarios.for_request(base)
-        if base == LIVEDATA_PATH:
+            changes = False
+        elif base == LIVEDATA_PATH:
             changes = self.stream.switched
         else:
             changes = self.moving or self.elapsed() > 0

@@ -91,8 +91,8 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
             hass, entry, self.client, connections.cloud_client(connections.cloud_session(hass))
         )
         self.last_poll: datetime | None = None
-        self.stitched: set[str] = set()
-        """The sensors whose lifetime counter is stitched (see ``counters.py``)."""
+        self.stitched: dict[str, tuple[str, str]] = {}
+        """The sensors whose lifetime counter is stitched: entity id → (name, unit shown)."""
         self.gateway_device_id = ""
         self.polling = False  # a poll is under way
         self._live_device_id: str | None = None

@@ -989,16 +989,22 @@ class IQGatewaySensor[S](IQGatewayEntity[S], RestoreSensor):
         self._guard = LifetimeGuard() if lifetime else None
 
     async def async_added_to_hass(self) -> None:
-        """Restore a lifetime counter's guard, so a dip or stitch goes on across restarts."""
-        if self._guard is not None:
+        """Restore a lifetime counter's guard, so a dip or stitch goes on across restarts.
+
+        A guard that is already at work stays: Home Assistant removes a sensor and adds the
+        same one again when its entity id is renamed, and the restore data it has under the
+        new id is none (the stitch would be lost, and the fall to the gateway's reading
+        booked as a meter reset).
+        """
+        if self._guard is not None and self._guard.value is None:
             extra = await self.async_get_last_extra_data()
             stored = extra.as_dict() if extra is not None else {}
             guard = LifetimeGuard.from_dict(stored.get(STORED_KEY))
             self._guard = guard or LifetimeGuard.starting_at(
                 stored.get("native_value"), dt_util.utcnow()
             )
-            if self._guard.stitched:
-                self._stitched(True)
+        if self._guard is not None and self._guard.stitched:
+            self._stitched(True)
         await super().async_added_to_hass()
 
     @property
@@ -1076,10 +1082,20 @@ class IQGatewaySensor[S](IQGatewayEntity[S], RestoreSensor):
         if (self.entity_id in listed) == stitched:
             return
         if stitched:
-            listed.add(self.entity_id)
+            listed[self.entity_id] = (self._shown_name(), self.unit_of_measurement or "")
         else:
-            listed.discard(self.entity_id)
+            listed.pop(self.entity_id, None)
         update_stitch_issue(self.hass, self.coordinator.config_entry, listed)
+
+    def _shown_name(self) -> str:
+        """The name the user sees: the one given the sensor, else its device's and its own."""
+        entry = self.registry_entry
+        if entry is not None and entry.name:
+            return entry.name
+        own = self.name if isinstance(self.name, str) else None
+        device = self.device_entry
+        device_name = (device.name_by_user or device.name) if device is not None else None
+        return " ".join(part for part in (device_name, own) if part) or self.entity_id
 
     def _shown_value(self) -> Any:
         return self._attr_native_value

@@ -92,6 +92,7 @@ from .const import (
     RENEW_MARGIN_MAX,
     RENEW_RETRY_INTERVAL,
 )
+from .helpers import local_time
 from .iqgateway import (
     EnlightenClient,
     EnlightenCodeRequiredError,
@@ -471,7 +472,7 @@ class TokenManager:
             translation_key=ISSUE_TOKEN_REFUSED,
             translation_placeholders={
                 "title": self._entry.title,
-                "since": dt_util.as_local(since).strftime("%Y-%m-%d %H:%M"),
+                "since": local_time(since),
                 "minutes": str(int(REFUSAL_GRACE.total_seconds() // 60)),
             },
         )
@@ -605,7 +606,7 @@ class TokenManager:
             data={"entry_id": self._entry.entry_id} if self.two_step else None,
             translation_placeholders={
                 "title": self._entry.title,
-                "expires": dt_util.as_local(self.token_info.expires_at).strftime("%Y-%m-%d %H:%M"),
+                "expires": local_time(self.token_info.expires_at),
                 # Where a pasted token comes from (the two-step repair signs in instead).
                 **({} if self.two_step else {"entrez_url": ENTREZ_URL}),
             },

@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from homeassistant.components.sensor import SensorEntity, SensorStateClass
 from homeassistant.const import CONF_HOST, CONF_TOKEN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_platform import async_get_platforms
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -113,9 +115,9 @@ async def test_per_phase_values(
                 watts if abs(watts) >= 0.5 else 0
             )
             assert _state(hass, f"{prefix}_voltage_{phase}") == pytest.approx(channel["voltage"])
-            assert _state(hass, f"{prefix}_energy_delivered_{phase}") in (
-                _kwh(channel["actEnergyDlvd"]),
-                None,  # a phase that never delivered reads 0: unavailable, not a number
+            # (a phase that never delivered reads 0, and shows 0)
+            assert _state(hass, f"{prefix}_energy_delivered_{phase}") == _kwh(
+                channel["actEnergyDlvd"]
             )
         for index in range(phases, 3):
             assert hass.states.get(f"{prefix}_active_power_l{index + 1}") is None
@@ -601,3 +603,31 @@ async def test_house_load_as_the_issue_measured(
     assert hass.states.get(CONSUMPTION).attributes["friendly_name"] == (
         "IQ Gateway Consumption power (solar + grid)"
     )
+
+
+@pytest.mark.parametrize("capture", CAPTURES)
+async def test_a_counter_that_never_counted_shows_zero(
+    hass: HomeAssistant, start_gateway: GatewayFactory, capture: str
+) -> None:
+    """A lifetime counter the gateway reads as 0 from the start is 0, not unavailable.
+
+    Export on a site that never exported, a phase or channel that never ran: "zero is
+    unavailable" is for a counter that had a value and lost it.
+    """
+    entry, _ = await setup_capture(hass, start_gateway, capture)
+    counters = [
+        entity
+        for platform in async_get_platforms(hass, DOMAIN)
+        for entity in platform.entities.values()
+        if isinstance(entity, SensorEntity)
+        and entity.state_class is SensorStateClass.TOTAL_INCREASING
+    ]
+    zero = [
+        entity.entity_id
+        for entity in counters
+        if (source := entity._source(entry.runtime_data.data)) is not None
+        and entity.entity_description.value_fn(source) == 0
+    ]
+    print(f"\n{capture}: {len(zero)} of {len(counters)} lifetime counters read 0")  # noqa: T201
+    for entity_id in zero:
+        assert _state(hass, entity_id) == 0, entity_id

@@ -566,7 +566,9 @@ async def test_pasted_token_warns_30_days_ahead_and_asks_at_expiry(
     assert issue.translation_key == "token_expiring"
     assert issue.translation_placeholders == {
         "title": entry.title,
-        "expires": dt_util.as_local(parse_token(token).expires_at).strftime("%Y-%m-%d %H:%M"),
+        "expires": dt_util.as_local(parse_token(token).expires_at).strftime(
+            "%Y-%m-%d %H:%M %Z"  # with its time zone
+        ),
         "entrez_url": ENTREZ_URL,
     }
     assert not reauth_flows(hass)

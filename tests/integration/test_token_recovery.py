@@ -197,7 +197,7 @@ async def test_a_refusal_tells_its_story_once(
     assert not issue.is_fixable
     assert issue.translation_placeholders == {
         "title": entry.title,
-        "since": dt_util.as_local(since).strftime("%Y-%m-%d %H:%M"),
+        "since": dt_util.as_local(since).strftime("%Y-%m-%d %H:%M %Z"),  # with its time zone
         "minutes": "15",
     }
     await fire(hass, freezer, POLL)

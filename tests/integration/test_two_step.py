@@ -643,7 +643,9 @@ async def test_two_step_token_warns_30_days_ahead_with_a_fixable_issue(
     assert issue.data == {"entry_id": entry.entry_id}
     assert issue.translation_placeholders == {
         "title": entry.title,
-        "expires": dt_util.as_local(parse_token(token).expires_at).strftime("%Y-%m-%d %H:%M"),
+        "expires": dt_util.as_local(parse_token(token).expires_at).strftime(
+            "%Y-%m-%d %H:%M %Z"  # with its time zone
+        ),
     }
     assert not reauth_flows(hass)
     assert cloud.stats["login"] == 0  # nothing is tried unattended

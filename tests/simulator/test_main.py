@@ -112,6 +112,8 @@ def test_parse_args_for_the_site_and_the_account() -> None:
             "polls": 5,
             "factor": 0.9,
             "modulus": None,
+            "phase": 1,
+            "meter": None,
             "seen": {},
         },
         {
@@ -121,6 +123,8 @@ def test_parse_args_for_the_site_and_the_account() -> None:
             "polls": 1,
             "factor": None,
             "modulus": 1000.0,
+            "phase": 1,
+            "meter": None,
             "seen": {},
         },
         {
@@ -130,6 +134,8 @@ def test_parse_args_for_the_site_and_the_account() -> None:
             "polls": 1,
             "factor": 0.5,
             "modulus": None,
+            "phase": 1,
+            "meter": None,
             "seen": {},
         },
     ]

@@ -215,6 +215,8 @@ def test_scenario_json_round_trip() -> None:
         "polls": 1,
         "factor": 0.95,
         "modulus": None,
+        "phase": 1,
+        "meter": None,
         "seen": {},
     }
     drop = CounterScenario.from_dict({"kind": "drop", "path": READINGS, "factor": 1})
@@ -284,3 +286,44 @@ async def test_control_api_counters(gateway: GatewaySimulator, raw_session: Sess
     cleared = await fetch(raw_session, gateway, url, method="DELETE")
     assert cleared.json() == []
     assert len(gateway.site.scenarios) == 0
+
+
+# --------------------------------------------------------------------------- firmware quirks
+
+
+def test_a_meter_loses_a_phase() -> None:
+    """phase_lost: one channel all zero, the meter's totals those of the other channels."""
+    site = site_of()
+    right = poll(site)
+    storage = right[2]["eid"]
+    site.scenarios.add(CounterScenario(ScenarioKind.PHASE_LOST, meter=storage, polls=2))
+    for _ in range(2):
+        body = poll(site)
+        meter = next(m for m in body if m["eid"] == storage)
+        assert meter["channels"][1]["actEnergyDlvd"] == 0
+        assert meter["channels"][1]["activePower"] == 0
+        assert meter["channels"][1]["voltage"] == 0
+        assert meter["actEnergyDlvd"] == meter["channels"][0]["actEnergyDlvd"]
+        assert meter["activePower"] == meter["channels"][0]["activePower"]
+        assert meter["voltage"] == meter["channels"][0]["voltage"]
+        assert meter["freq"] == right[2]["freq"]
+        others = [m for m in body if m["eid"] != storage]
+        assert others == [m for m in right if m["eid"] != storage]
+    assert poll(site) == right
+
+
+def test_meters_say_inactive_and_numbers_read_unknown() -> None:
+    """inactive: activeCount 0 on /production.json's eim entries; unknown: strings."""
+    site = site_of()
+    site.scenarios.add(CounterScenario(ScenarioKind.INACTIVE, path="/production.json"))
+    body = poll(site, "/production.json")
+    eims = [e for kind in ("production", "consumption") for e in body[kind] if e["type"] == "eim"]
+    assert eims
+    assert all(e["activeCount"] == 0 for e in eims)
+    assert any(e["activeCount"] for e in body["production"] if e["type"] == "inverters")
+    inventory = "/ivp/ensemble/inventory"
+    site.scenarios.add(CounterScenario(ScenarioKind.UNKNOWN, path=inventory))
+    battery = poll(site, inventory)[0]["devices"][0]
+    assert battery["percentFull"] == "unknown"
+    assert battery["communicating"] is True  # not a number
+    assert isinstance(poll(site, inventory)[0]["devices"][0]["percentFull"], int)
