@@ -42,6 +42,7 @@ from datetime import datetime, timedelta
 import logging
 import os
 import random
+import sys
 from typing import Any
 from unittest.mock import patch
 
@@ -381,6 +382,7 @@ class Soak:
     async def inject(self, fault: Fault) -> None:
         """Play one fault to its end, then check the recovery."""
         self.figures.faults[fault.kind] += 1
+        print(f"{self.now()}: {fault.kind} {fault.detail}", file=sys.stderr, flush=True)  # noqa: T201
         gateway = self.gateway
         if fault.kind == "reboot":
             await gateway.stop()
