@@ -107,7 +107,8 @@ class Fault:
 def schedule(days: float, seed: int) -> list[Fault]:
     """One fault at a time, 6 hours to 3 days apart, from ``seed``."""
     rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
-    faults, at = [], 2 * HOUR
+    faults: list[Fault] = []
+    at = 2 * HOUR
     while True:
         kind = rng.choice(KINDS)
         seconds, detail, refused = 0, "", 0
