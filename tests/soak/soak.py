@@ -141,6 +141,7 @@ class Figures:
     faults: Counter[str] = field(default_factory=Counter)
     polls: int = 0
     failed: int = 0
+    failed_in: Counter[str] = field(default_factory=Counter)  # by the fault under way
     worst_recovery: int = 0  # polls after a fault's end until every sensor was back
     worst_fault: str = "-"
     sign_ins: int = 0
@@ -177,6 +178,7 @@ class Soak:
         self.counter_ids: set[str] = set()
         self.entry: Any = None
         self.watched: Any = None  # the coordinator whose polls are counted
+        self.fault = "none"  # the fault under way, or the last one while it recovers
 
     # ---------------------------------------------------------------- time
 
@@ -332,13 +334,18 @@ class Soak:
             return
         self.watched = coordinator
 
-        @callback
+        finished = coordinator._async_refresh_finished
+
         def polled() -> None:
+            # Home Assistant's hook at the end of every refresh: its listeners are not
+            # called after a failed poll that follows a failed poll.
+            finished()
             self.figures.polls += 1
             if not coordinator.last_update_success:
                 self.figures.failed += 1
+                self.figures.failed_in[self.fault] += 1
 
-        self.entry.async_on_unload(coordinator.async_add_listener(polled))
+        coordinator._async_refresh_finished = polled
 
     async def recover(self, fault: Fault) -> None:
         """After ``fault`` ends: every sensor back within two polls (and how many it took)."""
@@ -383,6 +390,7 @@ class Soak:
     async def inject(self, fault: Fault) -> None:
         """Play one fault to its end, then check the recovery."""
         self.figures.faults[fault.kind] += 1
+        self.fault = fault.kind
         print(f"{self.now()}: {fault.kind} {fault.detail}", file=sys.stderr, flush=True)  # noqa: T201
         gateway = self.gateway
         if fault.kind == "reboot":
@@ -436,12 +444,11 @@ class Soak:
 
 def table(figures: Figures, days: float, seed: int) -> str:
     """The figures as a Markdown table."""
-    faults = ", ".join(f"{kind} {n}" for kind, n in sorted(figures.faults.items()))
     rows = [
         ("simulated days, seed", f"{days:g}, {seed}"),
-        ("faults injected", f"{sum(figures.faults.values())} ({faults or 'none'})"),
+        ("faults injected", f"{figures.faults.total()} ({_counts(figures.faults)})"),
         ("polls", str(figures.polls)),
-        ("failed polls", str(figures.failed)),
+        ("failed polls", f"{figures.failed} ({_counts(figures.failed_in)})"),
         (
             "worst time to recover",
             f"{figures.worst_recovery} polls ({figures.worst_fault})",
@@ -451,6 +458,11 @@ def table(figures: Figures, days: float, seed: int) -> str:
     ]
     lines = ["| soak | |", "|---|---|"] + [f"| {a} | {b} |" for a, b in rows]
     return "\n".join(lines)
+
+
+def _counts(counts: Counter[str]) -> str:
+    """``kind n, kind n`` (``none``: nothing counted)."""
+    return ", ".join(f"{kind} {n}" for kind, n in sorted(counts.items())) or "none"
 
 
 @pytest.mark.freeze_time(FROZEN_TIME)
