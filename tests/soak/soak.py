@@ -40,6 +40,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 import logging
+import math
 import os
 import random
 import sys
@@ -196,7 +197,7 @@ class Soak:
         end = dt_util.utcnow() + timedelta(seconds=seconds)
         while dt_util.utcnow() < end:
             hung = bool(self.in_flight) and set(self.in_flight) <= self.hanging
-            step = HANG_STEP if hung else min(POLL, end - dt_util.utcnow())
+            step = HANG_STEP if hung else min(self.until_poll(), end - dt_util.utcnow())
             self.freezer.tick(step)
             async_fire_time_changed(self.hass)
             polls = self.figures.polls
@@ -205,6 +206,19 @@ class Soak:
             self.watch_polls()
             if self.figures.polls != polls:
                 await self.check_counters()
+
+    def until_poll(self) -> timedelta:
+        """Time until the entry's next poll is due (five minutes if none is scheduled).
+
+        A poll that outlasted a step (a hung request) moves the next one off the 5-minute
+        grid: the clock goes to it rather than to the next grid step, or polls would be
+        10 minutes apart.
+        """
+        handle = getattr(getattr(self.watched, "_unsub_refresh", None), "__self__", None)
+        if not isinstance(handle, asyncio.TimerHandle):
+            return POLL
+        seconds = math.ceil(handle.when() - self.hass.loop.time())
+        return min(POLL, timedelta(seconds=max(seconds, 1)))
 
     async def settle(self) -> None:
         """Run what is due until Home Assistant is idle, or only waits on a hung request."""
