@@ -160,13 +160,8 @@ class Soak:
         twin: IQGateway,
         cloud: CloudSimulator,
     ) -> None:
-        self.hass, self.freezer, self.gateway, self.twin, self.cloud = (
-            hass,
-            freezer,
-            gateway,
-            twin,
-            cloud,
-        )
+        self.hass, self.freezer, self.cloud = hass, freezer, cloud
+        self.gateway, self.twin = gateway, twin
         self.start = dt_util.utcnow()
         self.figures = Figures()
         self.in_flight: list[str] = []  # paths of the requests to the gateway under way
@@ -174,12 +169,13 @@ class Soak:
         self.sign_in_times: list[datetime] = []
         self.published: dict[str, float] = {}  # each counter's last published number
         self.first: dict[str, tuple[float, float]] = {}  # each counter: first (published, real)
-        self.real: dict[str, float] = {}
         self.baseline: set[str] = set()
         self.counter_ids: set[str] = set()
         self.entry: Any = None
         self.watched: Any = None  # the coordinator whose polls are counted
         self.fault = "none"  # the fault under way, or the last one while it recovers
+        self.fault_polls = 0  # polls since it began
+        self.late_failures = 0  # failed polls after the first two of a fault
 
     # ---------------------------------------------------------------- time
 
@@ -355,6 +351,9 @@ class Soak:
             # called after a failed poll that follows a failed poll.
             finished()
             self.figures.polls += 1
+            self.fault_polls += 1
+            if not coordinator.last_update_success and self.fault_polls > RECOVERY_POLLS:
+                self.late_failures += 1
             if not coordinator.last_update_success:
                 self.figures.failed += 1
                 self.figures.failed_in[self.fault] += 1
@@ -382,21 +381,18 @@ class Soak:
             f" (entry {self.entry.state.value})"
         )
 
-    async def during(self, fault: Fault, seconds: float) -> None:
+    async def during(self, fault: Fault) -> None:
         """Run through a fault the gateway answers in (all but one endpoint at most).
 
-        After two polls, every poll must succeed: a failed one would make unavailable the
-        sensors of the endpoints that answer.
+        From its third poll on, every poll must succeed: a failed one would make
+        unavailable the sensors of the endpoints that answer.
         """
-        await self.run_for(min(seconds, RECOVERY_POLLS * POLL.total_seconds()))
-        seconds -= RECOVERY_POLLS * POLL.total_seconds()
-        failed_before = self.figures.failed
-        if seconds > 0:
-            await self.run_for(seconds)
-        if (failed := self.figures.failed - failed_before) > 0:
+        late = self.late_failures
+        await self.run_for(fault.seconds)
+        if (failed := self.late_failures - late) > 0:
             self.breach(
-                f"{failed} polls failed during {fault.kind} {fault.detail} "
-                f"(the gateway answered every other endpoint)"
+                f"{failed} polls failed during {fault.kind} {fault.detail} after its first "
+                f"{RECOVERY_POLLS} (the gateway answered every other endpoint)"
             )
 
     # ---------------------------------------------------------------- faults
@@ -404,7 +400,7 @@ class Soak:
     async def inject(self, fault: Fault) -> None:
         """Play one fault to its end, then check the recovery."""
         self.figures.faults[fault.kind] += 1
-        self.fault = fault.kind
+        self.fault, self.fault_polls = fault.kind, 0
         print(f"{self.now()}: {fault.kind} {fault.detail}", file=sys.stderr, flush=True)  # noqa: T201
         gateway = self.gateway
         if fault.kind == "reboot":
@@ -421,12 +417,12 @@ class Soak:
             gateway.add_fault(kind, count=None, path=path)
             if kind == "timeout":
                 self.hanging.add(path)
-            await self.during(fault, fault.seconds)
+            await self.during(fault)
             gateway.faults.clear()
             self.hanging.clear()
         elif fault.kind == "cloud":
             self.cloud.outage = True
-            await self.during(fault, fault.seconds)
+            await self.during(fault)
             self.cloud.outage = False
         elif fault.kind == "revoke":
             token = self.entry.data[CONF_TOKEN]
@@ -438,7 +434,7 @@ class Soak:
             await self.restart()
         elif fault.kind == "counters":
             gateway.add_counter_scenario(fault.detail, polls=None)
-            await self.during(fault, fault.seconds)
+            await self.during(fault)
             gateway.clear_counter_scenarios()
         await self.recover(fault)
 
