@@ -247,7 +247,9 @@ class CloudSimulator(SimulatorServer):
         if (down := self._down(request)) is not None:
             return down
         if self.login_status is not None:
-            return web.json_response({"message": "Sign-in refused for now"}, status=self.login_status)
+            return web.json_response(
+                {"message": "Sign-in refused for now"}, status=self.login_status
+            )
         form = await request.post()
         email = str(form.get("user[email]", "")).strip().lower()
         password = str(form.get("user[password]", ""))

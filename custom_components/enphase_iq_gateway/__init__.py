@@ -12,11 +12,11 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
-from .config_flow import RELOADS_FOR_OPTIONS
 from .const import CONF_INVERTER_ENTITIES, DOMAIN
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
 from .counters import stitch_issue_id
 from .entity import INVERTER_MODEL, async_name_devices, reported_devices
+from .helpers import RELOADS_FOR_OPTIONS
 from .token_manager import AUTH_MEMORY, issue_ids
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]

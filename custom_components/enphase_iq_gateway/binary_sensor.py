@@ -21,7 +21,7 @@ from homeassistant.components.binary_sensor import (  # type: ignore[attr-define
 )
 from homeassistant.const import EntityCategory
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .coordinator import IQGatewayConfigEntry, IQGatewayCoordinator
 from .entity import (
@@ -98,8 +98,6 @@ def _relay[S](key: str, value_fn: Callable[[S], bool | None]) -> IQBinarySensorD
     """A relay: on is closed (translated "Closed" / "Open")."""
     return IQBinarySensorDescription(key=key, translation_key=key, value_fn=value_fn)
 
-
-# --------------------------------------------------------------------------- tables
 
 GRID_STATUS = IQBinarySensorDescription[GatewayData](
     key="grid_status",
@@ -180,9 +178,6 @@ CHARGE_FROM_GRID = IQBinarySensorDescription[StorageSettings](
 )
 
 
-# --------------------------------------------------------------------------- sources
-
-
 def _dry_contacts(data: GatewayData) -> dict[str, DryContact]:
     """Each contact's position with its settings (the settings alone are no contact)."""
     status = data.get(DRY_CONTACTS)
@@ -196,9 +191,6 @@ def _dry_contact(data: GatewayData, contact_id: str) -> DryContact | None:
 
 def _generator(data: GatewayData) -> Generator | None:
     return data.get(GENERATOR)
-
-
-# --------------------------------------------------------------------------- which
 
 
 type _Planned = Planned[IQBinarySensorDescription[Any], Any]
@@ -246,7 +238,7 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: IQGatewayConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the binary sensors for what the gateway reports, and new ones as they appear."""
     coordinator = entry.runtime_data
@@ -256,9 +248,6 @@ async def async_setup_entry(
         lambda planned: IQGatewayBinarySensor(coordinator, planned),
         async_add_entities,
     )
-
-
-# --------------------------------------------------------------------------- the entity
 
 
 class IQGatewayBinarySensor[S](IQGatewayEntity[S], BinarySensorEntity):

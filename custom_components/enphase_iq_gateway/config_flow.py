@@ -14,23 +14,17 @@ it is renewed through a repair flow (repairs.py) instead.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextlib import suppress
-from datetime import datetime
 import ipaddress
-import logging
 from typing import Any
 
 from homeassistant.config_entries import (
-    SOURCE_REAUTH,
-    SOURCE_RECONFIGURE,
     SOURCE_USER,
     ConfigEntryState,
-    ConfigFlow,
     ConfigFlowResult,
     OptionsFlow,
 )
-from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.const import CONF_HOST, CONF_TOKEN
+from homeassistant.core import callback
 from homeassistant.helpers import selector
 from homeassistant.helpers.service_info.zeroconf import ZeroconfServiceInfo
 from homeassistant.util import dt as dt_util
@@ -38,14 +32,10 @@ from yarl import URL
 
 from . import connections
 from .const import (
-    CONF_CODE,
     CONF_INVERTER_ENTITIES,
-    CONF_NEW_CODE,
     CONF_POWER_INTERVAL,
-    CONF_REFUSED_CREDENTIALS,
     CONF_SCAN_INTERVAL,
     CONF_SERIAL,
-    CONF_TWO_STEP,
     DEFAULT_SCAN_INTERVAL,
     DOMAIN,
     FLOW_REQUEST_TIMEOUT,
@@ -56,76 +46,33 @@ from .const import (
     MIN_SCAN_INTERVAL,
 )
 from .coordinator import IQGatewayConfigEntry
+from .flow_sign_in import AUTH_MENU, GatewaySignInFlow
+from .helpers import (
+    TEXT_FIELD,
+    async_prove_token,
+    local_time,
+    vol,
+)
 from .iqgateway import (
-    ENTREZ_URL,
-    EnlightenError,
-    EnlightenUnknownReplyError,
     GatewayInfo,
     InvalidTokenError,
     IQGateway,
-    IQGatewayAuthenticationError,
     IQGatewayError,
-    IQGatewayResponseError,
     IQGatewayTimeoutError,
     IQGatewayUnsupportedError,
-    TokenInfo,
     parse_token,
 )
 from .iqgateway.client import gateway_url, is_ip_address
-from .iqgateway.endpoints import PRODUCTION
-from .sign_in import CODE_FORM_FIELDS, CloudSignIn
 
 try:  # Home Assistant 2025.8+ reloads an entry for new options by itself
     from homeassistant.config_entries import OptionsFlowWithReload as _OptionsFlow
 except ImportError:  # pragma: no cover - Home Assistant 2025.4 (its own leg covers it)
     _OptionsFlow = OptionsFlow  # type: ignore[assignment,misc]
-RELOADS_FOR_OPTIONS = _OptionsFlow is not OptionsFlow
 
-try:  # Home Assistant 2026.x validates forms with probatio, a drop-in for voluptuous
-    import probatio as vol
-except ImportError:  # pragma: no cover - Home Assistant 2025.x (each leg runs one branch)
-    import voluptuous as vol  # type: ignore[no-redef]
 
 ZEROCONF_SERIAL = "serialnum"
 
-AUTH_MENU = ["credentials", "token"]
-# What an entry stores about how it signs in: a new way to sign in replaces all of it.
-AUTH_KEYS = (CONF_USERNAME, CONF_PASSWORD, CONF_TWO_STEP, CONF_TOKEN, CONF_REFUSED_CREDENTIALS)
 RECONFIGURE_AUTH_MENU = ["keep_auth", "credentials", "token"]
-CLOUD_FAILED_MENU = ["credentials", "token"]
-# A sign-in that failed this way (unless a menu offers to try again or paste a token)
-# leads to the token form, saying why ...
-SIGN_IN_TOKEN_INSTEAD = {"mfa_enabled", "code_step_unavailable", "cloud_reply_unknown"}
-# ... or shows on a field of the form the user typed it in.
-SIGN_IN_FIELDS = {
-    "invalid_auth": CONF_PASSWORD,
-    "serial_not_on_account": CONF_SERIAL,
-    "invalid_code": CONF_CODE,
-    "code_expired": CONF_CODE,
-}
-
-_TEXT = selector.TextSelector()
-_EMAIL = selector.TextSelector(
-    selector.TextSelectorConfig(type=selector.TextSelectorType.EMAIL, autocomplete="username")
-)
-_PASSWORD = selector.TextSelector(
-    selector.TextSelectorConfig(
-        type=selector.TextSelectorType.PASSWORD, autocomplete="current-password"
-    )
-)
-_TOKEN = selector.TextSelector(selector.TextSelectorConfig(multiline=True))
-_CODE = selector.TextSelector(selector.TextSelectorConfig(autocomplete="one-time-code"))
-
-# Signing in to Enphase's account, without the serial (the renewal repair flow's form).
-ACCOUNT_SCHEMA = vol.Schema(
-    {vol.Required(CONF_USERNAME): _EMAIL, vol.Required(CONF_PASSWORD): _PASSWORD}
-)
-# A pasted token for a gateway whose serial is known (the sign-in repair flow's form).
-TOKEN_SCHEMA = vol.Schema({vol.Required(CONF_TOKEN): _TOKEN})
-# The one-time code; or, ticked, send a new one (so the code is optional).
-CODE_SCHEMA = vol.Schema(
-    {vol.Optional(CONF_CODE): _CODE, vol.Optional(CONF_NEW_CODE): selector.BooleanSelector()}
-)
 
 
 def normalize_host(text: str) -> str:
@@ -157,29 +104,17 @@ def normalize_host(text: str) -> str:
     return host
 
 
-class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
+class IQGatewayConfigFlow(GatewaySignInFlow, domain=DOMAIN):
     """Set up an Enphase IQ Gateway."""
 
     VERSION = 1
     MINOR_VERSION = 1
-
-    def __init__(self) -> None:
-        """Start with no gateway."""
-        self._host: str = ""
-        self._info: GatewayInfo | None = None
-        self._errors: dict[str, str] = {}
-        self._placeholders: dict[str, str] = {}
-        self._username: str = ""
-        self._serial_typed: str = ""
-        self._sign_in: CloudSignIn | None = None
 
     @staticmethod
     @callback
     def async_get_options_flow(config_entry: IQGatewayConfigEntry) -> OptionsFlow:
         """The options flow."""
         return IQGatewayOptionsFlow()
-
-    # ------------------------------------------------------------------ user
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Ask for the host and read the gateway's /info."""
@@ -235,7 +170,7 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
-                vol.Schema({vol.Required(CONF_HOST): _TEXT}),
+                vol.Schema({vol.Required(CONF_HOST): TEXT_FIELD}),
                 user_input or ({CONF_HOST: host} if host else {}),
             ),
             errors=self._errors,
@@ -249,8 +184,6 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
         if user_input is not None:
             return self._async_finish({})
         return self.async_show_form(step_id="confirm", description_placeholders=self._found())
-
-    # ------------------------------------------------------------------ zeroconf
 
     async def async_step_zeroconf(self, discovery_info: ZeroconfServiceInfo) -> ConfigFlowResult:
         """A gateway announced itself on the network."""
@@ -318,196 +251,6 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="zeroconf_confirm", description_placeholders=self._found()
         )
 
-    # ------------------------------------------------------------------ authentication
-
-    async def async_step_auth(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Choose: sign in with the Enlighten account, or paste a token."""
-        return self.async_show_menu(
-            step_id="auth", menu_options=AUTH_MENU, description_placeholders=self._found()
-        )
-
-    async def async_step_credentials(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Sign in with the Enlighten account; the token is fetched (and later renewed).
-
-        A two-step account goes on to the code step.
-        """
-        if user_input is None:
-            return self._show_credentials_form()
-        self._serial_typed = user_input[CONF_SERIAL].strip()
-        self._username = user_input[CONF_USERNAME].strip()
-        self._sign_in = CloudSignIn(self.hass, self._username, user_input[CONF_PASSWORD])
-        try:
-            await self._sign_in.start()
-        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
-            return await self._async_sign_in_failed(err, "credentials")
-        if self._sign_in.needs_code:
-            return self._show_code_form("code")
-        return await self._async_signed_in(user_input[CONF_PASSWORD])
-
-    def _show_credentials_form(self, errors: dict[str, str] | None = None) -> ConfigFlowResult:
-        """The sign-in form, with what was typed (never the password) or is known."""
-        schema = vol.Schema(
-            {
-                vol.Required(CONF_USERNAME): _EMAIL,
-                vol.Required(CONF_PASSWORD): _PASSWORD,
-                vol.Required(CONF_SERIAL): _TEXT,
-            }
-        )
-        suggested = {CONF_SERIAL: self._serial_typed or self._serial()}
-        if self._username:
-            suggested[CONF_USERNAME] = self._username
-        elif (entry := self._existing_entry()) is not None:
-            suggested[CONF_USERNAME] = entry.data.get(CONF_USERNAME, "")
-        return self.async_show_form(
-            step_id="credentials",
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
-            errors=errors or {},
-            description_placeholders=self._found(),
-        )
-
-    async def async_step_code(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Enphase sent a one-time code: enter it, or have a new one sent."""
-        return await self._async_code_step("code", user_input)
-
-    async def async_step_code_resent(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """The same, after a new code was sent."""
-        return await self._async_code_step("code_resent", user_input)
-
-    async def _async_code_step(
-        self, step_id: str, user_input: dict[str, Any] | None
-    ) -> ConfigFlowResult:
-        sign_in = self._sign_in
-        assert sign_in is not None
-        assert user_input is not None  # the form is shown by the steps before
-        try:
-            shown = await sign_in.answer(user_input)
-        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
-            return await self._async_sign_in_failed(err, step_id)
-        if shown == "code_resent":
-            return self._show_code_form(shown)
-        if shown is not None:
-            return self._show_code_form(step_id, {CODE_FORM_FIELDS[shown]: shown})
-        return await self._async_signed_in()
-
-    def _show_code_form(
-        self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
-    ) -> ConfigFlowResult:
-        """Ask for the one-time code; ``new_code`` ticks "send me a new code" (expired)."""
-        assert self._sign_in is not None
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
-            errors=errors or {},
-            description_placeholders={**self._found(), **self._sign_in.placeholders()},
-        )
-
-    async def _async_signed_in(self, password: str | None = None) -> ConfigFlowResult:
-        """Signed in: fetch the token, prove it, and store the sign-in.
-
-        ``password``, given for an account that signed in without a code, is kept: the
-        token is renewed with it. After a code only the e-mail address is kept (and that
-        the account signs in in two steps): its renewal needs the owner and a new code.
-        """
-        assert self._sign_in is not None
-        try:
-            token = await self._sign_in.fetch_token(self._serial_typed)
-        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
-            return await self._async_sign_in_failed(err, "credentials")
-        if error := await async_prove_token(self.hass, self._host, token.token, self._serial()):
-            return self._show_credentials_form({"base": error})
-        kept = {CONF_TWO_STEP: True} if password is None else {CONF_PASSWORD: password}
-        return self._async_finish(
-            {
-                CONF_USERNAME: self._username,
-                **kept,
-                CONF_SERIAL: self._serial_typed,
-                CONF_TOKEN: token.token,
-            }
-        )
-
-    async def _async_sign_in_failed(self, err: Exception, step_id: str) -> ConfigFlowResult:
-        """Show why signing in failed, where the user can do something about it."""
-        if not isinstance(err, EnlightenError) or self._sign_in is None:
-            LOGGER.exception("Unexpected error while signing in to Enphase's cloud")
-            if step_id == "credentials":
-                return self._show_credentials_form({"base": "unknown"})
-            return self._show_code_form(step_id, {"base": "unknown"})
-        key = self._sign_in.error_key(err)
-        menus = {
-            "cloud_unreachable": self.async_step_cloud_unreachable,
-            "cloud_error": self.async_step_cloud_error,
-            "account_blocked": self.async_step_account_blocked,
-        }
-        if key in menus:
-            # Either way the user can try again or take the token path: a menu.
-            LOGGER.warning("Could not get a token from Enphase's cloud: %s", err)
-            return await menus[key]()
-        if key in SIGN_IN_TOKEN_INSTEAD:
-            # The account cannot sign in here: offer the way that works, a token.
-            LOGGER.log(
-                logging.WARNING if isinstance(err, EnlightenUnknownReplyError) else logging.INFO,
-                "Enphase's cloud asks for a sign-in step that cannot be taken: %s",
-                err,
-            )
-            return await self.async_step_token(errors={"base": key})
-        field = SIGN_IN_FIELDS[key]
-        if field == CONF_CODE:
-            return self._show_code_form(step_id, {CONF_CODE: key}, new_code=key == "code_expired")
-        return self._show_credentials_form({field: key})
-
-    async def async_step_cloud_unreachable(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Home Assistant could not reach Enphase's cloud: try again, or paste a token."""
-        return self.async_show_menu(step_id="cloud_unreachable", menu_options=CLOUD_FAILED_MENU)
-
-    async def async_step_cloud_error(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Enphase's cloud answered unexpectedly: try again, or paste a token."""
-        return self.async_show_menu(step_id="cloud_error", menu_options=CLOUD_FAILED_MENU)
-
-    async def async_step_account_blocked(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
-        """Enphase blocks sign-ins to the account for now: wait and retry, or paste a token."""
-        return self.async_show_menu(
-            step_id="account_blocked",
-            menu_options=CLOUD_FAILED_MENU,
-            description_placeholders={"entrez_url": ENTREZ_URL},
-        )
-
-    async def async_step_token(
-        self, user_input: dict[str, Any] | None = None, errors: dict[str, str] | None = None
-    ) -> ConfigFlowResult:
-        """Paste a token (for accounts that cannot sign in here, or by choice)."""
-        errors = dict(errors or {})
-        placeholders = self._found() | {"entrez_url": ENTREZ_URL}
-        if user_input is not None:
-            serial = user_input[CONF_SERIAL].strip()
-            token, found, shown = await async_check_pasted_token(
-                self.hass, self._host, user_input[CONF_TOKEN], serial, self._serial()
-            )
-            errors |= found
-            placeholders |= shown
-            if not errors and token is not None:
-                return self._async_finish({CONF_SERIAL: serial, CONF_TOKEN: token.token})
-        schema = vol.Schema({vol.Required(CONF_TOKEN): _TOKEN, vol.Required(CONF_SERIAL): _TEXT})
-        suggested = dict(user_input or {})
-        suggested.setdefault(CONF_SERIAL, self._serial())
-        return self.async_show_form(
-            step_id="token",
-            data_schema=self.add_suggested_values_to_schema(schema, suggested),
-            errors=errors,
-            description_placeholders=placeholders,
-        )
-
-    # ------------------------------------------------------------------ reauth
-
     async def async_step_reauth(self, entry_data: Mapping[str, Any]) -> ConfigFlowResult:
         """The token stopped working (or the account was refused): sign in again."""
         self._host = entry_data[CONF_HOST]
@@ -547,8 +290,6 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
                 **self._placeholders,
             },
         )
-
-    # ------------------------------------------------------------------ reconfigure
 
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
@@ -591,51 +332,6 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_abort(reason="current_auth_failed")
         return self._async_finish({})
 
-    # ------------------------------------------------------------------ helpers
-
-    def _async_finish(self, auth: dict[str, Any]) -> ConfigFlowResult:
-        """Create the entry, or update and reload the one being signed in again."""
-        entry = self._existing_entry()
-        if entry is None:
-            assert self._info is not None
-            return self.async_create_entry(
-                title=f"IQ Gateway {self._info.serial}",
-                data={CONF_HOST: self._host, CONF_SERIAL: self._info.serial, **auth},
-            )
-        data = dict(entry.data)
-        if auth:
-            # A new way to sign in replaces the old one entirely (a pasted token must not
-            # leave old credentials behind, or the reverse).
-            # A refused password given again has just signed in: it is no longer refused.
-            for key in AUTH_KEYS:
-                data.pop(key, None)
-            data.update(auth)
-        data[CONF_HOST] = self._host
-        return self.async_update_reload_and_abort(entry, data=data)
-
-    def _existing_entry(self) -> IQGatewayConfigEntry | None:
-        if self.source == SOURCE_REAUTH:
-            return self._get_reauth_entry()
-        if self.source == SOURCE_RECONFIGURE:
-            return self._get_reconfigure_entry()
-        return None
-
-    def _serial(self) -> str:
-        """The serial to prefill: the stored one when re-signing in, else /info's."""
-        entry = self._existing_entry()
-        if entry is not None and entry.data.get(CONF_SERIAL):
-            return str(entry.data[CONF_SERIAL])
-        return self._info.serial if self._info else ""
-
-    def _found(self) -> dict[str, str]:
-        """Placeholders: what /info said."""
-        info = self._info
-        return {
-            "host": self._host,
-            "serial": info.serial if info else self._serial(),
-            "firmware": info.firmware if info else "-",
-        }
-
     async def _async_read_info(self, host: str) -> tuple[GatewayInfo | None, str]:
         """Read /info at ``host``: the info, or None and an error key."""
         session = connections.gateway_session(self.hass, auto_cleanup=False)
@@ -653,67 +349,6 @@ class IQGatewayConfigFlow(ConfigFlow, domain=DOMAIN):
             return None, "unknown"
         finally:
             session.detach()
-
-
-async def async_check_pasted_token(
-    hass: HomeAssistant, host: str, text: str, serial: str, known_serial: str | None = None
-) -> tuple[TokenInfo | None, dict[str, str], dict[str, str]]:
-    """Check a pasted token for gateway ``serial`` at ``host``, and prove it there.
-
-    Returns the token (None if it is no token), the errors by field (``token`` or
-    ``base``) and the placeholders they need. ``known_serial``: the gateway's serial as
-    read from it, for the proof's requests (``serial`` is what the user typed).
-    """
-    try:
-        token = parse_token(text)
-    except InvalidTokenError:
-        return None, {CONF_TOKEN: "invalid_token"}, {}
-    if token.is_expired(dt_util.utcnow()):
-        return token, {CONF_TOKEN: "token_expired"}, {"expired": local_time(token.expires_at)}
-    if not token.matches_serial(serial):
-        return token, {CONF_TOKEN: "token_wrong_gateway"}, {"token_serial": str(token.serial)}
-    if error := await async_prove_token(hass, host, token.token, known_serial):
-        return token, {CONF_TOKEN if error == "token_rejected" else "base": error}, {}
-    return token, {}, {}
-
-
-async def async_prove_token(
-    hass: HomeAssistant, host: str, token: str, serial: str | None = None
-) -> str | None:
-    """Have the gateway at ``host`` accept ``token``: None, or an error key.
-
-    A user waits on it: each request has the form's short timeout and no retry.
-    ``serial``, where known, makes the requests wait for that gateway's polls.
-    """
-    session = connections.gateway_session(hass, auto_cleanup=False)
-    client = IQGateway(
-        host,
-        session,
-        token=token,
-        serial=serial or None,
-        request_timeout=FLOW_REQUEST_TIMEOUT,
-        slow_request_timeout=FLOW_REQUEST_TIMEOUT,
-        retry=False,
-    )
-    try:
-        await client.detect()
-        await client.check_jwt()
-        # A real endpoint too, for firmware without sessions: a refusal counts, a
-        # failing endpoint does not.
-        with suppress(IQGatewayResponseError):
-            await client.get(PRODUCTION)
-    except IQGatewayAuthenticationError:
-        return "token_rejected"
-    except IQGatewayTimeoutError:
-        return "timeout"
-    except IQGatewayError:
-        return "cannot_connect"
-    except Exception:  # noqa: BLE001 - a flow must answer, whatever happens
-        LOGGER.exception("Unexpected error while checking the token with the gateway")
-        return "unknown"
-    finally:
-        session.detach()
-    return None
 
 
 def _ipv4_addresses(discovery_info: ZeroconfServiceInfo) -> list[ipaddress.IPv4Address]:
@@ -748,11 +383,6 @@ def _host_only(host: str) -> str:
     if host.startswith("["):
         return host[1:].partition("]")[0]
     return host.partition(":")[0] if host.count(":") == 1 else host
-
-
-def local_time(moment: datetime) -> str:
-    """A moment as the user reads it: local time, to the minute, with its time zone."""
-    return dt_util.as_local(moment).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class IQGatewayOptionsFlow(_OptionsFlow):

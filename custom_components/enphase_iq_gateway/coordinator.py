@@ -191,8 +191,10 @@ class IQGatewayCoordinator(DataUpdateCoordinator[GatewayData]):
         )
         self._answered |= set(data.bodies)
         if self.client.polled() and not data.answered:
-            # Every endpoint failed (an overloaded gateway answers 503 to all): that is
-            # an unavailable gateway, not a successful poll with nothing in it.
+            # Nothing answered (the client raises when every endpoint it asked failed;
+            # here, every one was waiting to be asked again): an unavailable gateway, not
+            # a successful poll with nothing in it. One failing endpoint fails only its
+            # own entities (see iqgateway/scheduler.py).
             raise UpdateFailed(
                 translation_domain=DOMAIN,
                 translation_key="bad_response",
@@ -294,7 +296,8 @@ class PowerLane(DataUpdateCoordinator[GatewayData]):
     in turn with every other request to the gateway; everything else stays as the main
     poll read it, so energy counters change only with the main poll. After each main poll
     it takes that poll's data. A tick that would overlap a main poll is skipped, not
-    queued; while the main poll fails, the lane fails with it and reads nothing.
+    queued; while the main poll fails, the lane fails with it and reads nothing. One
+    failing endpoint fails neither: only its own sensors are unavailable.
     """
 
     config_entry: IQGatewayConfigEntry

@@ -12,6 +12,7 @@ platform adds what the gateway reports, and more as it appears (``add_as_reporte
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -23,7 +24,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_INVERTER_ENTITIES, DOMAIN, MANUFACTURER
@@ -290,7 +291,7 @@ def reported_devices(coordinator: IQGatewayCoordinator) -> set[tuple[str, str]]:
     reported = {(DOMAIN, serial), (DOMAIN, f"{serial}_reports"), (DOMAIN, live_device_id(serial))}
     reported |= {(DOMAIN, ct_device_id(serial, kind)) for kind in data.ct_meters}
     if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
-        reported |= {(DOMAIN, inverter) for inverter in data.get(INVERTERS) or {}}
+        reported |= {(DOMAIN, inverter) for inverter in inverter_serials(data)}
     if site.has_batteries(data):
         reported.add((DOMAIN, battery_device_id(serial)))
     if (inventory := data.get(ENSEMBLE_INVENTORY)) is not None:
@@ -341,18 +342,18 @@ class IQGatewayEntity[S](CoordinatorEntity[Lane]):
             self._shown = showing
             self.async_write_ha_state()
 
+    @abstractmethod
     def _read(self) -> None:
-        raise NotImplementedError
+        """Take this entity's part of the latest poll."""
 
+    @abstractmethod
     def _shown_value(self) -> Any:
-        raise NotImplementedError
+        """The state this entity shows."""
 
     def _showing(self) -> tuple[Any, ...]:
         """What the state machine would show."""
         return (self._shown_value(), self.available, self.extra_state_attributes)
 
-
-# --------------------------------------------------------------------------- planning
 
 type Source[S] = Callable[[GatewayData], S | None]
 """Where an entity reads: its part of its coordinator's data (None: not reported)."""
@@ -392,7 +393,7 @@ def add_as_reported[P: Planned[Any, Any]](
     coordinator: IQGatewayCoordinator,
     plan: Callable[[IQGatewayCoordinator, GatewayData], Iterable[P]],
     make: Callable[[P], Entity],
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the planned entities the gateway reports now, and those it reports later.
 
@@ -427,9 +428,6 @@ def add_as_reported[P: Planned[Any, Any]](
 
     add_new()
     coordinator.config_entry.async_on_unload(coordinator.async_add_listener(add_new))
-
-
-# --------------------------------------------------------------------------- sources
 
 
 def _listed[U](
@@ -478,6 +476,20 @@ def ensemble_device_status(data: GatewayData, serial: str) -> DeviceStatus | Non
     """What ``/ivp/ensemble/status`` adds about one device."""
     status = data.get(ENSEMBLE_STATUS)
     return status.devices.get(serial) if status is not None else None
+
+
+def inverter_serials(data: GatewayData) -> list[str]:
+    """The microinverters the gateway names: in its inverters list, else its device data.
+
+    Where the gateway is polled for its inverters list, that list names them (device data
+    may still hold a replaced one); where it does not answer or refuses it, device data
+    does.
+    """
+    if INVERTERS in data.polled:
+        listed = data.get(INVERTERS)
+        return list(listed) if listed else []
+    details = data.get(DEVICE_DATA)
+    return list(details) if details else []
 
 
 def inverter_detail(data: GatewayData, serial: str) -> InverterDetail | None:

@@ -21,18 +21,17 @@ from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigEntry
 from homeassistant.const import CONF_HOST, CONF_PASSWORD, CONF_TOKEN, CONF_USERNAME
 from homeassistant.core import HomeAssistant
 
-from .config_flow import (
+from .const import CONF_CODE, CONF_SERIAL, CONF_TWO_STEP, DOMAIN, LOGGER
+from .helpers import (
     ACCOUNT_SCHEMA,
     AUTH_KEYS,
-    CODE_SCHEMA,
     TOKEN_SCHEMA,
     async_check_pasted_token,
     async_prove_token,
     local_time,
 )
-from .const import CONF_CODE, CONF_NEW_CODE, CONF_SERIAL, CONF_TWO_STEP, DOMAIN, LOGGER
 from .iqgateway import ENTREZ_URL, EnlightenError, InvalidTokenError, TokenInfo, parse_token
-from .sign_in import CODE_FORM_FIELDS, CloudSignIn
+from .sign_in import CloudSignIn, CodeSteps
 from .token_manager import sign_in_issue_id
 
 if TYPE_CHECKING:  # Home Assistant 2025.4 has no such name (nor type checks here)
@@ -63,7 +62,7 @@ async def async_create_fix_flow(
     return TokenRenewalFlow(entry_id)
 
 
-class TokenRenewalFlow(RepairsFlow):
+class TokenRenewalFlow(CodeSteps, RepairsFlow):
     """Sign in with password and one-time code; store the new token."""
 
     def __init__(self, entry_id: str) -> None:
@@ -85,31 +84,12 @@ class TokenRenewalFlow(RepairsFlow):
         try:
             await self._sign_in.start()
         except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
-            return self._failed(err, "sign_in")
+            return await self._async_sign_in_failed(err, "sign_in")
         if self._sign_in.needs_code:
             return self._show_code_form("code")
         return await self._async_store_token()  # the account no longer asks for a code
 
-    async def async_step_code(self, user_input: dict[str, Any] | None = None) -> FlowResult:
-        """Enter the code Enphase sent, or have a new one sent."""
-        return await self._async_code_step("code", user_input)
-
-    async def async_step_code_resent(self, user_input: dict[str, Any] | None = None) -> FlowResult:
-        """The same, after a new code was sent."""
-        return await self._async_code_step("code_resent", user_input)
-
-    async def _async_code_step(self, step_id: str, user_input: dict[str, Any] | None) -> FlowResult:
-        sign_in = self._sign_in
-        assert sign_in is not None
-        assert user_input is not None  # the form is shown by the steps before
-        try:
-            shown = await sign_in.answer(user_input)
-        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
-            return self._failed(err, step_id)
-        if shown == "code_resent":
-            return self._show_code_form(shown)
-        if shown is not None:
-            return self._show_code_form(step_id, {CODE_FORM_FIELDS[shown]: shown})
+    async def _async_code_accepted(self) -> FlowResult:
         return await self._async_store_token()
 
     async def _async_store_token(self) -> FlowResult:
@@ -120,7 +100,7 @@ class TokenRenewalFlow(RepairsFlow):
         try:
             token = await self._sign_in.fetch_token(entry.data[CONF_SERIAL])
         except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
-            return self._failed(err, "sign_in")
+            return await self._async_sign_in_failed(err, "sign_in")
         error = await async_prove_token(
             self.hass, entry.data[CONF_HOST], token.token, str(entry.unique_id)
         )
@@ -146,7 +126,7 @@ class TokenRenewalFlow(RepairsFlow):
         LOGGER.info("Signed in again; the new IQ Gateway token expires %s", token.expires_at)
         return self.async_create_entry(data={})
 
-    def _failed(self, err: Exception, step_id: str) -> FlowResult:
+    async def _async_sign_in_failed(self, err: Exception, step_id: str) -> FlowResult:
         """Show why signing in failed on the step's form.
 
         Or end the flow, where only waiting or a pasted token help.
@@ -180,17 +160,6 @@ class TokenRenewalFlow(RepairsFlow):
             ),
             errors=errors or {},
             description_placeholders=self._placeholders(entry),
-        )
-
-    def _show_code_form(
-        self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
-    ) -> FlowResult:
-        assert self._sign_in is not None
-        return self.async_show_form(
-            step_id=step_id,
-            data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
-            errors=errors or {},
-            description_placeholders=self._sign_in.placeholders(),
         )
 
     def _entry(self) -> ConfigEntry | None:

@@ -43,7 +43,7 @@ from homeassistant.const import (
     UnitOfTemperature,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 from homeassistant.util import dt as dt_util
 
@@ -65,6 +65,7 @@ from .entity import (
     add_as_reported,
     ensemble_device_status,
     inverter_detail,
+    inverter_serials,
     units,
 )
 from .iqgateway import (
@@ -863,7 +864,7 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
             )
 
     if coordinator.config_entry.options.get(CONF_INVERTER_ENTITIES, True):
-        for inverter in data.get(INVERTERS) or {}:
+        for inverter in inverter_serials(data):
             inverter_device = devices.inverter(inverter)
             for inverter_description in INVERTER_SENSORS:
                 yield _Planned(
@@ -900,7 +901,7 @@ def _plan(coordinator: IQGatewayCoordinator, data: GatewayData) -> Iterator[_Pla
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: IQGatewayConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Create the sensors for what the gateway reports, and add new ones as they appear.
 

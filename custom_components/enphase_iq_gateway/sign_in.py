@@ -13,13 +13,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 import math
-from typing import Any
+from typing import Any, Protocol
 
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 
 from . import connections
 from .const import CONF_CODE, CONF_NEW_CODE
+from .helpers import CODE_SCHEMA
 from .iqgateway import (
     EnlightenAccountBlockedError,
     EnlightenClient,
@@ -153,3 +154,90 @@ class CloudSignIn:
             return await call(connections.cloud_client(session))
         finally:
             session.detach()
+
+
+class _CodeFlow[R](Protocol):
+    """What the code steps need of the flow they are part of."""
+
+    _sign_in: CloudSignIn | None
+
+    def async_show_form(
+        self,
+        *,
+        step_id: str | None = None,
+        data_schema: Any = None,
+        errors: dict[str, str] | None = None,
+        description_placeholders: Mapping[str, str] | None = None,
+    ) -> R: ...
+
+    def add_suggested_values_to_schema(
+        self, data_schema: Any, suggested_values: Mapping[str, Any] | None
+    ) -> Any: ...
+
+    def _code_placeholders(self) -> dict[str, str]: ...
+
+    async def _async_code_step(self, step_id: str, user_input: dict[str, Any] | None) -> R: ...
+
+    def _show_code_form(
+        self, step_id: str, errors: dict[str, str] | None = None, *, new_code: bool = False
+    ) -> R: ...
+
+    async def _async_code_accepted(self) -> R: ...
+
+    async def _async_sign_in_failed(self, err: Exception, step_id: str) -> R: ...
+
+
+class CodeSteps:
+    """The one-time code steps, the same in the config flow and the renewal repair.
+
+    A flow that signs in with ``CloudSignIn`` (``self._sign_in``) adds these steps
+    (``code``; ``code_resent`` after a new code was sent) and says what comes next:
+    ``_async_code_accepted`` (fetch the token) and ``_async_sign_in_failed`` (show why);
+    ``_code_placeholders``, what else its code form's text needs.
+    """
+
+    async def async_step_code[R](self: _CodeFlow[R], user_input: dict[str, Any] | None = None) -> R:
+        """Enphase sent a one-time code: enter it, or have a new one sent."""
+        return await self._async_code_step("code", user_input)
+
+    async def async_step_code_resent[R](
+        self: _CodeFlow[R], user_input: dict[str, Any] | None = None
+    ) -> R:
+        """The same, after a new code was sent."""
+        return await self._async_code_step("code_resent", user_input)
+
+    async def _async_code_step[R](
+        self: _CodeFlow[R], step_id: str, user_input: dict[str, Any] | None
+    ) -> R:
+        sign_in = self._sign_in
+        assert sign_in is not None
+        assert user_input is not None  # the form is shown by the steps before
+        try:
+            shown = await sign_in.answer(user_input)
+        except Exception as err:  # noqa: BLE001 - a flow must answer, whatever happens
+            return await self._async_sign_in_failed(err, step_id)
+        if shown == "code_resent":
+            return self._show_code_form(shown)
+        if shown is not None:
+            return self._show_code_form(step_id, {CODE_FORM_FIELDS[shown]: shown})
+        return await self._async_code_accepted()
+
+    def _show_code_form[R](
+        self: _CodeFlow[R],
+        step_id: str,
+        errors: dict[str, str] | None = None,
+        *,
+        new_code: bool = False,
+    ) -> R:
+        """Ask for the one-time code; ``new_code`` ticks "send me a new code" (expired)."""
+        assert self._sign_in is not None
+        return self.async_show_form(
+            step_id=step_id,
+            data_schema=self.add_suggested_values_to_schema(CODE_SCHEMA, {CONF_NEW_CODE: new_code}),
+            errors=errors or {},
+            description_placeholders={**self._code_placeholders(), **self._sign_in.placeholders()},
+        )
+
+    def _code_placeholders(self) -> dict[str, str]:
+        """What the code form's text needs besides the sign-in's own (none here)."""
+        return {}

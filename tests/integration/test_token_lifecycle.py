@@ -29,6 +29,7 @@ from custom_components.enphase_iq_gateway.const import (
     RENEW_RETRY_INTERVAL,
 )
 from custom_components.enphase_iq_gateway.iqgateway import ENTREZ_URL, TokenInfo, parse_token
+from custom_components.enphase_iq_gateway.iqgateway.endpoints import POLLED
 from custom_components.enphase_iq_gateway.token_manager import expiry_issue_id, renewal_margin
 from simulator import CloudSimulator, GatewaySimulator
 
@@ -498,7 +499,8 @@ async def test_server_errors_and_garbage_are_no_auth_failure(
 @pytest.mark.parametrize(
     "case",  # fault, how many, how long the clock runs and in which steps, the error shown
     [
-        ("timeout", 2, timedelta(minutes=3), timedelta(seconds=10), "timeout"),  # 45 s twice
+        # 45 s twice, for each of the two endpoints asked before the poll gives up
+        ("timeout", 2, timedelta(minutes=4), timedelta(seconds=10), "timeout"),
         # aiohttp itself resends once on a reset kept-alive connection: reset them all.
         ("reset", None, timedelta(seconds=10), timedelta(seconds=1), "cannot_connect"),
     ],
@@ -511,20 +513,25 @@ async def test_timeouts_and_resets_are_no_auth_failure(
     cloud: CloudSimulator,
     case: tuple[str, int | None, timedelta, timedelta, str],
 ) -> None:
-    """A request that hangs (or is dropped) again after one retry fails the poll: no reauth."""
+    """Every request hangs (or is dropped) again after one retry: the poll fails, no reauth.
+
+    The gateway is down; one endpoint alone fails only itself (test_endpoint_failures.py).
+    """
     kind, count, total, step, key = case
     gateway.hang_seconds = 120
     entry = await setup_entry(hass, credentials_entry(gateway, gateway.issue_token()))
     coordinator = entry.runtime_data
     gateway.stats.reset()
-    gateway.add_fault(kind, count=count, path="/api/v1/production")
+    for endpoint in POLLED:
+        gateway.add_fault(kind, count=count, path=endpoint.path)
 
     freezer.tick(POLL)
     async_fire_time_changed(hass)  # the poll starts and its first request hangs
-    await run_clock(hass, freezer, total, step)  # the request, 2 s, the retry
+    await run_clock(hass, freezer, total, step)  # the request, 2 s, the retry; twice
     await hass.async_block_till_done()
     assert 2 <= gateway.stats.requests["/api/v1/production"] <= 4
-    assert gateway.stats.requests["/api/v1/production/inverters"] == 0  # the poll ended
+    assert 2 <= gateway.stats.requests["/api/v1/production/inverters"] <= 4
+    assert gateway.stats.requests["/ivp/meters"] == 0  # nothing answers: the poll ended
     assert not coordinator.last_update_success
     assert coordinator.last_exception.translation_key == key
     assert not reauth_flows(hass)

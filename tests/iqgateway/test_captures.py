@@ -90,7 +90,17 @@ async def test_capture(
     assert data.polled == frozenset(polled)
     assert polled == tuple(endpoint for endpoint in POLLED if endpoint in data.polled)
     assert probe.supported, "every capture answers at least one production endpoint"
-    assert not probe.retry, "nothing failed, so nothing is left to ask again"
+    # Nothing failed, so nothing is left to ask again; but a page where JSON belongs is
+    # a garbled answer (firmware 3.x serves /production.json as HTML), asked again later.
+    html = {
+        endpoint
+        for endpoint in POLLED
+        if (captured := simulator.capture.get(endpoint.path)) is not None
+        and captured.status == 200
+        and captured.body.lstrip().startswith(b"<")
+        and endpoint.path != "/production"
+    }
+    assert probe.retry == html
     assert not (probe.supported & probe.empty)
     # Nothing failed: every polled endpoint answered (captured live data is long out of
     # date: it is set aside as stale).

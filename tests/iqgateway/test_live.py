@@ -364,15 +364,20 @@ async def test_power_poll_before_the_first_poll_reads_nothing(
     assert sum(live.stats.requests.values()) == 0
 
 
-async def test_power_poll_keeps_what_fails(
+async def test_power_poll_shows_what_fails_as_missing(
     live: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """A reading that fails this time leaves the last one in place."""
+    """A reading that fails is unavailable, not the last one again; asked again later."""
     client = client_of(make_client, live)
     before = await client.poll()
+    assert before.get(METER_READINGS) is not None
     live.add_fault("server_error", path=METER_READINGS.path)
-    assert await client.poll_power(before) is before
+    after = await client.poll_power(before)
+    assert after.get(METER_READINGS) is None
+    assert METER_READINGS in after.failing
     assert live.stats.requests[METER_READINGS.path] == 3  # probe, poll, this failed one
+    await client.poll_power(after)
+    assert live.stats.requests[METER_READINGS.path] == 3  # waits for the schedule
 
 
 async def test_stream_switch_is_one_request_like_the_others(

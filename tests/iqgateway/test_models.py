@@ -662,7 +662,7 @@ def test_bodies_that_break_a_json_decoder() -> None:
 
 
 def test_probe_result_settled_and_dict() -> None:
-    """Settled when nothing is left to ask again; paths sorted, JSON-friendly."""
+    """Settled when nothing is left for a probe to ask again (polls ask ``retry``)."""
     supported = frozenset({PRODUCTION_JSON, METERS, PRODUCTION, PRODUCTION_HTML})
     probe = ProbeResult(supported, retry=frozenset({LIVEDATA}))
     assert probe.as_dict() == {
@@ -672,7 +672,7 @@ def test_probe_result_settled_and_dict() -> None:
         "refused": [],
     }
     json.dumps(probe.as_dict())  # JSON-friendly
-    assert not probe.settled
+    assert probe.settled  # the polls ask it again
     assert not ProbeResult(supported, empty=frozenset({BATTERY_POWER})).settled
     assert not ProbeResult(supported, refused=frozenset({LIVEDATA})).settled
     assert ProbeResult(supported).settled

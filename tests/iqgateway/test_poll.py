@@ -292,9 +292,10 @@ async def test_failed_probe_is_asked_again_within_minutes(
     clock.advance(SECOND)
     data = await client.poll()
     assert client.probe_result.settled
+    assert client.probe_result.retry == frozenset()
     assert LIVEDATA in data.polled
     assert data.get(LIVEDATA) is not None
-    assert gateway.stats.requests[LIVEDATA.path] == 4  # the probe's, two re-probes, the poll's
+    assert gateway.stats.requests[LIVEDATA.path] == 3  # the probe's, then two polls'
 
 
 async def test_an_endpoint_that_always_times_out_holds_no_other_back(
@@ -354,20 +355,24 @@ async def test_a_probe_again_takes_away_nothing_it_could_not_ask(
 async def test_a_server_error_at_a_probe_again_is_not_kept(
     gateway: GatewaySimulator, make_client: ClientFactory, clock: Clock
 ) -> None:
-    """A 5xx is an answer: the endpoint is not polled on its old body, and asked again."""
+    """A 5xx at a probe again: still polled, failing, and asked again with the backoff."""
     client = make_client(gateway, clock=clock)
     await client.poll()
     gateway.capture.set_firmware("D8.3.9999")
     clock.advance(INFO_REFRESH)
     gateway.add_fault("server_error", path=METERS.path)
+    gateway.add_fault("server_error", path=INVERTERS.path)
     data = await client.poll()
     assert client.probe_result is not None
-    assert METERS in client.probe_result.retry
-    assert METERS not in data.polled
+    assert {METERS, INVERTERS} <= client.schedule.failing
+    assert INVERTERS in data.polled
+    assert data.get(INVERTERS) is None  # not shown on its old body
+    assert INVERTERS in data.failing
     clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
     data = await client.poll()
-    assert METERS in data.polled
-    assert client.probe_result.retry == frozenset()
+    assert {METERS, INVERTERS} <= data.polled
+    assert data.get(INVERTERS) is not None
+    assert client.schedule.failing == frozenset()
 
 
 async def test_what_timed_out_is_asked_last(
@@ -375,26 +380,32 @@ async def test_what_timed_out_is_asked_last(
 ) -> None:
     """Two endpoints that never answer in time hold back none of those left unasked.
 
-    Once something answers, the wait before asking again is the short one again.
+    Each failing endpoint's own wait doubles; the others are polled meanwhile.
     """
     for endpoint in (INVERTERS, METERS):  # the second and third a probe asks
         gateway.add_fault("timeout", count=None, path=endpoint.path)
     client = make_client(gateway, clock=clock, request_timeout=0.1)
-    await client.poll()
+    await client.setup()
     first = client.probe_result
     assert first is not None
     assert {INVERTERS, METERS, METER_READINGS, ENSEMBLE_INVENTORY} <= first.retry  # unasked
 
-    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
-    data = await client.poll()
+    data = await client.poll()  # what the probe left unasked is asked at once
     result = client.probe_result
     assert result.retry == {INVERTERS, METERS}
     assert {METER_READINGS, ENSEMBLE_INVENTORY} <= data.polled
+    assert data.get(METER_READINGS) is not None
 
     gateway.stats.reset()
     clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
     await client.poll()
-    assert gateway.stats.requests[INVERTERS.path] == 1  # 5 minutes again, not 10
+    assert gateway.stats.requests[INVERTERS.path] == 1  # its wait is over: asked, not retried
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
+    await client.poll()
+    assert gateway.stats.requests[INVERTERS.path] == 1  # its wait has doubled
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
+    await client.poll()
+    assert gateway.stats.requests[INVERTERS.path] == 2
 
 
 async def test_an_endpoint_that_always_drops_its_connection_fails_no_poll(
@@ -582,10 +593,14 @@ async def test_endpoint_with_a_refresh_is_read_only_when_due(
 
     clock.advance(SECOND)
     gateway.add_fault("server_error", path=INVERTERS.path)
-    # Due, asked, failed: the last answer stands (it changes rarely), and is due still.
+    # Due, asked, failed: the last answer stands (it changes rarely), and is due still,
+    # once the failing endpoint's wait is over.
     assert (await client.poll()).get(inverters) == first.get(inverters)
     assert gateway.stats.requests[INVERTERS.path] == 2
 
+    assert (await client.poll()).get(inverters) == first.get(inverters)
+    assert gateway.stats.requests[INVERTERS.path] == 2
+    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
     fresh = (await client.poll()).get(inverters)  # still due: asked again
     assert gateway.stats.requests[INVERTERS.path] == 3
     assert fresh is not None
@@ -645,9 +660,9 @@ async def test_http_gateway_down_at_the_info_read_recovers(
 async def test_failed_probe_after_a_firmware_update_is_repeated(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """The probe after a firmware update gets no answer: new endpoints come within minutes.
+    """The probe after a firmware update gets no answer: it runs again at the next poll.
 
-    What was polled stays polled meanwhile (this poll fails with the connections).
+    The poll it came with fails (nothing answered); the previous result stood meanwhile.
     """
     clock = Clock()
     livedata = gateway.capture.get(LIVEDATA.path)
@@ -662,11 +677,8 @@ async def test_failed_probe_after_a_firmware_update_is_repeated(
     clock.advance(INFO_REFRESH)
     await raises(IQGatewayConnectionError, client.poll())
     gateway.faults.clear()
-    data = await client.poll()
+    data = await client.poll()  # the probe is due still: it runs again
     assert METER_READINGS in data.polled
-    assert LIVEDATA not in data.polled
-    clock.advance(timedelta(seconds=RETRY_PROBE_FIRST))
-    data = await client.poll()
     assert LIVEDATA in data.polled  # the new firmware's endpoints are probed after all
 
 

@@ -536,26 +536,47 @@ async def test_poll_goes_on_after_a_bad_endpoint(
     assert after[PRODUCTION.path] == before[PRODUCTION.path]
 
 
-@pytest.mark.parametrize(
-    ("fault", "error"),
-    [("timeout", IQGatewayTimeoutError), ("reset", IQGatewayConnectionError)],
-)
-async def test_poll_ends_on_a_connection_failure(
-    gateway: GatewaySimulator,
-    make_client: ClientFactory,
-    fault: str,
-    error: type[IQGatewayConnectionError],
+@pytest.mark.parametrize("fault", ["timeout", "reset"])
+async def test_a_connection_failure_fails_its_endpoint_not_the_poll(
+    gateway: GatewaySimulator, make_client: ClientFactory, fault: str
 ) -> None:
-    """A timeout or a dropped connection ends the poll: no more requests are sent."""
+    """A timeout or a dropped connection of one endpoint: the others are read as usual."""
     client = make_client(gateway, request_timeout=0.2)
     await ready(client)
     gateway.stats.reset()
     gateway.add_fault(fault, count=2, path=INVERTERS.path)
 
+    data = await client.poll()
+
+    assert gateway.stats.requests[INVERTERS.path] == 2  # with its one quick retry
+    assert gateway.stats.requests[METERS.path] == 1  # the poll went on
+    assert data.get(INVERTERS) is None
+    assert INVERTERS in data.failing
+    assert data.get(METER_READINGS) is not None
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [("timeout", IQGatewayTimeoutError), ("reset", IQGatewayConnectionError)],
+)
+async def test_poll_ends_when_nothing_answers(
+    gateway: GatewaySimulator,
+    make_client: ClientFactory,
+    fault: str,
+    error: type[IQGatewayConnectionError],
+) -> None:
+    """Two endpoints without an answer and none answered: the gateway is down, no more asked."""
+    client = make_client(gateway, request_timeout=0.2)
+    await ready(client)
+    gateway.stats.reset()
+    for endpoint in POLLED:
+        gateway.add_fault(fault, count=None, path=endpoint.path)
+
     await raises(error, client.poll())
 
-    assert gateway.stats.requests[INVERTERS.path] == 2
-    assert gateway.stats.requests[METERS.path] == 0  # the poll ended there
+    asked = [path for path, count in gateway.stats.requests.items() if count]
+    assert len(asked) == 2, asked
+    assert client.schedule.failing == frozenset()  # not held against the endpoints
 
 
 async def test_poll_keeps_the_meter_list_when_it_fails(
@@ -579,24 +600,26 @@ async def test_poll_keeps_the_meter_list_when_it_fails(
 async def test_probe_marks_failing_endpoints_for_later(
     gateway: GatewaySimulator, make_client: ClientFactory
 ) -> None:
-    """A 5xx or a timeout during the probe: asked again by a later probe, not polled."""
+    """A 5xx, a timeout or a garbled body at the probe: not polled yet, asked again later."""
     client = make_client(gateway, request_timeout=0.2)
     await client.detect()
     gateway.add_fault("server_error", path=LIVEDATA.path)
     gateway.add_fault("timeout", path=METER_READINGS.path)  # not retried at the probe
+    gateway.add_fault("html", path=ENSEMBLE_INVENTORY.path)
     probe = await client.probe()
-    assert probe.retry == {METER_READINGS, LIVEDATA}  # the rest was asked all the same
+    assert probe.retry == {METER_READINGS, LIVEDATA, ENSEMBLE_INVENTORY}
     assert not probe.retry & probe.supported
-    assert ENSEMBLE_INVENTORY in probe.supported  # asked after both
-    assert not probe.settled
+    assert METERS in probe.supported
     assert LIVEDATA not in client.polled()
+    assert client.schedule.failing == probe.retry
 
     again = await client.probe()
     assert again.retry == frozenset()
-    assert {LIVEDATA, METER_READINGS} <= again.supported
+    assert {LIVEDATA, METER_READINGS, ENSEMBLE_INVENTORY} <= again.supported
     assert again.settled
     assert client.probe_result == again
     assert LIVEDATA in client.polled()
+    assert client.schedule.failing == frozenset()
 
 
 @pytest.mark.parametrize(

@@ -73,6 +73,7 @@ from .exceptions import (
     IQGatewayWrongGatewayError,
 )
 from .models import JSON, GatewayInfo, LiveData, RawBody
+from .scheduler import RETRY_FIRST, Schedule, Verdict, judge
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -82,10 +83,11 @@ RETRY_DELAY: Final = 2.0
 SESSION_COOKIE: Final = "sessionId"
 INFO_REFRESH: Final = timedelta(hours=6)
 """How often ``/info`` is read again during polls, to notice a firmware update."""
-RETRY_PROBE_FIRST: Final = 300.0
-"""Seconds before endpoints that failed at the probe are asked again (then doubling)."""
+RETRY_PROBE_FIRST: Final = RETRY_FIRST
+"""Seconds before an endpoint that failed is asked again (then doubling): see scheduler."""
 PROBE_NO_ANSWERS: Final = 2
-"""Requests left unanswered (timed out, connection lost) after which a probe asks no more."""
+"""Requests left unanswered (timed out, connection lost) after which a probe or a poll in
+which nothing has answered yet asks no more: the gateway is down."""
 LIVE_INTERVAL: Final = 300.0
 """Seconds between two reads of live data, unless the caller says otherwise."""
 STREAM_LIFETIME: Final = 900.0
@@ -109,8 +111,9 @@ class ProbeResult:
     """Which endpoints a gateway answers.
 
     ``supported`` answered with a body of the right shape. ``retry`` timed out, failed
-    with a server error, or was not asked (the gateway stalled) during the probe: not
-    polled, and asked again within minutes.
+    with a server error or a garbled body, or was not asked (the gateway stalled) during
+    the probe: not polled for yet, but asked again by the polls (see ``scheduler``) and
+    polled once it answers.
     ``empty`` answered, but with nothing measured (every counter zero, as
     ``/api/v1/production`` does when its CT is disabled): not polled, so no value of
     theirs can stand in for a real source; ``refused`` refused, during a poll, a token the
@@ -126,8 +129,8 @@ class ProbeResult:
 
     @property
     def settled(self) -> bool:
-        """Nothing is left to ask again."""
-        return not (self.retry or self.empty or self.refused)
+        """Nothing is left for a probe to ask again (the polls ask ``retry`` themselves)."""
+        return not (self.empty or self.refused)
 
     def as_dict(self) -> dict[str, list[str]]:
         """A JSON-friendly form, for diagnostics."""
@@ -196,10 +199,9 @@ class IQGateway:
         self.info: GatewayInfo | None = None
         self.probe_result: ProbeResult | None = None
         self._probe_due = False  # a probe is to run before the next poll
-        self._retry_wait = RETRY_PROBE_FIRST  # before asking the probe's failures again
-        self._retry_at = 0.0
-        self._no_answer: set[Endpoint[Any]] = set()  # at the last probe: asked last next time
-        self._unverified: set[Endpoint[Any]] = set()  # polled, but unanswered at a re-probe
+        self.schedule = Schedule()  # when each failing endpoint is asked again
+        self._no_answer: set[Endpoint[Any]] = set()  # got no answer when last asked: asked last
+        self._confirmed: set[Endpoint[Any]] = set()  # answered well since the last probe
         self._known: dict[Endpoint[Any], Any] = {}
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
@@ -387,15 +389,17 @@ class IQGateway:
 
         Run at setup (and again after a firmware update), so that polls ask only for what
         this gateway has. Authentication failures are raised: a probe with a bad token
-        would wrongly conclude that nothing is supported. What fails with a server error
-        or gets no answer (a timeout, a lost connection) is asked again later (``retry``,
-        see ``_probe_again``); after PROBE_NO_ANSWERS requests without an answer nothing
-        more is asked, so a stalled gateway costs a few requests' time, and the rest is
-        asked again later too. An endpoint polled until now that a probe again could not
-        ask stays polled while it is asked again. Should nothing answer, the last error
-        (IQGatewayTimeoutError, IQGatewayConnectionError, or IQGatewayResponseError for
-        server errors) is raised and the previous result stands: a busy gateway is not a
-        gateway without endpoints.
+        would wrongly conclude that nothing is supported. What a failure means is the
+        scheduler's to say (``scheduler.judge``): what times out, loses its connection,
+        fails with a server error or answers with a garbled body is ``retry``, asked
+        again by the polls with the scheduler's backoff; after PROBE_NO_ANSWERS requests
+        without an answer nothing more is asked, so a stalled gateway costs a few
+        requests' time, and the rest is asked again by the next poll too. An endpoint
+        polled until now that a probe again could not ask, or that failed, stays polled
+        (failing, see ``poll()``). Should nothing answer, the last error
+        (IQGatewayTimeoutError, IQGatewayConnectionError, or IQGatewayResponseError) is
+        raised and the previous result stands: a busy gateway is not a gateway without
+        endpoints.
         """
         if self._token is not None:
             await self.check_jwt()  # a refused token is an error, not "nothing supported"
@@ -403,6 +407,7 @@ class IQGateway:
             # Updated to token firmware since it was set up without one: every endpoint
             # would refuse, which is not "nothing supported" either.
             raise IQGatewayAuthenticationError("the gateway now wants a token")
+        now = self._clock()
         verdicts = _Verdicts()
         await self._ask([ep for ep in POLLED if not ep.last_resort], verdicts)
         last_resorts = [ep for ep in POLLED if ep.last_resort and ep.wanted(verdicts.found)]
@@ -410,28 +415,32 @@ class IQGateway:
             verdicts.unanswered.update(last_resorts)  # asked with what they stand in for
         else:
             await self._ask(last_resorts, verdicts)
-        kept: set[Endpoint[Any]] = set()
-        if self.probe_result is not None:
-            kept = set(self.probe_result.supported & verdicts.unanswered & self._known.keys())
-            verdicts.found.update((endpoint, self._known[endpoint]) for endpoint in kept)
-        if not verdicts.found and (verdicts.retry or verdicts.unanswered):
+        unsure = verdicts.retry | verdicts.unanswered
+        if not verdicts.found and unsure:
             if verdicts.no_answer:
                 raise list(verdicts.no_answer.values())[-1]
             raise IQGatewayResponseError("the gateway answered no endpoint: asked again later")
+        self._confirmed = set(verdicts.found)
+        kept: set[Endpoint[Any]] = set()
+        if self.probe_result is not None:
+            kept = set(self.probe_result.supported & unsure & self._known.keys())
+            verdicts.found.update((endpoint, self._known[endpoint]) for endpoint in kept)
         self._known = verdicts.found
-        self._unverified = kept
         self._no_answer = set(verdicts.no_answer)
+        # What failed waits for the schedule; what was not asked (the gateway stalled) is
+        # asked by the next poll.
+        self.schedule.forget(set(POLLED) - verdicts.retry)
+        for endpoint in verdicts.retry:
+            self.schedule.failed(endpoint, now)
         self.probe_result = ProbeResult(
             frozenset(verdicts.found),
-            frozenset(verdicts.retry | verdicts.unanswered - kept),
+            frozenset(unsure - kept),
             frozenset(verdicts.empty),
         )
-        self._retry_wait = RETRY_PROBE_FIRST
-        self._retry_at = self._clock() + self._retry_wait
         return self.probe_result
 
     async def _ask(self, endpoints: Sequence[Endpoint[Any]], verdicts: _Verdicts) -> None:
-        """Probe ``endpoints`` in turn, sorting each into ``verdicts``.
+        """Probe ``endpoints`` in turn, sorting each into ``verdicts`` (``scheduler.judge``).
 
         One that is refused although the token was accepted (or none is used) needs other
         credentials and is left out. A timeout is not retried (the endpoint is asked again
@@ -444,59 +453,23 @@ class IQGateway:
                 return
             try:
                 body = await self.get(endpoint, retry_timeout=False)
-            except IQGatewayConnectionError as err:  # timed out, or the connection was lost
-                verdicts.no_answer[endpoint] = err
-                verdicts.unanswered.add(endpoint)
-                continue
-            except IQGatewayAuthenticationError:
-                if self._token is not None and not self._token_accepted:
+            except IQGatewayError as err:
+                verdict = judge(err, token_accepted=self._endpoint_refusals_own())
+                if verdict is Verdict.CREDENTIALS:
                     raise  # /auth/check_jwt did not accept it: the token itself is refused
-                continue
-            except IQGatewayResponseError as err:
-                if err.status is not None and err.status >= 500:
+                if verdict is Verdict.FAILING:
                     verdicts.retry.add(endpoint)
+                    if isinstance(err, IQGatewayConnectionError):
+                        verdicts.no_answer[endpoint] = err
                 continue
             if endpoint.reports_nothing(body):
                 verdicts.empty.add(endpoint)
             else:
                 verdicts.found[endpoint] = body
 
-    async def _probe_again(self) -> None:
-        """Ask again what the probe could not tell, waiting longer while nothing answers.
-
-        That is what failed or timed out (``retry``) and what is polled although a probe
-        again could not ask it. First after RETRY_PROBE_FIRST, then twice as long each
-        time nothing answers, up to INFO_REFRESH: a gateway that was busy at setup gets
-        its endpoints back within minutes, one whose endpoint always fails is not asked at
-        every poll. What got no answer the last time is asked last, so that it holds none
-        of the others back.
-        """
-        assert self.probe_result is not None
-        result, unverified = self.probe_result, self._unverified
-        verdicts = _Verdicts()
-        asked = sorted(
-            (ep for ep in POLLED if ep in result.retry or ep in unverified),
-            key=lambda ep: ep in self._no_answer,
-        )
-        await self._ask(asked, verdicts)
-        found = frozenset(verdicts.found)
-        self._unverified = unverified & verdicts.unanswered  # still polled, asked again
-        dropped = unverified - found - self._unverified  # said it is not (or no longer) there
-        for endpoint in dropped:
-            self._known.pop(endpoint, None)
-        self._known.update(verdicts.found)
-        self._no_answer = set(verdicts.no_answer)
-        self.probe_result = ProbeResult(
-            (result.supported - dropped) | found,
-            frozenset(verdicts.retry | verdicts.unanswered - self._unverified),
-            result.empty | verdicts.empty,
-            result.refused,
-        )
-        if found:
-            self._retry_wait = RETRY_PROBE_FIRST
-        else:
-            self._retry_wait = min(self._retry_wait * 2, INFO_REFRESH.total_seconds())
-        self._retry_at = self._clock() + self._retry_wait
+    def _endpoint_refusals_own(self) -> bool:
+        """A refusal now is the endpoint's, not the token's: it was accepted, or none is used."""
+        return self._token is None or self._token_accepted
 
     def polled(self) -> tuple[Endpoint[Any], ...]:
         """The endpoints a poll asks (or reuses, on a slow cadence), in order."""
@@ -528,10 +501,13 @@ class IQGateway:
         """Read every endpoint this gateway is polled for, in one pass, and parse them.
 
         The first poll identifies the gateway and probes it; ``/info`` is read again every
-        few hours. A connection failure or timeout ends the poll with that error: the
-        gateway is down or overloaded and further requests would only add load. An
-        endpoint that answers badly this time (server error, wrong body) is missing from
-        the result and the rest of the poll goes on. An endpoint that refuses a token
+        few hours. What a failed request means is ``scheduler.judge``'s to say, as at the
+        probe: an endpoint that times out, loses its connection, fails with a server
+        error or answers with a garbled body is missing from the result (``failing``),
+        the rest of the poll goes on, and it is asked again with the scheduler's backoff
+        until it answers. Only when nothing answers is the poll's last error raised: the
+        gateway is down or overloaded (after PROBE_NO_ANSWERS requests without an answer
+        and none answered, nothing more is asked). An endpoint that refuses a token
         ``/auth/check_jwt`` has just accepted is dropped from the polls until the next
         probe asks again. Other authentication errors are raised.
         ``live_stream``: live data is wanted (live sensors are shown), so the gateway's
@@ -562,40 +538,148 @@ class IQGateway:
         if self._probe_due:
             await self.probe()
             self._probe_due = False
-        elif (self.probe_result.retry or self._unverified) and self._clock() >= self._retry_at:
-            await self._probe_again()
 
     async def _poll(self, live_stream: bool, skip: Collection[Endpoint[Any]]) -> GatewayData:
         assert self.info is not None
+        assert self.probe_result is not None
+        probe, now = self.probe_result, self._clock()
         polled = tuple(ep for ep in self.polled() if not (ep.on_demand and ep in skip))
+        # What failed at the probe is asked too, when the schedule says so; what got no
+        # answer the last time it was asked is asked last, holding none of the others back.
+        order = sorted(
+            (
+                ep
+                for ep in POLLED
+                if (ep in polled or ep in probe.retry) and not (ep.on_demand and ep in skip)
+            ),
+            key=lambda ep: ep in self._no_answer,
+        )
         live = self._live_wanted(live_stream)
         bodies: dict[Endpoint[Any], Any] = {}
         read: set[Endpoint[Any]] = set()
         asked: set[Endpoint[Any]] = set()
         refused: dict[Endpoint[Any], IQGatewayAuthenticationError] = {}
-        for endpoint in polled:
-            if not self._wanted(endpoint):
+        failed: dict[Endpoint[Any], IQGatewayError] = {}
+        gone: set[Endpoint[Any]] = set()
+        for endpoint in order:
+            # What the probe could not tell is asked as the probe asks: whether of use now
+            # or not (but for what stands in for others), so that it is known.
+            wanted = self._wanted(endpoint)
+            if not (wanted or (endpoint in probe.retry and not endpoint.last_resort)):
                 continue  # an answer earlier in this poll says it is of no use now
             if endpoint in self._known and not self._due(endpoint, endpoint.refresh):
                 bodies[endpoint] = self._known[endpoint]
                 continue
+            if not self.schedule.due(endpoint, now):
+                self._keep_last(endpoint, bodies)  # failing: asked again later
+                continue
+            no_answers = sum(isinstance(err, IQGatewayConnectionError) for err in failed.values())
+            if not read and no_answers >= PROBE_NO_ANSWERS:
+                break  # nothing answers: the gateway is down, asking more adds load
             asked.add(endpoint)
             try:
-                bodies[endpoint] = await self._read(endpoint, live=live)
-                read.add(endpoint)
-            except IQGatewayAuthenticationError as err:
-                if self._token is None or not self._token_accepted:
+                # A timeout of an endpoint that is failing already is not retried at
+                # once: it is asked again later anyway.
+                retry = endpoint not in self.schedule.failing
+                body = await self._read(endpoint, live=live, retry_timeout=retry)
+            except IQGatewayError as err:
+                verdict = judge(
+                    err,
+                    token_accepted=self._token is not None and self._token_accepted,
+                    answered_before=endpoint in self._confirmed,
+                )
+                if verdict is Verdict.CREDENTIALS:
                     raise  # the token itself (or no token) is refused
-                refused[endpoint] = err
-            except IQGatewayResponseError as err:
-                _LOGGER.debug("%s failed this poll: %s", endpoint, err)
-                if (endpoint.sticky or endpoint.refresh) and endpoint in self._known:
-                    bodies[endpoint] = self._known[endpoint]
+                if verdict is Verdict.REFUSED and isinstance(err, IQGatewayAuthenticationError):
+                    refused[endpoint] = err
+                elif verdict is Verdict.FAILING:
+                    failed[endpoint] = err
+                else:
+                    gone.add(endpoint)  # not answered since the probe, and says it is not there
+                self._keep_last(endpoint, bodies)
+                continue
+            read.add(endpoint)
+            if wanted:
+                bodies[endpoint] = body
+        if refused and set(refused) == asked:
+            raise next(iter(refused.values()))  # all of them: not a matter of endpoints
+        if asked and not read and failed:
+            # Nothing answered: the gateway is down (or overloaded), not its endpoints.
+            # No endpoint is held to it: all are asked again at the next poll.
+            self._no_answer = {
+                ep for ep, err in failed.items() if isinstance(err, IQGatewayConnectionError)
+            }
+            raise list(failed.values())[-1]
         if refused:
-            if set(refused) == asked:
-                raise next(iter(refused.values()))  # all of them: not a matter of endpoints
             self._drop_refused(frozenset(refused))
+        self._judged(now, bodies, read, failed, gone)
+        polled = tuple(ep for ep in self.polled() if not (ep.on_demand and ep in skip))
         return self._data(frozenset(polled), bodies, frozenset(read), live=live)
+
+    def _keep_last(self, endpoint: Endpoint[Any], bodies: dict[Endpoint[Any], Any]) -> None:
+        """Keep the last answer of what describes the installation through a failure.
+
+        That is what is sticky or read on a slow cadence; anything else has no value until
+        it answers again.
+        """
+        if (endpoint.sticky or endpoint.refresh) and endpoint in self._known:
+            bodies[endpoint] = self._known[endpoint]
+
+    def _judged(
+        self,
+        now: float,
+        bodies: dict[Endpoint[Any], Any],
+        read: set[Endpoint[Any]],
+        failed: Mapping[Endpoint[Any], IQGatewayError],
+        gone: set[Endpoint[Any]],
+    ) -> None:
+        """Record what this poll learned of each endpoint it asked (something answered).
+
+        A failing endpoint waits for the schedule; one that answers again is polled again,
+        and one that failed at the probe joins the polled ones (or, measuring nothing,
+        the empty ones, asked again at the next probe).
+        """
+        assert self.probe_result is not None
+        probe = self.probe_result
+        for endpoint, err in failed.items():
+            if endpoint not in self.schedule.failing:
+                _LOGGER.info(
+                    "IQ Gateway %s: %s failed (%s): its values are unavailable until it "
+                    "answers again (asked again with a growing wait)",
+                    self._name(),
+                    endpoint,
+                    err,
+                )
+            else:
+                _LOGGER.debug("%s failed again: %s", endpoint, err)
+            self.schedule.failed(endpoint, now)
+        self._no_answer = (self._no_answer - read) | {
+            ep for ep, err in failed.items() if isinstance(err, IQGatewayConnectionError)
+        }
+        self._confirmed |= read
+        found: set[Endpoint[Any]] = set()
+        empty: set[Endpoint[Any]] = set()
+        for endpoint in read:
+            if self.schedule.answered(endpoint) and endpoint in probe.supported:
+                _LOGGER.info("IQ Gateway %s: %s answers again", self._name(), endpoint)
+            if endpoint in probe.retry:
+                if endpoint.reports_nothing(self._known[endpoint]):
+                    empty.add(endpoint)
+                    bodies.pop(endpoint, None)
+                    self._known.pop(endpoint, None)
+                else:
+                    found.add(endpoint)
+        self.schedule.forget(gone)
+        for endpoint in gone:
+            self._known.pop(endpoint, None)
+            bodies.pop(endpoint, None)
+        if found or empty or gone:
+            self.probe_result = ProbeResult(
+                (probe.supported - gone) | found,
+                probe.retry - found - empty - gone,
+                probe.empty | empty,
+                probe.refused,
+            )
 
     def _drop_refused(self, refused: frozenset[Endpoint[Any]]) -> None:
         """Stop polling endpoints that refuse a token the gateway accepts.
@@ -624,35 +708,55 @@ class IQGateway:
         That is each polled endpoint marked ``power`` (CT readings, the IQ Batteries'
         power, and live data where it is wanted: see ``poll()``), laid over ``previous``
         (the last poll's data), so everything else stays as the last poll read it. Nothing
-        is read before the first poll. Errors are raised as ``poll()`` raises them, and
-        ``deadline`` bounds it as it does a poll; an endpoint that answers badly keeps its
-        previous body.
+        is read before the first poll. Failures are judged as ``poll()`` judges them: a
+        failing endpoint is unavailable and asked again with the scheduler's backoff, the
+        others go on (whether the gateway is down is the main poll's to tell); a refused
+        token is raised. ``deadline`` bounds it as it does a poll.
         """
         return await _within(deadline, self._poll_power(previous, live_stream))
 
     async def _poll_power(self, previous: GatewayData, live_stream: bool) -> GatewayData:
         if self.info is None or self.probe_result is None:
             return previous
+        now = self._clock()
         live = self._live_wanted(live_stream)
         bodies = {**previous.stale, **previous.bodies}
         read: set[Endpoint[Any]] = set()
+        failed: dict[Endpoint[Any], IQGatewayError] = {}
         for endpoint in self.polled():
             if not endpoint.power or (endpoint is LIVEDATA and not live):
+                continue
+            if not self.schedule.due(endpoint, now):
+                bodies.pop(endpoint, None)  # failing: unavailable until it answers again
                 continue
             try:
                 bodies[endpoint] = await self._read(endpoint, live=live)
                 read.add(endpoint)
-            except IQGatewayResponseError as err:
+            except IQGatewayError as err:
+                verdict = judge(
+                    err,
+                    token_accepted=self._token is not None and self._token_accepted,
+                    answered_before=True,  # polled: it answered the probe or a poll
+                )
+                if verdict is not Verdict.FAILING:
+                    raise  # a refusal: the next main poll judges it
                 _LOGGER.debug("%s failed this power update: %s", endpoint, err)
-        if not read:
+                bodies.pop(endpoint, None)
+                failed[endpoint] = err
+        if not read and not failed:
             return previous
+        # A failing endpoint is unavailable, the others go on; whether the gateway is
+        # down is the main poll's to tell (the lane follows it).
+        self._judged(now, bodies, read, failed, set())
         return self._data(previous.polled | read, bodies, frozenset(read), live=live)
 
-    async def _read(self, endpoint: Endpoint[Any], *, live: bool) -> Any:
+    async def _read(
+        self, endpoint: Endpoint[Any], *, live: bool, retry_timeout: bool = True
+    ) -> Any:
         """Read one endpoint for a poll, keeping the live stream on before live data."""
         if endpoint is LIVEDATA and live:
             await self._keep_live_stream()
-        body = self._known[endpoint] = await self.get(endpoint)
+        body = self._known[endpoint] = await self.get(endpoint, retry_timeout=retry_timeout)
         return body
 
     def _data(
@@ -668,6 +772,9 @@ class IQGateway:
         stale: dict[Endpoint[Any], Any] = {}
         if (body := bodies.get(LIVEDATA)) is not None and self._is_stale(body, logged=live):
             stale[LIVEDATA] = bodies.pop(LIVEDATA)
+        failing = self.schedule.failing
+        if self.probe_result is not None:
+            failing |= self.probe_result.retry
         return GatewayData(
             info=self.info,
             polled=polled,
@@ -675,6 +782,7 @@ class IQGateway:
             enabled_cts=enabled_cts(self._known),
             read=read,
             stale=stale,
+            failing=frozenset(failing - bodies.keys() - stale.keys()),
         )
 
     def _due(self, endpoint: Endpoint[Any], every: timedelta | None) -> bool:
@@ -1006,7 +1114,9 @@ def _inflate(data: bytes, encoding: str, endpoint: Endpoint[Any]) -> bytes:
         if len(body) > MAX_BODY or inflater.unconsumed_tail:
             raise _too_large(endpoint)
         return body
-    raise IQGatewayResponseError(f"{endpoint} answered with a body that does not decompress")
+    raise IQGatewayResponseError(
+        f"{endpoint} answered with a body that does not decompress", garbled=True
+    )
 
 
 def _too_large(endpoint: Endpoint[Any]) -> IQGatewayResponseError:

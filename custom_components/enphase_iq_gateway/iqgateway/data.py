@@ -34,6 +34,10 @@ class GatewayData:
     """Answers that are out of date (live data the gateway stopped refreshing): no value
     is read from them, since a stale number is worse than none, but they still say what
     the gateway has (``latest()``)."""
+    failing: frozenset[Endpoint[Any]] = frozenset()
+    """Endpoints that did not answer well when last asked (or at the probe) and have no
+    body here: what they report is unavailable, and a value whose source they are is not
+    taken from another source meanwhile (see ``site_values``)."""
     ct_meters: Mapping[str, CTMeter] = field(init=False, compare=False, repr=False)
     """Enabled CT meters, keyed by measurement type, joined with their readings (by eid)."""
 

@@ -97,16 +97,13 @@ class Endpoint[T]:
         return self.path
 
 
-# --------------------------------------------------------------------------- parsing
-
-
 def decode_json(raw: RawBody) -> JSON:
     """The body as JSON, or IQGatewayResponseError saying what came instead."""
     try:
         return json.loads(raw.body)
     except (ValueError, RecursionError) as err:  # RecursionError: absurdly deep nesting
         kind = "an HTML page" if raw.body.lstrip().startswith("<") else "a body that is not JSON"
-        raise IQGatewayResponseError(f"{raw.path} answered with {kind}") from err
+        raise IQGatewayResponseError(f"{raw.path} answered with {kind}", garbled=True) from err
 
 
 def _object[T](factory: Callable[[Mapping[str, JSON]], T]) -> Callable[[RawBody], T]:
@@ -117,9 +114,6 @@ def _object[T](factory: Callable[[Mapping[str, JSON]], T]) -> Callable[[RawBody]
 def _list[T](factory: Callable[[Iterable[Mapping[str, JSON]]], T]) -> Callable[[RawBody], T]:
     """A parser for a JSON list-of-objects body."""
     return lambda raw: factory(expect_list(decode_json(raw), raw.path))
-
-
-# --------------------------------------------------------------------------- rules
 
 
 def enabled_cts(known: Known) -> frozenset[str]:
@@ -200,13 +194,6 @@ def _batteries_installed(known: Known) -> bool:
         or bool(production_json and production_json.has_batteries)
     )
 
-
-def _microinverters_listed(known: Known) -> bool:
-    """Device data adds detail to the microinverters the inverters list names."""
-    return INVERTERS in known
-
-
-# --------------------------------------------------------------------------- the table
 
 SETTINGS_REFRESH: Final = timedelta(minutes=30)
 """How often what rarely changes (settings, the device status) is read again."""
@@ -302,12 +289,13 @@ GENERATOR: Final = Endpoint(
     wanted=_generator_configured,
     on_demand=True,
 )
-# The whole device inventory, every microinverter included (large on a large site): read
-# on the slow cadence, where it lists AC Batteries.
+# The whole device inventory, every microinverter included (large on a large site). It
+# carries each AC Battery's charge and charge status, which sensors show as current: read
+# at every poll, but only where it lists AC Batteries (elsewhere it measures nothing and
+# is not polled at all).
 AC_BATTERIES: Final = Endpoint(
     "/inventory.json",
     _list(ac_batteries_from_list),
-    refresh=SETTINGS_REFRESH,
     reports_nothing=lambda batteries: not batteries,
 )
 STORAGE_SETTINGS: Final = Endpoint(
@@ -316,11 +304,12 @@ STORAGE_SETTINGS: Final = Endpoint(
     refresh=SETTINGS_REFRESH,
     wanted=_batteries_installed,
 )
+# Each microinverter's own readings. It also names the microinverters where the inverters
+# list does not answer (or is refused): their devices come from either.
 DEVICE_DATA: Final = Endpoint(
     "/ivp/pdm/device_data",
     _object(inverter_details_from_dict),
     reports_nothing=lambda details: not details,
-    wanted=_microinverters_listed,
     on_demand=True,
 )
 

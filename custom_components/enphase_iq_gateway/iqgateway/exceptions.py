@@ -53,10 +53,16 @@ class IQGatewayTimeoutError(IQGatewayConnectionError):
 class IQGatewayResponseError(IQGatewayError):
     """The gateway answered, but not with what the endpoint should return."""
 
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        """Keep the HTTP status (None when the status was fine but the body was not)."""
+    def __init__(self, message: str, *, status: int | None = None, garbled: bool = False) -> None:
+        """Keep the HTTP status (None when the status was fine but the body was not).
+
+        ``garbled``: the body cannot be read at all (an HTML page where JSON belongs, a
+        body cut off, one that does not decompress): a bad answer this time, not proof
+        that the endpoint answers something else.
+        """
         super().__init__(message)
         self.status = status
+        self.garbled = garbled
 
 
 class IQGatewayAuthenticationError(IQGatewayError):

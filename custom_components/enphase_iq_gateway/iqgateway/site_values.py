@@ -10,6 +10,11 @@ production CT, the microinverters' own counts:
 ``/ivp/pdm/energy`` ``pcu``, then ``/api/v1/production``, then ``/production.json``'s
 inverters, then the legacy HTML page. Sources are chosen by what the gateway has (an
 endpoint that reports nothing measured is not even polled), never by one poll's values.
+Nor by one failing endpoint (``GatewayData.failing``): while the preferred source's
+endpoint fails, the value is unavailable rather than taken from the next source, whose
+count differs (a switch would publish a step the recorder counts as energy). While
+``/ivp/meters`` has not answered since setup, which CTs there are is not known: every
+value a CT could be the source of is unavailable until it answers.
 
 Consumption (needs a consumption CT): a total-consumption CT is read directly; with a
 net-consumption CT, total = production + net (power and energy alike: production +
@@ -53,6 +58,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 import functools
 import math
+from typing import Any
 
 from .data import GatewayData
 from .endpoints import (
@@ -62,11 +68,13 @@ from .endpoints import (
     ENSEMBLE_INVENTORY,
     LIVEDATA,
     METER_READINGS,
+    METERS,
     PDM_ENERGY,
     PRODUCTION,
     PRODUCTION_HTML,
     PRODUCTION_JSON,
     STORAGE_SETTINGS,
+    Endpoint,
 )
 from .models import (
     BatteryControl,
@@ -148,6 +156,20 @@ def _configured(data: GatewayData, kind: str) -> bool:
     return kind in (data.enabled_cts or ()) and _readings_polled(data)
 
 
+def _meters_known[**P, R](value_of: Callable[P, R | None]) -> Callable[P, R | None]:
+    """None while ``/ivp/meters`` fails and no earlier answer says which CTs there are."""
+
+    @functools.wraps(value_of)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | None:
+        data = args[0]
+        assert isinstance(data, GatewayData)
+        if METERS in data.failing:
+            return None
+        return value_of(*args, **kwargs)
+
+    return guarded
+
+
 def _has_production_ct(data: GatewayData) -> bool:
     """An enabled production CT is installed: it is the site's production meter."""
     return _configured(data, MeasurementType.PRODUCTION)
@@ -163,20 +185,29 @@ def _inverter_sources(data: GatewayData) -> list[EnergyCounters]:
     """
     pdm = data.get(PDM_ENERGY)
     production_json = data.get(PRODUCTION_JSON)
-    sources = [
-        pdm.microinverters if pdm is not None else None,
-        data.get(PRODUCTION),
-        EnergyCounters(
-            watts_now=production_json.inverters_watts_now,
-            wh_today=None,
-            wh_last_seven_days=None,
-            wh_lifetime=production_json.inverters_wh_lifetime,
-        )
-        if production_json is not None and production_json.inverters_wh_lifetime is not None
-        else None,
-        data.get(PRODUCTION_HTML),
+    candidates: list[tuple[Endpoint[Any], EnergyCounters | None]] = [
+        (PDM_ENERGY, pdm.microinverters if pdm is not None else None),
+        (PRODUCTION, data.get(PRODUCTION)),
+        (
+            PRODUCTION_JSON,
+            EnergyCounters(
+                watts_now=production_json.inverters_watts_now,
+                wh_today=None,
+                wh_last_seven_days=None,
+                wh_lifetime=production_json.inverters_wh_lifetime,
+            )
+            if production_json is not None and production_json.inverters_wh_lifetime is not None
+            else None,
+        ),
+        (PRODUCTION_HTML, data.get(PRODUCTION_HTML)),
     ]
-    return [source for source in sources if source is not None]
+    sources: list[EnergyCounters] = []
+    for endpoint, source in candidates:
+        if source is not None:
+            sources.append(source)
+        elif endpoint in data.polled and endpoint in data.failing:
+            break  # polled, failing now: what comes after it is not this site's source
+    return sources
 
 
 def _ct_period_counters(data: GatewayData) -> EnergyCounters | None:
@@ -219,17 +250,20 @@ def _production(
 
 
 @_finite
+@_meters_known
 def production_power(data: GatewayData) -> float | None:
     """Solar production now (W)."""
     return _production(data, lambda v: v.active_power, lambda s: s.watts_now)
 
 
 @_energy
+@_meters_known
 def production_energy_lifetime(data: GatewayData) -> float | None:
     """Solar production since installation (Wh)."""
     return _production(data, lambda v: v.energy_delivered, lambda s: s.wh_lifetime)
 
 
+@_meters_known
 def _period(data: GatewayData, field: str) -> float | None:
     """Today's or the last seven days' production, from the first source that counts it.
 
@@ -291,6 +325,7 @@ def _json_total_is_net(data: GatewayData) -> bool:
 
 
 @_finite
+@_meters_known
 def net_consumption_power(data: GatewayData) -> float | None:
     """Power from the grid now (W): positive imports, negative exports."""
     if _configured(data, MeasurementType.NET_CONSUMPTION):
@@ -308,6 +343,7 @@ def net_consumption_power(data: GatewayData) -> float | None:
 
 
 @_finite
+@_meters_known
 def consumption_power(data: GatewayData) -> float | None:
     """Power used by the site now (W): production + net, or the total CT."""
     if _configured(data, MeasurementType.TOTAL_CONSUMPTION):
@@ -366,6 +402,7 @@ def grid_export_energy(data: GatewayData) -> float | None:
 
 
 @_energy
+@_meters_known
 def consumption_energy_lifetime(data: GatewayData) -> float | None:
     """Energy used by the site since installation (Wh): production + import - export."""
     if _configured(data, MeasurementType.TOTAL_CONSUMPTION):
@@ -494,6 +531,7 @@ def reads_live_data(data: GatewayData) -> bool:
 
 
 @_finite
+@_meters_known
 def battery_power(data: GatewayData) -> float | None:
     """Battery power now (W): positive discharging, negative charging."""
     if _configured(data, MeasurementType.STORAGE):

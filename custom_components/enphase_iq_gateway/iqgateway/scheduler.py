@@ -1,0 +1,112 @@
+"""What a failed request to one endpoint means, and when that endpoint is asked again.
+
+One place for the probe, the poll and the power lane alike:
+
+* ``judge()`` sorts a failure. A timeout, a lost connection, a server error (5xx) or a
+  garbled answer (a 200 carrying an HTML page, a body cut off) is ``FAILING``: the
+  endpoint is there but did not answer well this time; so is any bad answer of an
+  endpoint that has answered well since the last probe. A refusal (401/403) of a token the
+  gateway accepts is ``REFUSED`` (the endpoint wants other credentials); a refusal of
+  the token itself is ``CREDENTIALS``, which no endpoint can cure. Anything else (404,
+  a body of another shape) is ``UNSUPPORTED``.
+* ``Schedule`` keeps, for each endpoint that is failing, when it is asked again: first
+  RETRY_FIRST seconds after the failure, then twice as long after each failure, up to
+  RETRY_MAX. An answer ends it: the endpoint is asked at every poll again.
+
+The gateway is down only when nothing answers: a poll in which no endpoint answered
+raises, and its failures are not held against the endpoints (``Schedule.forget``), so a
+gateway that comes back has all of them back at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final
+
+from .endpoints import Endpoint
+from .exceptions import (
+    IQGatewayAuthenticationError,
+    IQGatewayConnectionError,
+    IQGatewayError,
+    IQGatewayResponseError,
+)
+
+RETRY_FIRST: Final = 300.0
+"""Seconds before a failing endpoint is asked again (then doubling)."""
+RETRY_MAX: Final = 6 * 3600.0
+"""The longest wait between two requests to a failing endpoint."""
+
+
+class Verdict(StrEnum):
+    """What one failed request says about its endpoint."""
+
+    FAILING = "failing"  # there, but no good answer this time: asked again later
+    REFUSED = "refused"  # refuses a token the gateway accepts: needs other credentials
+    CREDENTIALS = "credentials"  # the token itself (or no token) is refused
+    UNSUPPORTED = "unsupported"  # not there, or not what it should be
+
+
+def judge(err: IQGatewayError, *, token_accepted: bool, answered_before: bool = False) -> Verdict:
+    """What ``err``, raised by a request to one endpoint, means for that endpoint.
+
+    ``token_accepted``: the gateway has accepted the token in use (``/auth/check_jwt``),
+    so a refusal is the endpoint's own. ``answered_before``: the endpoint has answered
+    well since the last probe, so an answer of the wrong shape (or a 404) is a bad answer
+    this time, not proof that it is not there: it is ``FAILING`` too.
+    """
+    if isinstance(err, IQGatewayConnectionError):
+        return Verdict.FAILING  # timed out, reset, or the connection was lost
+    if isinstance(err, IQGatewayAuthenticationError):
+        return Verdict.REFUSED if token_accepted else Verdict.CREDENTIALS
+    if isinstance(err, IQGatewayResponseError) and (
+        answered_before or err.garbled or (err.status is not None and err.status >= 500)
+    ):
+        return Verdict.FAILING
+    return Verdict.UNSUPPORTED
+
+
+@dataclass(slots=True)
+class _Backoff:
+    wait: float
+    next_at: float
+
+
+class Schedule:
+    """When each failing endpoint is asked again."""
+
+    def __init__(self) -> None:
+        """Nothing is failing yet."""
+        self._failing: dict[Endpoint[Any], _Backoff] = {}
+
+    @property
+    def failing(self) -> frozenset[Endpoint[Any]]:
+        """The endpoints whose last request failed (``Verdict.FAILING``)."""
+        return frozenset(self._failing)
+
+    def due(self, endpoint: Endpoint[Any], now: float) -> bool:
+        """Whether ``endpoint`` is to be asked at ``now``: not failing, or its wait is over."""
+        backoff = self._failing.get(endpoint)
+        return backoff is None or now >= backoff.next_at
+
+    def failed(self, endpoint: Endpoint[Any], now: float) -> None:
+        """``endpoint`` failed at ``now`` (the start of the poll that asked it)."""
+        backoff = self._failing.get(endpoint)
+        wait = RETRY_FIRST if backoff is None else min(backoff.wait * 2, RETRY_MAX)
+        self._failing[endpoint] = _Backoff(wait, now + wait)
+
+    def answered(self, endpoint: Endpoint[Any]) -> bool:
+        """``endpoint`` answered: asked at every poll again. True if it was failing."""
+        return self._failing.pop(endpoint, None) is not None
+
+    def forget(self, endpoints: set[Endpoint[Any]] | frozenset[Endpoint[Any]]) -> None:
+        """Drop what is known of ``endpoints`` (gone, or failed with everything else)."""
+        for endpoint in endpoints:
+            self._failing.pop(endpoint, None)
+
+    def as_dict(self) -> dict[str, float]:
+        """When each failing endpoint is asked again (UNIX seconds), for diagnostics."""
+        return {
+            str(ep): backoff.next_at
+            for ep, backoff in sorted(self._failing.items(), key=lambda item: str(item[0]))
+        }
