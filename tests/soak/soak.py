@@ -81,6 +81,7 @@ POLL = timedelta(minutes=5)
 HANG_STEP = timedelta(seconds=5)
 SIGN_IN_GAP = timedelta(minutes=15)
 RECOVERY_POLLS = 2
+QUIET_ROUNDS = 20_000  # event loop rounds without a request before settle() lets time move
 HOUR, DAY = 3600, 24 * 3600
 # Endpoints of the rich capture's poll a fault may pick (not /info and the token check).
 DATA_PATHS = (
@@ -219,8 +220,12 @@ class Soak:
     async def settle(self) -> None:
         """Run what is due until Home Assistant is idle, or only waits on a hung request."""
         idle = asyncio.ensure_future(self.hass.async_block_till_done(wait_background_tasks=True))
+        quiet = 0  # rounds with no request to the gateway under way
         while not idle.done():
-            if self.in_flight and set(self.in_flight) <= self.hanging:
+            quiet = 0 if self.in_flight else quiet + 1
+            # Only a hung request, or nothing under way for long: what is left waits for
+            # the clock (a retry's delay, a timeout).
+            if (self.in_flight and set(self.in_flight) <= self.hanging) or quiet > QUIET_ROUNDS:
                 idle.cancel()
                 break
             await asyncio.sleep(0)
