@@ -27,7 +27,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.enphase_iq_gateway import config_flow
+from custom_components.enphase_iq_gateway import config_flow, helpers
 from custom_components.enphase_iq_gateway.const import (
     CONF_INVERTER_ENTITIES,
     CONF_POWER_INTERVAL,
@@ -103,7 +103,8 @@ def flow_time(gateway: GatewaySimulator, monkeypatch: pytest.MonkeyPatch) -> Gat
     """
     time = GatewayTime()
     time.follow(gateway)
-    monkeypatch.setattr(config_flow, "IQGateway", partial(IQGateway, timer=time))
+    for module in (config_flow, helpers):  # /info; the token's proof
+        monkeypatch.setattr(module, "IQGateway", partial(IQGateway, timer=time))
     return time
 
 
