@@ -119,6 +119,32 @@ async def test_one_failing_endpoint_fails_only_its_own_entities(
     assert _state(hass, "sensor", f"{battery}_soc") not in (None, STATE_UNAVAILABLE)
 
 
+async def test_an_endpoint_wedged_for_hours_is_back_at_the_next_poll(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, start_gateway: GatewayFactory
+) -> None:
+    """The batteries' inventory times out for three hours, then answers again.
+
+    Every poll succeeds meanwhile, and the batteries are back at the first poll after it
+    answers, not hours later.
+    """
+    gateway = await start_gateway(RICH_CAPTURE)
+    entry = await _set_up_with_faults(hass, gateway)
+    coordinator = entry.runtime_data
+    battery = _batteries()[0]
+    gateway.add_fault("timeout", count=None, path=ENSEMBLE_INVENTORY.path)
+    failed = 0
+    for _ in range(36):  # three hours of polls, each outlasting a timed-out request
+        await run_clock(hass, freezer, POLL, timedelta(seconds=30))
+        failed += not coordinator.last_update_success
+    assert failed == 0
+    assert _state(hass, "sensor", f"{battery}_soc") == STATE_UNAVAILABLE
+
+    gateway.faults.clear()
+    await run_clock(hass, freezer, POLL, timedelta(seconds=30))
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert _state(hass, "sensor", f"{battery}_soc") not in (None, STATE_UNAVAILABLE)
+
+
 async def test_nothing_answering_is_a_gateway_down(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, start_gateway: GatewayFactory
 ) -> None:

@@ -9,9 +9,11 @@ One place for the probe, the poll and the power lane alike:
   gateway accepts is ``REFUSED`` (the endpoint wants other credentials); a refusal of
   the token itself is ``CREDENTIALS``, which no endpoint can cure. Anything else (404,
   a body of another shape) is ``UNSUPPORTED``.
-* ``Schedule`` keeps, for each endpoint that is failing, when it is asked again: first
-  RETRY_FIRST seconds after the failure, then twice as long after each failure, up to
-  RETRY_MAX. An answer ends it: the endpoint is asked at every poll again.
+* ``Schedule`` keeps, for each endpoint that is failing, when it is asked again:
+  RETRY_FIRST seconds after each failure, that is at the next five-minute poll (the power
+  lane's ticks leave it alone meanwhile). No longer: an endpoint that failed for hours is
+  back at the first poll after it answers again, and asking it costs one request a poll,
+  as when it answers. An answer ends it: the endpoint is asked at every tick again.
 
 The gateway is down only when nothing answers: a poll in which no endpoint answered
 raises, and its failures are not held against the endpoints (``Schedule.forget``), so a
@@ -20,7 +22,6 @@ gateway that comes back has all of them back at once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -33,9 +34,7 @@ from .exceptions import (
 )
 
 RETRY_FIRST: Final = 300.0
-"""Seconds before a failing endpoint is asked again (then doubling)."""
-RETRY_MAX: Final = 6 * 3600.0
-"""The longest wait between two requests to a failing endpoint."""
+"""Seconds before a failing endpoint is asked again, after each failure."""
 
 
 class Verdict(StrEnum):
@@ -66,18 +65,12 @@ def judge(err: IQGatewayError, *, token_accepted: bool, answered_before: bool = 
     return Verdict.UNSUPPORTED
 
 
-@dataclass(slots=True)
-class _Backoff:
-    wait: float
-    next_at: float
-
-
 class Schedule:
     """When each failing endpoint is asked again."""
 
     def __init__(self) -> None:
         """Nothing is failing yet."""
-        self._failing: dict[Endpoint[Any], _Backoff] = {}
+        self._failing: dict[Endpoint[Any], float] = {}  # when each is asked again
 
     @property
     def failing(self) -> frozenset[Endpoint[Any]]:
@@ -86,14 +79,12 @@ class Schedule:
 
     def due(self, endpoint: Endpoint[Any], now: float) -> bool:
         """Whether ``endpoint`` is to be asked at ``now``: not failing, or its wait is over."""
-        backoff = self._failing.get(endpoint)
-        return backoff is None or now >= backoff.next_at
+        next_at = self._failing.get(endpoint)
+        return next_at is None or now >= next_at
 
     def failed(self, endpoint: Endpoint[Any], now: float) -> None:
         """``endpoint`` failed at ``now`` (the start of the poll that asked it)."""
-        backoff = self._failing.get(endpoint)
-        wait = RETRY_FIRST if backoff is None else min(backoff.wait * 2, RETRY_MAX)
-        self._failing[endpoint] = _Backoff(wait, now + wait)
+        self._failing[endpoint] = now + RETRY_FIRST
 
     def answered(self, endpoint: Endpoint[Any]) -> bool:
         """``endpoint`` answered: asked at every poll again. True if it was failing."""
@@ -107,6 +98,6 @@ class Schedule:
     def as_dict(self) -> dict[str, float]:
         """When each failing endpoint is asked again (UNIX seconds), for diagnostics."""
         return {
-            str(ep): backoff.next_at
-            for ep, backoff in sorted(self._failing.items(), key=lambda item: str(item[0]))
+            str(ep): next_at
+            for ep, next_at in sorted(self._failing.items(), key=lambda item: str(item[0]))
         }
