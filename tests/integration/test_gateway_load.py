@@ -64,3 +64,19 @@ async def test_requests_per_poll(
         assert requests["/ivp/ss/dry_contact_settings"] <= 1
     # No generator configured anywhere: its status is not read.
     assert requests["/ivp/ensemble/generator"] <= 1
+
+
+@pytest.mark.parametrize("capture", ["3.7.0", "3.9.36"])
+async def test_what_never_answered_well_is_asked_a_few_times_a_day(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    start_gateway: GatewayFactory,
+    capture: str,
+) -> None:
+    """Firmware 3.x answers /production.json with its web page, every time.
+
+    Such an endpoint is asked again with waits that double (5, 10, 20 ... minutes), not at
+    every poll: six hours cost a handful of requests, not one a poll.
+    """
+    requests = await measure(hass, freezer, start_gateway, capture)
+    assert 1 <= requests["/production.json"] <= 8

@@ -213,6 +213,7 @@ class IQGateway:
         self._no_answer: set[Endpoint[Any]] = set()  # got no answer when last asked: asked last
         self._confirmed: set[Endpoint[Any]] = set()  # answered well since the last probe
         self._known: dict[Endpoint[Any], Any] = {}
+        self._answered_ever: set[Endpoint[Any]] = set()  # answered well since setup
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
         self._live_interval = live_interval
@@ -431,6 +432,7 @@ class IQGateway:
                 raise list(verdicts.no_answer.values())[-1]
             raise IQGatewayResponseError("the gateway answered no endpoint: asked again later")
         self._confirmed = set(verdicts.found)
+        self._answered_ever |= self._confirmed
         kept: set[Endpoint[Any]] = set()
         if self.probe_result is not None:
             kept = set(self.probe_result.supported & unsure & self._known.keys())
@@ -441,7 +443,7 @@ class IQGateway:
         # asked by the next poll.
         self.schedule.forget(set(POLLED) - verdicts.retry)
         for endpoint in verdicts.retry:
-            self.schedule.failed(endpoint, now)
+            self.schedule.failed(endpoint, now, answered_ever=endpoint in self._answered_ever)
         self.probe_result = ProbeResult(
             frozenset(verdicts.found),
             frozenset(unsure - kept),
@@ -655,18 +657,19 @@ class IQGateway:
             if endpoint not in self.schedule.failing:
                 _LOGGER.info(
                     "IQ Gateway %s: %s failed (%s): its values are unavailable until it "
-                    "answers again (asked again with a growing wait)",
+                    "answers again (asked again at the next polls)",
                     self._name(),
                     endpoint,
                     err,
                 )
             else:
                 _LOGGER.debug("%s failed again: %s", endpoint, err)
-            self.schedule.failed(endpoint, now)
+            self.schedule.failed(endpoint, now, answered_ever=endpoint in self._answered_ever)
         self._no_answer = (self._no_answer - read) | {
             ep for ep, err in failed.items() if isinstance(err, IQGatewayConnectionError)
         }
         self._confirmed |= read
+        self._answered_ever |= read
         found: set[Endpoint[Any]] = set()
         empty: set[Endpoint[Any]] = set()
         for endpoint in read:

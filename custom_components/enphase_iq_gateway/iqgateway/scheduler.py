@@ -9,11 +9,14 @@ One place for the probe, the poll and the power lane alike:
   gateway accepts is ``REFUSED`` (the endpoint wants other credentials); a refusal of
   the token itself is ``CREDENTIALS``, which no endpoint can cure. Anything else (404,
   a body of another shape) is ``UNSUPPORTED``.
-* ``Schedule`` keeps, for each endpoint that is failing, when it is asked again:
-  RETRY_FIRST seconds after each failure, that is at the next five-minute poll (the power
-  lane's ticks leave it alone meanwhile). No longer: an endpoint that failed for hours is
-  back at the first poll after it answers again, and asking it costs one request a poll,
-  as when it answers. An answer ends it: the endpoint is asked at every tick again.
+* ``Schedule`` keeps, for each endpoint that is failing, when it is asked again. One
+  that has answered well before is asked RETRY_FIRST seconds after each failure, that is
+  at the next five-minute poll (the power lane's ticks leave it alone meanwhile): one that
+  failed for hours is back at the first poll after it answers again, and asking it costs
+  one request a poll, as when it answers. One that never answered well (an older
+  firmware's web page where JSON belongs, every time) is asked after waits that double
+  from RETRY_FIRST up to RETRY_MAX, so that it costs a few requests a day. An answer
+  ends it: the endpoint is asked at every tick again.
 
 The gateway is down only when nothing answers: a poll in which no endpoint answered
 raises, and its failures are not held against the endpoints (``Schedule.forget``), so a
@@ -22,6 +25,7 @@ gateway that comes back has all of them back at once.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
@@ -34,7 +38,16 @@ from .exceptions import (
 )
 
 RETRY_FIRST: Final = 300.0
-"""Seconds before a failing endpoint is asked again, after each failure."""
+"""Seconds before a failing endpoint is asked again (after each failure, if it answered
+well before; else the first wait, doubling)."""
+RETRY_MAX: Final = 6 * 3600.0
+"""The longest wait for an endpoint that never answered well."""
+
+
+@dataclass(slots=True)
+class _Wait:
+    seconds: float
+    next_at: float
 
 
 class Verdict(StrEnum):
@@ -70,7 +83,7 @@ class Schedule:
 
     def __init__(self) -> None:
         """Nothing is failing yet."""
-        self._failing: dict[Endpoint[Any], float] = {}  # when each is asked again
+        self._failing: dict[Endpoint[Any], _Wait] = {}
 
     @property
     def failing(self) -> frozenset[Endpoint[Any]]:
@@ -79,12 +92,20 @@ class Schedule:
 
     def due(self, endpoint: Endpoint[Any], now: float) -> bool:
         """Whether ``endpoint`` is to be asked at ``now``: not failing, or its wait is over."""
-        next_at = self._failing.get(endpoint)
-        return next_at is None or now >= next_at
+        wait = self._failing.get(endpoint)
+        return wait is None or now >= wait.next_at
 
-    def failed(self, endpoint: Endpoint[Any], now: float) -> None:
-        """``endpoint`` failed at ``now`` (the start of the poll that asked it)."""
-        self._failing[endpoint] = now + RETRY_FIRST
+    def failed(self, endpoint: Endpoint[Any], now: float, *, answered_ever: bool) -> None:
+        """``endpoint`` failed at ``now`` (the start of the poll that asked it).
+
+        ``answered_ever``: it has answered well before (since setup), so it is asked again
+        at the next poll; one that never did waits longer after each failure.
+        """
+        last = self._failing.get(endpoint)
+        seconds = RETRY_FIRST
+        if not answered_ever and last is not None:
+            seconds = min(last.seconds * 2, RETRY_MAX)
+        self._failing[endpoint] = _Wait(seconds, now + seconds)
 
     def answered(self, endpoint: Endpoint[Any]) -> bool:
         """``endpoint`` answered: asked at every poll again. True if it was failing."""
@@ -98,6 +119,6 @@ class Schedule:
     def as_dict(self) -> dict[str, float]:
         """When each failing endpoint is asked again (UNIX seconds), for diagnostics."""
         return {
-            str(ep): next_at
-            for ep, next_at in sorted(self._failing.items(), key=lambda item: str(item[0]))
+            str(ep): wait.next_at
+            for ep, wait in sorted(self._failing.items(), key=lambda item: str(item[0]))
         }
