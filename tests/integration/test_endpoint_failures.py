@@ -19,7 +19,11 @@ from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.enphase_iq_gateway.const import CONF_POWER_INTERVAL, DOMAIN
+from custom_components.enphase_iq_gateway.const import (
+    CONF_POWER_INTERVAL,
+    CONF_SCAN_INTERVAL,
+    DOMAIN,
+)
 from custom_components.enphase_iq_gateway.iqgateway.endpoints import (
     AC_BATTERIES,
     ENSEMBLE_INVENTORY,
@@ -143,6 +147,27 @@ async def test_an_endpoint_wedged_for_hours_is_back_at_the_next_poll(
     await run_clock(hass, freezer, POLL, timedelta(seconds=30))
     await hass.async_block_till_done(wait_background_tasks=True)
     assert _state(hass, "sensor", f"{battery}_soc") not in (None, STATE_UNAVAILABLE)
+
+
+async def test_a_hung_endpoint_longer_than_a_short_polls_deadline_fails_one_poll(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, start_gateway: GatewayFactory
+) -> None:
+    """At a one-minute interval a poll may run 90 s, less than a hung request and its retry.
+
+    The poll that the deadline ends sets the endpoint aside; the next ones succeed.
+    """
+    gateway = await start_gateway(RICH_CAPTURE)
+    entry = await _set_up_with_faults(hass, gateway, **{CONF_SCAN_INTERVAL: 60})
+    coordinator = entry.runtime_data
+    gateway.add_fault("timeout", count=None, path=ENSEMBLE_INVENTORY.path)
+    outcomes = []
+    for _ in range(6):
+        await run_clock(hass, freezer, timedelta(minutes=1), timedelta(seconds=10))
+        outcomes.append(coordinator.last_update_success)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert outcomes.count(False) <= 1, outcomes
+    assert outcomes[-3:] == [True, True, True], outcomes
+    assert hass.states.get(LIFETIME).state != STATE_UNAVAILABLE
 
 
 async def test_nothing_answering_is_a_gateway_down(

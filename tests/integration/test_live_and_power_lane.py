@@ -366,3 +366,26 @@ async def test_a_tick_has_a_deadline_of_its_own(
     assert tick.done()  # after 9 s: the main poll's 240 s would still be running
     assert not lane.last_update_success
     assert lane.last_exception.translation_key == "timeout"
+
+
+async def test_a_power_endpoint_that_hangs_costs_one_tick(
+    hass: HomeAssistant, site: GatewaySimulator, freezer: FrozenDateTimeFactory
+) -> None:
+    """The tick its deadline ends sets the hung endpoint aside: the next ticks go on."""
+    entry = await set_up(hass, site, **{CONF_POWER_INTERVAL: 10})
+    lane = entry.runtime_data.power
+    assert lane is not None
+    site.add_fault("timeout", path=METER_READINGS.path, count=None)
+    tick = hass.async_create_task(lane.async_refresh())
+    for _ in range(9):  # the frozen clock moves a second at a time
+        freezer.tick(timedelta(seconds=1))
+        for _ in range(50):
+            await asyncio.sleep(0)
+    assert tick.done()
+    assert not lane.last_update_success
+
+    site.stats.reset()
+    for _ in range(3):
+        await lane.async_refresh()
+        assert lane.last_update_success
+    assert site.stats.requests[METER_READINGS.path] == 0  # asked again by a later poll

@@ -214,6 +214,7 @@ class IQGateway:
         self._confirmed: set[Endpoint[Any]] = set()  # answered well since the last probe
         self._known: dict[Endpoint[Any], Any] = {}
         self._answered_ever: set[Endpoint[Any]] = set()  # answered well since setup
+        self._reading: tuple[Endpoint[Any], float] | None = None  # the read under way
         self._raw: dict[Endpoint[Any], RawBody] = {}
         self._read_at: dict[Endpoint[Any], float] = {}
         self._live_interval = live_interval
@@ -533,7 +534,12 @@ class IQGateway:
         it is bounded by its requests' timeouts (see ``probe()``).
         """
         await self._prepare()
-        return await _within(deadline, self._poll(live_stream, skip))
+        self._reading = None
+        try:
+            return await _within(deadline, self._poll(live_stream, skip))
+        except IQGatewayTimeoutError:
+            self._cut_off()
+            raise
 
     async def _prepare(self) -> None:
         """Identify and probe the gateway when due, before a poll (and outside its deadline).
@@ -722,11 +728,37 @@ class IQGateway:
         power, and live data where it is wanted: see ``poll()``), laid over ``previous``
         (the last poll's data), so everything else stays as the last poll read it. Nothing
         is read before the first poll. Failures are judged as ``poll()`` judges them: a
-        failing endpoint is unavailable and asked again with the scheduler's backoff, the
+        failing endpoint is unavailable and asked again by the main poll only, the
         others go on (whether the gateway is down is the main poll's to tell); a refused
         token is raised. ``deadline`` bounds it as it does a poll.
         """
-        return await _within(deadline, self._poll_power(previous, live_stream))
+        self._reading = None
+        try:
+            return await _within(deadline, self._poll_power(previous, live_stream))
+        except IQGatewayTimeoutError:
+            self._cut_off()
+            raise
+
+    def _cut_off(self) -> None:
+        """A deadline ended the read under way: that endpoint is failing, like a timeout.
+
+        Else the next poll (or tick) would wait on it again, and with a deadline shorter
+        than its timeout (a short interval, the power lane) every one would end the same
+        way, while the other endpoints answer.
+        """
+        if (reading := self._reading) is None:
+            return  # not a read that was cut off (nothing answered: the gateway is down)
+        self._reading = None
+        endpoint, started = reading
+        if endpoint not in self.schedule.failing:
+            _LOGGER.info(
+                "IQ Gateway %s: %s did not answer before the poll's deadline: its values are "
+                "unavailable until it answers again",
+                self._name(),
+                endpoint,
+            )
+        self._no_answer.add(endpoint)
+        self.schedule.failed(endpoint, started, answered_ever=endpoint in self._answered_ever)
 
     async def _poll_power(self, previous: GatewayData, live_stream: bool) -> GatewayData:
         if self.info is None or self.probe_result is None:
@@ -739,8 +771,10 @@ class IQGateway:
         for endpoint in self.polled():
             if not endpoint.power or (endpoint is LIVEDATA and not live):
                 continue
-            if not self.schedule.due(endpoint, now):
-                bodies.pop(endpoint, None)  # failing: unavailable until it answers again
+            if endpoint in self.schedule.failing:
+                # Unavailable until it answers again; the main poll asks it (a tick that
+                # waited on it would hold every power value back).
+                bodies.pop(endpoint, None)
                 continue
             try:
                 bodies[endpoint] = await self._read(endpoint, live=live)
@@ -769,7 +803,14 @@ class IQGateway:
         """Read one endpoint for a poll, keeping the live stream on before live data."""
         if endpoint is LIVEDATA and live:
             await self._keep_live_stream()
-        body = self._known[endpoint] = await self.get(endpoint, retry_timeout=retry_timeout)
+        # Left set if the read is cancelled: a deadline's _cut_off() reads it.
+        self._reading = (endpoint, self._clock())
+        try:
+            body = self._known[endpoint] = await self.get(endpoint, retry_timeout=retry_timeout)
+        except IQGatewayError:
+            self._reading = None
+            raise
+        self._reading = None
         return body
 
     def _data(
