@@ -186,8 +186,13 @@ class LifetimeGuard:
         start, since = self.high_from, self.high_since
         holding = bool(self.high) and start is not None and since is not None
         if holding and start is not None and since is not None and reading >= start:
-            if self.rate is None or reading - start <= self._bound(
-                (now - since) / timedelta(hours=1)
+            # It goes on as the counter can: within the learned rate, or at up to twice the
+            # pace of the rise that began the hold (a site whose power has just risen
+            # beyond what it ever made, a sunny day after dull ones, is not held all day).
+            jump = start - (self.value or 0.0)
+            if self.rate is None or reading - start <= max(
+                self._bound((now - since) / timedelta(hours=1)),
+                PLAUSIBLE_RATE_FACTOR * jump * self.high,
             ):
                 self.high += 1
             else:

@@ -242,6 +242,22 @@ def test_a_spike_on_top_of_a_jump_starts_the_hold_again() -> None:
     assert published == [*real[:4], real[3], real[3], real[3], *real[7:]]
 
 
+def test_a_site_that_makes_more_than_ever_is_not_held_for_long() -> None:
+    """A sunny day after dull ones (or a new car charging): a rate never seen before.
+
+    The guard learned a slow counter (300 Wh an hour); then the site makes 40 times that,
+    for hours. The rise is held while it may be a spike, and published whole once it has
+    lasted HOLD_POLLS polls; from then on it is followed, never held all day.
+    """
+    guard = LifetimeGuard(rate=300.0)
+    slow = [1000.0 + 25 * i for i in range(4)]  # 300 Wh an hour at five-minute polls
+    fast = [slow[-1] + 1000 * (i + 1) for i in range(24)]  # 12 kWh an hour, for two hours
+    published = _run([*slow, *fast], guard)
+    assert published[: len(slow)] == slow
+    assert published[len(slow) : len(slow) + HOLD_POLLS - 1] == [slow[-1]] * (HOLD_POLLS - 1)
+    assert published[len(slow) + HOLD_POLLS - 1 :] == fast[HOLD_POLLS - 1 :]
+
+
 def test_the_guard_survives_a_restart() -> None:
     """``as_dict`` keeps everything a stitch needs; what cannot be read is not trusted."""
     guard = _warm()
