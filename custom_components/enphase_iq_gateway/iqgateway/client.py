@@ -363,9 +363,10 @@ class IQGateway:
             )
         elif self.probe_result is not None and self.probe_result.settled:
             return
-        # Probe again: after a firmware update, when an endpoint failed during the last
-        # probe, or when one answered with nothing measured yet (batteries commissioned
-        # later, a CT enabled later): what they start to report appears without a restart.
+        # Probe again: after a firmware update, when an endpoint refused the token at the
+        # last probe, or when one answered with nothing measured yet (batteries
+        # commissioned later, a CT enabled later): what they start to report appears
+        # without a restart. (One that failed is asked by the polls, on its schedule.)
         # Until a probe succeeds, the next poll tries again (the last result stands).
         self._probe_due = True
 

@@ -4,7 +4,7 @@ An ``Endpoint`` says where it is, how its body is parsed, whether it answers slo
 often it is read, when an answer means "nothing measured here", and when a poll needs it
 given what else the gateway reports. The probe, the poll, diagnostics and the tests all
 read this table: a new endpoint is one entry here, plus its model and parser in
-``models.py``.
+``models/``.
 """
 
 from __future__ import annotations
