@@ -170,6 +170,28 @@ async def test_a_hung_endpoint_longer_than_a_short_polls_deadline_fails_one_poll
     assert hass.states.get(LIFETIME).state != STATE_UNAVAILABLE
 
 
+@pytest.mark.parametrize("kind", ["server_error", "truncated", "reset"])
+async def test_info_failing_alone_fails_no_poll(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, start_gateway: GatewayFactory, kind: str
+) -> None:
+    """/info, read again every six hours, fails while every other endpoint answers.
+
+    The serial and firmware stand: the polls go on, and /info is read again later.
+    """
+    gateway = await start_gateway(RICH_CAPTURE)
+    entry = await _set_up_with_faults(hass, gateway)
+    coordinator = entry.runtime_data
+    gateway.add_fault(kind, count=None, path="/info")
+    freezer.tick(timedelta(hours=6))
+    outcomes = []
+    for _ in range(3):
+        await fire(hass, freezer, POLL)
+        outcomes.append(coordinator.last_update_success)
+    assert outcomes == [True, True, True]
+    assert hass.states.get(LIFETIME).state != STATE_UNAVAILABLE
+    gateway.faults.clear()
+
+
 async def test_nothing_answering_is_a_gateway_down(
     hass: HomeAssistant, freezer: FrozenDateTimeFactory, start_gateway: GatewayFactory
 ) -> None:

@@ -553,7 +553,21 @@ class IQGateway:
             self._probe_due = False
             return
         if self._due(INFO, INFO_REFRESH):
-            await self._refresh_info()
+            try:
+                await self._refresh_info()
+            except (
+                IQGatewayConnectionError,
+                IQGatewayResponseError,
+                IQGatewayUnsupportedError,
+            ) as err:
+                if self.scheme is None:
+                    raise  # the gateway's scheme is lost: nothing can be read
+                # /info failing alone is not the gateway failing (the poll tells that):
+                # the serial and firmware stand, and /info is read again in a while.
+                _LOGGER.debug(
+                    "IQ Gateway %s: /info failed (%s): read again later", self._name(), err
+                )
+                self._read_at[INFO] = self._clock() - INFO_REFRESH.total_seconds() + RETRY_FIRST
         if self._probe_due:
             await self.probe()
             self._probe_due = False
