@@ -11,7 +11,7 @@ One place for the probe, the poll and the power lane alike:
   a body of another shape) is ``UNSUPPORTED``.
 * ``Schedule`` keeps, for each endpoint that is failing, when it is asked again. One
   that has answered well before is asked RETRY_FIRST seconds after each failure, that is
-  at the next five-minute poll (the power lane's ticks leave it alone meanwhile): one that
+  at the next five-minute poll (the power lane leaves it to the main poll): one that
   failed for hours is back at the first poll after it answers again, and asking it costs
   one request a poll, as when it answers. One that never answered well (an older
   firmware's web page where JSON belongs, every time) is asked after waits that double
@@ -37,9 +37,10 @@ from .exceptions import (
     IQGatewayResponseError,
 )
 
-RETRY_FIRST: Final = 300.0
+RETRY_FIRST: Final = 240.0
 """Seconds before a failing endpoint is asked again (after each failure, if it answered
-well before; else the first wait, doubling)."""
+well before; else the first wait, doubling). Less than the five-minute interval, so that
+the next poll asks it even when Home Assistant starts that poll a little early."""
 RETRY_MAX: Final = 6 * 3600.0
 """The longest wait for an endpoint that never answered well."""
 
