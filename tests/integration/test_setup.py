@@ -139,6 +139,16 @@ async def test_another_gateway_at_the_stored_host(
     assert other.stats.requests[PRODUCTION.path] == 0  # nothing read from it
 
 
+async def test_something_else_at_the_stored_host(
+    hass: HomeAssistant, gateway: GatewaySimulator
+) -> None:
+    """What answers at the stored host does not answer like a gateway: not ready, saying so."""
+    gateway.capture.set("/info", "<html>maintenance</html>")
+    entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+    assert entry.reason == f"The device at {gateway.address} does not answer like an IQ Gateway"
+
+
 async def test_reload(hass: HomeAssistant, gateway: GatewaySimulator) -> None:
     """A reload sets everything up anew."""
     entry = await setup_entry(hass, token_entry(gateway, gateway.issue_token()))
